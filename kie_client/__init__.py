@@ -1,0 +1,1 @@
+"""kiebot: kie_client."""
