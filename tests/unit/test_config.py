@@ -1,0 +1,87 @@
+"""Settings: fixed variable names, defaults, validation messages that never echo secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings, SettingsError, load_settings
+
+REQUIRED = {
+    "BOT_TOKEN": "123456:AAF-secret-token-value",
+    "KIE_API_KEY": "sk-kie-secret-key-value",
+    "KIE_CALLBACK_SECRET": "callback-secret-0123456789abcdef",
+}
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+    for name in list(Settings.model_fields):
+        alias = Settings.model_fields[name].alias or name
+        monkeypatch.delenv(alias, raising=False)
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+def test_defaults_match_the_documented_ones(env):
+    s = load_settings()
+    assert s.telegram_api_base_url == "https://api.telegram.org"
+    assert (s.server_host, s.server_port) == ("127.0.0.1", 8080)
+    assert s.database_url.startswith("sqlite+aiosqlite:///data/")
+    assert s.media_store == "local"
+    assert s.supabase_bucket == "generations"
+    assert s.signup_bonus == 50
+    assert s.public_base_url is None and not s.webhook_mode
+    assert [(p.stars, p.credits) for p in s.topup_packs] == [(50, 50), (150, 165), (500, 600)]
+
+
+def test_missing_variables_are_named(env):
+    env.delenv("BOT_TOKEN")
+    env.delenv("KIE_CALLBACK_SECRET")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "BOT_TOKEN: is required" in text
+    assert "KIE_CALLBACK_SECRET: is required" in text
+    assert "KIE_API_KEY" not in text
+
+
+def test_bad_values_are_named_without_echoing_them(env):
+    env.setenv("BOT_TOKEN", "not-a-token-but-a-secret")
+    env.setenv("SERVER_PORT", "99999")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    text = str(info.value)
+    assert "BOT_TOKEN" in text and "SERVER_PORT" in text
+    assert "not-a-token-but-a-secret" not in text
+
+
+def test_lists_and_json_settings_parse(env):
+    env.setenv("ADMIN_IDS", "11, 22;33")
+    env.setenv("PRICE_OVERRIDES", '{"seedream_45_t2i": 10}')
+    env.setenv("TOPUP_PACKS", '[{"stars": 10, "credits": 12}]')
+    env.setenv("KIE_RESULT_HOSTS", "aiquickdraw.com, 127.0.0.1")
+    env.setenv("PUBLIC_BASE_URL", "https://bot.example.com/")
+    s = load_settings()
+    assert s.admin_ids == [11, 22, 33]
+    assert s.price_overrides == {"seedream_45_t2i": 10}
+    assert [(p.stars, p.credits) for p in s.topup_packs] == [(10, 12)]
+    assert s.kie_result_hosts == ["aiquickdraw.com", "127.0.0.1"]
+    assert s.public_base_url == "https://bot.example.com" and s.webhook_mode
+
+
+def test_supabase_store_needs_its_credentials(env):
+    env.setenv("MEDIA_STORE", "supabase")
+    with pytest.raises(SettingsError, match="SUPABASE_URL"):
+        load_settings()
+
+
+def test_secrets_never_show_in_repr(env):
+    env.setenv("KIE_WEBHOOK_HMAC_KEY", "hmac-key-secret-value")
+    s = load_settings()
+    shown = repr(s) + str(s)
+    for secret in (*REQUIRED.values(), "hmac-key-secret-value"):
+        assert secret not in shown
+    # The part of the token before ':' is the bot id, which is public; the rest must be hidden.
+    assert "AAF-secret" not in shown
