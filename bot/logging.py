@@ -1,0 +1,158 @@
+"""Structured key=value log lines and a redaction layer that keeps secrets out of every log.
+
+Redaction is installed as a log-record factory rather than only as a filter on the root logger:
+filters attached to a logger do not run for records propagated from child loggers (aiogram,
+aiohttp, httpx), and handlers added later (pytest's caplog, an operator's file handler) would
+otherwise bypass it. The factory sees every record the process creates, formats it once and
+replaces the message, its arguments and any traceback text with the redacted version.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import traceback
+from collections.abc import Iterable
+
+MASK = "***"
+
+# Telegram puts the bot token into every method URL (/bot<id>:<secret>/sendMessage); KIE callback
+# URLs carry ?token=<per-generation token>; HTTP clients may log Authorization headers.
+_PATTERNS = (
+    (re.compile(r"(?i)([?&;\s\"']token=)[^&\s\"'<>]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(secret_token=)[^&\s\"'<>]+"), r"\1" + MASK),
+    (re.compile(r"/bot\d+:[A-Za-z0-9_-]+"), "/bot" + MASK),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(x-telegram-bot-api-secret-token['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9_-]+"),
+     r"\1" + MASK),
+)
+
+
+def kv(event: str, **fields: object) -> str:
+    """`event key=value ...`; values with spaces or quotes are quoted so lines stay parseable."""
+    parts = [event]
+    for key, value in fields.items():
+        if value is None:
+            continue
+        text = str(value)
+        if not text or any(c in text for c in " \t\n\"="):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+class Redactor:
+    """Replaces known secret values and secret-bearing URL parts with ***."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self.add(*secrets)
+
+    def add(self, *secrets: str | None) -> None:
+        with self._lock:
+            for secret in secrets:
+                # Very short values would mask ordinary words; real secrets are long.
+                if secret and len(secret) >= 6:
+                    self._secrets.add(secret)
+
+    def redact(self, text: str) -> str:
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        for pattern, repl in _PATTERNS:
+            text = pattern.sub(repl, text)
+        return text
+
+
+class RedactingFilter(logging.Filter):
+    """Handler-level filter: rewrites a record in place so every formatter sees the masked text."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _redact_record(record, self.redactor)
+        return True
+
+
+def _redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
+    if getattr(record, "_kiebot_redacted", False):
+        return
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string must not hide the record; log its raw parts
+        message = f"{record.msg!r} {record.args!r}"
+    record.msg = redactor.redact(message)
+    record.args = None
+    if record.exc_info and record.exc_info[0] is not None:
+        text = "".join(traceback.format_exception(*record.exc_info))
+        record.exc_text = redactor.redact(text.rstrip("\n"))
+        record.exc_info = None
+    if record.stack_info:
+        record.stack_info = redactor.redact(record.stack_info)
+    record._kiebot_redacted = True  # type: ignore[attr-defined]
+
+
+class RedactionHandle:
+    """Undo handle returned by install_redaction (tests install and remove it per app)."""
+
+    def __init__(self, redactor: Redactor, previous_factory, filt: RedactingFilter) -> None:
+        self.redactor = redactor
+        self._previous = previous_factory
+        self._filter = filt
+        self._active = True
+
+    def uninstall(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        current = logging.getLogRecordFactory()
+        if getattr(current, "_kiebot_redactor", None) is self.redactor:
+            logging.setLogRecordFactory(self._previous)
+        root = logging.getLogger()
+        root.removeFilter(self._filter)
+        for handler in root.handlers:
+            handler.removeFilter(self._filter)
+
+
+def install_redaction(secrets: Iterable[str | None]) -> RedactionHandle:
+    """Mask `secrets` (and token-like URL parts) in every record created from now on."""
+    redactor = Redactor(secrets)
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        _redact_record(record, redactor)
+        return record
+
+    factory._kiebot_redactor = redactor  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+    filt = RedactingFilter(redactor)
+    root = logging.getLogger()
+    root.addFilter(filt)
+    for handler in root.handlers:
+        handler.addFilter(filt)
+    return RedactionHandle(redactor, previous, filt)
+
+
+def configure_logging(level: str = "INFO", *, stream=None) -> None:
+    """Process-wide handler for `kiebot run`: one line per record, UTC timestamps."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    formatter = logging.Formatter(
+        "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"
+    )
+    handler.setFormatter(formatter)
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # aiogram logs every handled update at INFO; keep the pipeline's own lines readable.
+    if root.level < logging.WARNING:
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)

@@ -1,0 +1,98 @@
+"""What the pipeline shows users, behind a protocol so handlers can supply localized texts.
+
+The pipeline decides *when* to show something; a Presenter decides *how it reads*. The
+conversation layer's presenter (handlers/presenter.py) adds buttons and Russian; PlainPresenter is
+the English, button-less default the pipeline tests use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from storage.models import Generation
+
+CAPTION_LIMIT = 1024
+TEXT_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    reply_markup: Any = None
+
+
+def trim(text: str, limit: int) -> str:
+    """Cut to Telegram's limit, marking the cut so a trimmed prompt is visibly incomplete."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def prompt_of(generation: Generation) -> str:
+    value = generation.options.get("prompt") if generation.options else None
+    return value if isinstance(value, str) else ""
+
+
+class Presenter(Protocol):
+    def status(
+        self, generation: Generation, *, language: str | None, position: int | None,
+        elapsed_s: float,
+    ) -> Rendered: ...
+
+    def result_caption(self, generation: Generation, *, language: str | None) -> str: ...
+
+    def result_markup(self, generation: Generation, *, language: str | None) -> Any: ...
+
+    def failure(self, generation: Generation, *, language: str | None) -> Rendered: ...
+
+    def link_instead(self, generation: Generation, url: str, *, language: str | None) -> Rendered: ...
+
+
+_STATUS_WORDS = {
+    "queued": "Waiting in line",
+    "submit_unknown": "Waiting for KIE to confirm the task",
+    "generating": "Generating",
+    "storing": "Saving the result",
+    "succeeded": "Done",
+    "failed": "Failed",
+}
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class PlainPresenter:
+    """English texts without buttons."""
+
+    def status(
+        self, generation: Generation, *, language: str | None, position: int | None,
+        elapsed_s: float,
+    ) -> Rendered:
+        word = _STATUS_WORDS.get(generation.status, generation.status)
+        lines = [f"{generation.model_key}: {word} ({_elapsed(elapsed_s)})"]
+        if generation.status == "queued" and position:
+            lines.append(f"Place in line: {position}")
+        return Rendered(trim("\n".join(lines), TEXT_LIMIT))
+
+    def result_caption(self, generation: Generation, *, language: str | None) -> str:
+        return trim(f"{generation.model_key}\n{prompt_of(generation)}".strip(), CAPTION_LIMIT)
+
+    def result_markup(self, generation: Generation, *, language: str | None) -> Any:
+        return None
+
+    def failure(self, generation: Generation, *, language: str | None) -> Rendered:
+        reason = generation.error or "the generation failed"
+        text = f"{generation.model_key}: {reason}."
+        if generation.cost:
+            text += f" {generation.cost}⭐ refunded."
+        return Rendered(trim(text, TEXT_LIMIT))
+
+    def link_instead(self, generation: Generation, url: str, *, language: str | None) -> Rendered:
+        return Rendered(
+            trim(f"{generation.model_key}: the file is too big for Telegram. Download it here: {url}",
+                 TEXT_LIMIT)
+        )
