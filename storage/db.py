@@ -1,0 +1,118 @@
+"""Engine construction for SQLite (default, local) and Postgres (Supabase via its pooler)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage.errors import DatabaseURLError, StorageError
+
+DEFAULT_URL = "sqlite+aiosqlite:///data/kiebot.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
+
+
+def normalise_url(url: str | None) -> str:
+    """Map the URL spellings people paste (Supabase gives postgres://) to our async drivers."""
+    if url is None or not url.strip():
+        return DEFAULT_URL
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    for prefix in ("sqlite://", "sqlite+pysqlite://"):
+        if url.startswith(prefix):
+            return "sqlite+aiosqlite://" + url[len(prefix):]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    scheme = url.split("://", 1)[0] if "://" in url else "<none>"
+    raise DatabaseURLError(f"unsupported database URL scheme {scheme!r}; use sqlite or postgres")
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password masked, fit for logs and error messages."""
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def is_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str | None = None, **engine_kwargs: Any) -> AsyncEngine:
+    """Build the AsyncEngine. Extra keyword arguments go to create_async_engine (tests use
+    pool settings); nothing connects until first use."""
+    text_url = normalise_url(url)
+    try:
+        parsed = make_url(text_url)
+    except ArgumentError as exc:
+        raise DatabaseURLError("the database URL cannot be parsed") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, **engine_kwargs)
+    return _postgres_engine(parsed, **engine_kwargs)
+
+
+def _sqlite_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise StorageError(
+            f"SQLite {sqlite3.sqlite_version} is too old; kiebot needs >= 3.35 (RETURNING)"
+        )
+    database = url.database or ""
+    file_backed = database not in ("", ":memory:") and not database.startswith("file:")
+    if file_backed:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, **engine_kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so SAVEPOINT works and so we
+        # can open every transaction with BEGIN IMMEDIATE (below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if file_backed:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred transaction that reads and then writes fails with SQLITE_BUSY under
+        # concurrency (the snapshot is stale); IMMEDIATE takes the write lock up front and
+        # waits for it (busy_timeout), which serialises writers the way row locks do on PG.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
+    # Supabase's transaction pooler hands each transaction to any backend connection, so
+    # server-side prepared statements must be neither cached nor reused by name.
+    query = dict(url.query)
+    query.setdefault("prepared_statement_cache_size", "0")
+    url = url.set(query=query)
+    connect_args = dict(engine_kwargs.pop("connect_args", {}) or {})
+    connect_args.setdefault("statement_cache_size", 0)
+    connect_args.setdefault("prepared_statement_name_func", _unique_statement_name)
+    engine_kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, connect_args=connect_args, **engine_kwargs)
+
+
+def _unique_statement_name() -> str:
+    return f"__kiebot_{uuid.uuid4().hex}__"

@@ -1,0 +1,121 @@
+"""Plain frozen records returned by the repository (no ORM objects escape storage)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class GenerationStatus(str, enum.Enum):
+    queued = "queued"
+    generating = "generating"
+    submit_unknown = "submit_unknown"
+    storing = "storing"
+    succeeded = "succeeded"
+    failed = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINAL_STATUSES = frozenset({"succeeded", "failed"})
+NON_FINAL_STATUSES = frozenset(s.value for s in GenerationStatus) - FINAL_STATUSES
+
+# to_status -> statuses it may be reached from. Anything not listed is refused by transition().
+ALLOWED_MOVES: dict[str, frozenset[str]] = {
+    "generating": frozenset({"queued", "submit_unknown"}),
+    "submit_unknown": frozenset({"queued"}),
+    "storing": frozenset({"generating", "submit_unknown"}),
+    "succeeded": frozenset({"storing"}),
+    "failed": NON_FINAL_STATUSES,
+}
+
+LEDGER_REASONS = (
+    "signup_bonus",
+    "purchase",
+    "spend",
+    "refund",
+    "admin_adjust",
+    "purchase_refund",
+)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str | None
+    first_name: str | None
+    last_name: str | None
+    language: str | None
+    balance: int
+    blocked: bool
+    created_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: int
+    user_id: int
+    chat_id: int
+    status: str
+    task_id: str | None
+    kind: str
+    model_key: str
+    result_urls: list[str] = field(default_factory=list)
+    preview_url: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: datetime | None = None
+    cost: int = 0
+    request_key: str | None = None
+    kie_state: str | None = None
+    fail_code: str | None = None
+    poll_attempts: int = 0
+    next_poll_at: datetime | None = None
+    deadline_at: datetime | None = None
+    submitted_at: datetime | None = None
+    callback_received_at: datetime | None = None
+    completed_at: datetime | None = None
+    delivered_at: datetime | None = None
+    progress_message_id: int | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    user_id: int
+    delta: int
+    reason: str
+    generation_id: int | None
+    payment_charge_id: str | None
+    admin_id: int | None
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: int
+    telegram_payment_charge_id: str
+    user_id: int
+    stars: int
+    credits: int
+    payload: str | None
+    created_at: datetime
+    refunded_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    generation: Generation
+    created: bool

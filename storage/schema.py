@@ -1,0 +1,124 @@
+"""SQLAlchemy Core tables. The migrations in migrations/versions are the source of truth for
+DDL; this metadata must describe the same schema (tests compare them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+# Integer on SQLite so the column is a rowid alias and autoincrements; BIGINT elsewhere.
+IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
+Timestamp = sa.DateTime(timezone=True)
+
+STATUSES = ("queued", "generating", "submit_unknown", "storing", "succeeded", "failed")
+REASONS = ("signup_bonus", "purchase", "spend", "refund", "admin_adjust", "purchase_refund")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("username", sa.String(64)),
+    sa.Column("first_name", sa.String(256)),
+    sa.Column("last_name", sa.String(256)),
+    sa.Column("language", sa.String(16)),
+    sa.Column("balance", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("blocked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("last_seen_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.CheckConstraint("balance >= 0", name="ck_users_balance_nonnegative"),
+)
+
+generations = sa.Table(
+    "generations",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_generations_user"), nullable=False),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="queued"),
+    sa.Column("task_id", sa.String(128)),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("model_key", sa.String(64), nullable=False),
+    sa.Column("result_urls", JsonType),
+    sa.Column("preview_url", sa.Text),
+    sa.Column("options", JsonType),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("cost", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("request_key", sa.String(128)),
+    sa.Column("kie_state", sa.String(32)),
+    sa.Column("fail_code", sa.String(64)),
+    sa.Column("poll_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_poll_at", Timestamp),
+    sa.Column("deadline_at", Timestamp),
+    sa.Column("submitted_at", Timestamp),
+    sa.Column("callback_received_at", Timestamp),
+    sa.Column("completed_at", Timestamp),
+    sa.Column("delivered_at", Timestamp),
+    sa.Column("progress_message_id", sa.BigInteger),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_until", Timestamp),
+    sa.Column("updated_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.CheckConstraint(_in("status", STATUSES), name="ck_generations_status"),
+    sa.CheckConstraint("cost >= 0", name="ck_generations_cost_nonnegative"),
+    sa.UniqueConstraint("task_id", name="uq_generations_task_id"),
+    sa.UniqueConstraint("user_id", "request_key", name="uq_generations_user_request"),
+    sa.Index("ix_generations_status_next_poll", "status", "next_poll_at"),
+    sa.Index("ix_generations_user_created", "user_id", "created_at"),
+)
+
+credit_ledger = sa.Table(
+    "credit_ledger",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_ledger_user"), nullable=False),
+    sa.Column("delta", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(20), nullable=False),
+    sa.Column("generation_id", sa.BigInteger, sa.ForeignKey("generations.id", name="fk_ledger_generation")),
+    sa.Column("payment_charge_id", sa.String(256)),
+    sa.Column("admin_id", sa.BigInteger),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.CheckConstraint(_in("reason", REASONS), name="ck_ledger_reason"),
+    sa.Index("ix_ledger_user_created", "user_id", "created_at"),
+)
+
+# Exactly-once money effects are enforced by the database, not by application checks:
+# partial unique indexes work identically on SQLite (>= 3.8) and Postgres.
+_SIGNUP_WHERE = sa.text("reason = 'signup_bonus'")
+_GEN_WHERE = sa.text("reason IN ('spend', 'refund')")
+_CHARGE_WHERE = sa.text("reason IN ('purchase', 'purchase_refund')")
+sa.Index(
+    "uq_ledger_signup_once", credit_ledger.c.user_id, unique=True,
+    sqlite_where=_SIGNUP_WHERE, postgresql_where=_SIGNUP_WHERE,
+)
+sa.Index(
+    "uq_ledger_generation_reason", credit_ledger.c.generation_id, credit_ledger.c.reason, unique=True,
+    sqlite_where=_GEN_WHERE, postgresql_where=_GEN_WHERE,
+)
+sa.Index(
+    "uq_ledger_charge_reason", credit_ledger.c.payment_charge_id, credit_ledger.c.reason, unique=True,
+    sqlite_where=_CHARGE_WHERE, postgresql_where=_CHARGE_WHERE,
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("telegram_payment_charge_id", sa.String(256), nullable=False),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_payments_user"), nullable=False),
+    sa.Column("stars", sa.Integer, nullable=False),
+    sa.Column("credits", sa.Integer, nullable=False),
+    sa.Column("payload", sa.Text),
+    sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column("refunded_at", Timestamp),
+    sa.UniqueConstraint("telegram_payment_charge_id", name="uq_payments_charge_id"),
+    sa.Index("ix_payments_user_created", "user_id", "created_at"),
+)
