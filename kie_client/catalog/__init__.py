@@ -1,0 +1,34 @@
+"""The model catalog (see docs/architecture.md "kie_client"); the table lives in models.py."""
+
+from .core import Catalog
+from .errors import (
+    CatalogError,
+    ImageInputError,
+    InvalidOptionError,
+    InvalidPromptError,
+    MissingFieldError,
+    UnknownModelError,
+)
+from .models import MODELS
+from .spec import ExtraField, ImageInputRule, Kind, ModelSpec, Mode, OptionSpec, PriceFactor
+from .validate import spec_for_kie_model, validate_input
+
+__all__ = [
+    "MODELS",
+    "Catalog",
+    "CatalogError",
+    "ExtraField",
+    "ImageInputError",
+    "ImageInputRule",
+    "InvalidOptionError",
+    "InvalidPromptError",
+    "Kind",
+    "MissingFieldError",
+    "ModelSpec",
+    "Mode",
+    "OptionSpec",
+    "PriceFactor",
+    "UnknownModelError",
+    "spec_for_kie_model",
+    "validate_input",
+]
