@@ -1,0 +1,29 @@
+"""Repository(engine): every database operation kiebot performs, one transaction each.
+
+Users and money (storage/repository/_money.py)
+    register_user, get_user, find_user_by_username, set_language, set_blocked,
+    credit_purchase, reverse_purchase, admin_adjust, admin_set, ledger, payments_for,
+    get_payment, ledger_check
+Lifecycle (storage/repository/_lifecycle.py)
+    start_generation (charge + insert queued), fail_generation / cancel_generation (refund
+    once), transition (forward-only compare-and-set), update_fields, claim / release (leases),
+    mark_delivered
+Read models (storage/repository/_queries.py)
+    get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
+    queue_position, queue_depths, stats
+
+Money invariant: users.balance == SUM(credit_ledger.delta) >= 0 after every call; exactly-once
+effects (signup bonus, spend, refund, purchase, purchase refund) are unique indexes, so repeats
+and races resolve in the database. Database failures surface as storage.errors types.
+"""
+
+from __future__ import annotations
+
+from storage.repository._queries import QueryRepository
+
+
+class Repository(QueryRepository):
+    """See the module docstring for the method list."""
+
+
+__all__ = ["Repository"]

@@ -1,0 +1,151 @@
+"""Shared plumbing for the repository: transactions with error translation, validation,
+timestamp normalisation and row → record mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.db import is_postgres
+from storage.errors import (
+    DatabaseUnavailableError,
+    InvalidAmountError,
+    InvalidFieldError,
+    StorageError,
+)
+from storage.models import Generation, LedgerEntry, Payment, User
+from storage.schema import credit_ledger, generations, payments, users
+
+MAX_AMOUNT = 10**9
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """Aware UTC for binding and returning. Naive values are taken to already be UTC (that is
+    what SQLite hands back, since it has no time zone type)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidFieldError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def check_amount(name: str, value: Any, *, allow_zero: bool = False, allow_negative: bool = False) -> int:
+    """Reject anything but a sane integer before touching the database."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidAmountError(f"{name} must be an integer, got {type(value).__name__}")
+    if abs(value) > MAX_AMOUNT:
+        raise InvalidAmountError(f"{name} {value} is out of range (|{name}| <= {MAX_AMOUNT})")
+    if value == 0 and not allow_zero:
+        raise InvalidAmountError(f"{name} must not be zero")
+    if value < 0 and not allow_negative:
+        raise InvalidAmountError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def check_id(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidFieldError(f"{name} must be an integer, got {type(value).__name__}")
+    if not -(2**63) <= value < 2**63:
+        raise InvalidFieldError(f"{name} {value} does not fit in 64 bits")
+    return value
+
+
+def check_text(name: str, value: Any, *, max_length: int, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidFieldError(f"{name} must be a non-empty string")
+    if len(value) > max_length:
+        raise InvalidFieldError(f"{name} is longer than {max_length} characters")
+    return value
+
+
+def _aware(values: Mapping[str, Any], columns: sa.Table) -> dict[str, Any]:
+    out = dict(values)
+    for column in columns.c:
+        if isinstance(column.type, sa.DateTime) and out.get(column.name) is not None:
+            out[column.name] = to_utc(out[column.name])
+    return out
+
+
+def user_from(row: Any) -> User:
+    data = _aware(row._mapping, users)
+    data["blocked"] = bool(data["blocked"])
+    return User(**data)
+
+
+def generation_from(row: Any) -> Generation:
+    data = _aware(row._mapping, generations)
+    data["result_urls"] = list(data.get("result_urls") or [])
+    data["options"] = dict(data.get("options") or {})
+    return Generation(**data)
+
+
+def ledger_from(row: Any) -> LedgerEntry:
+    return LedgerEntry(**_aware(row._mapping, credit_ledger))
+
+
+def payment_from(row: Any) -> Payment:
+    return Payment(**_aware(row._mapping, payments))
+
+
+class RepositoryBase:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._postgres = is_postgres(engine)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._engine.dialect.name})"
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; database failures come out as typed StorageErrors."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except StorageError:
+            raise
+        except sa_exc.IntegrityError as exc:
+            raise StorageError(f"constraint violated: {self._describe(exc)}") from exc
+        except sa_exc.DataError as exc:
+            raise InvalidFieldError(f"value rejected by the database: {self._describe(exc)}") from exc
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                sa_exc.DisconnectionError, sa_exc.ResourceClosedError, OSError) as exc:
+            raise DatabaseUnavailableError(f"database unavailable: {self._describe(exc)}") from exc
+        except sa_exc.DBAPIError as exc:
+            raise StorageError(f"database error: {self._describe(exc)}") from exc
+
+    def _describe(self, exc: BaseException) -> str:
+        orig = getattr(exc, "orig", None) or exc
+        first_line = (str(orig).strip().splitlines() or [""])[0][:300]
+        password = self._engine.url.password
+        if password:
+            first_line = first_line.replace(str(password), "***")
+        return f"{type(orig).__name__}: {first_line}" if first_line else type(orig).__name__
+
+    @staticmethod
+    async def _savepoint_insert(conn: AsyncConnection, statement: Any) -> Any | None:
+        """Run an INSERT in a SAVEPOINT; None when a unique constraint says it already exists.
+        Under READ COMMITTED a concurrent duplicate waits for the first writer and then fails
+        here, so the caller sees "already done" without a partial write."""
+        try:
+            async with conn.begin_nested():
+                return await conn.execute(statement)
+        except sa_exc.IntegrityError:
+            return None

@@ -1,0 +1,322 @@
+"""Users and money. Every balance change writes its ledger row in the same transaction, and
+every exactly-once effect is guarded by a unique index (see storage/schema.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.errors import (
+    DuplicateError,
+    InsufficientBalanceError,
+    UnknownUserError,
+)
+from storage.models import LedgerEntry, Payment, User
+from storage.repository._base import (
+    RepositoryBase,
+    check_amount,
+    check_id,
+    check_text,
+    ledger_from,
+    payment_from,
+    to_utc,
+    user_from,
+    utcnow,
+)
+from storage.schema import credit_ledger, generations, payments, users
+
+
+class MoneyRepository(RepositoryBase):
+    # -- users -------------------------------------------------------------------------------
+
+    async def register_user(
+        self,
+        user_id: int,
+        *,
+        username: str | None,
+        first_name: str | None,
+        last_name: str | None,
+        language: str | None,
+        signup_bonus: int,
+        now: datetime | None = None,
+    ) -> tuple[User, bool]:
+        """Insert the user or refresh names and last_seen_at. The bonus is paid once per user
+        ever (unique index); language is kept on refresh because the user may have chosen it."""
+        check_id("user_id", user_id)
+        check_amount("signup_bonus", signup_bonus, allow_zero=True)
+        now = to_utc(now) or utcnow()
+        username = username.lstrip("@") if username else username
+        async with self._tx() as conn:
+            inserted = await self._savepoint_insert(
+                conn,
+                sa.insert(users).values(
+                    id=user_id, username=username, first_name=first_name, last_name=last_name,
+                    language=language, balance=0, blocked=False, created_at=now, last_seen_at=now,
+                ),
+            )
+            created = inserted is not None
+            if not created:
+                await conn.execute(
+                    sa.update(users).where(users.c.id == user_id).values(
+                        username=username, first_name=first_name, last_name=last_name,
+                        last_seen_at=now,
+                    )
+                )
+            elif signup_bonus > 0:
+                await self._credit(conn, user_id, signup_bonus, reason="signup_bonus", now=now)
+            return await self._user(conn, user_id), created
+
+    async def get_user(self, user_id: int) -> User | None:
+        check_id("user_id", user_id)
+        async with self._tx() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+        return user_from(row) if row else None
+
+    async def find_user_by_username(self, username: str) -> User | None:
+        check_text("username", username, max_length=65)
+        name = username.strip().lstrip("@").lower()
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(users)
+                    .where(sa.func.lower(users.c.username) == name)
+                    .order_by(users.c.last_seen_at.desc(), users.c.id)
+                    .limit(1)
+                )
+            ).first()
+        return user_from(row) if row else None
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        check_text("language", language, max_length=16)
+        await self._update_user(user_id, language=language)
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        await self._update_user(user_id, blocked=bool(blocked))
+
+    async def _update_user(self, user_id: int, **values: object) -> None:
+        check_id("user_id", user_id)
+        async with self._tx() as conn:
+            result = await conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
+            if result.rowcount == 0:
+                raise UnknownUserError(user_id)
+
+    # -- purchases ---------------------------------------------------------------------------
+
+    async def credit_purchase(
+        self,
+        *,
+        user_id: int,
+        charge_id: str,
+        stars: int,
+        credits: int,
+        payload: str | None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Credit a Telegram Stars payment once per charge id; False when already credited."""
+        check_id("user_id", user_id)
+        check_text("charge_id", charge_id, max_length=256)
+        check_amount("stars", stars)
+        check_amount("credits", credits)
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            await self._lock_user(conn, user_id)
+            inserted = await self._savepoint_insert(
+                conn,
+                sa.insert(payments).values(
+                    telegram_payment_charge_id=charge_id, user_id=user_id, stars=stars,
+                    credits=credits, payload=payload, created_at=now,
+                ),
+            )
+            if inserted is None:
+                return False
+            await self._credit(conn, user_id, credits, reason="purchase", charge_id=charge_id, now=now)
+            return True
+
+    async def reverse_purchase(
+        self, charge_id: str, *, admin_id: int | None = None, now: datetime | None = None
+    ) -> Payment | None:
+        """Mark a payment refunded and take its credits back once, never below zero (what was
+        already spent stays spent). None if the charge is unknown; DuplicateError if repeated."""
+        check_text("charge_id", charge_id, max_length=256)
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(payments).where(payments.c.telegram_payment_charge_id == charge_id)
+                )
+            ).first()
+            if row is None:
+                return None
+            payment = payment_from(row)
+            balance = await self._lock_user(conn, payment.user_id)
+            marked = await conn.execute(
+                sa.update(payments)
+                .where(payments.c.id == payment.id, payments.c.refunded_at.is_(None))
+                .values(refunded_at=now)
+            )
+            if marked.rowcount == 0:
+                raise DuplicateError(f"payment {charge_id!r} was already refunded")
+            amount = min(payment.credits, balance)
+            await conn.execute(
+                sa.update(users).where(users.c.id == payment.user_id, users.c.balance >= amount)
+                .values(balance=users.c.balance - amount)
+            )
+            await conn.execute(
+                sa.insert(credit_ledger).values(
+                    user_id=payment.user_id, delta=-amount, reason="purchase_refund",
+                    payment_charge_id=charge_id, admin_id=admin_id, created_at=now,
+                    note=None if amount == payment.credits else f"partial: {amount} of {payment.credits}",
+                )
+            )
+            row = (await conn.execute(sa.select(payments).where(payments.c.id == payment.id))).one()
+            return payment_from(row)
+
+    # -- admin -------------------------------------------------------------------------------
+
+    async def admin_adjust(
+        self, user_id: int, delta: int, *, admin_id: int | None, note: str | None,
+        now: datetime | None = None,
+    ) -> int:
+        """Add (or take, if negative) credits; refuses to go below zero. Returns the balance."""
+        check_id("user_id", user_id)
+        check_amount("delta", delta, allow_negative=True)
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            await self._lock_user(conn, user_id)
+            if delta < 0:
+                await self._debit(conn, user_id, -delta)
+            else:
+                await conn.execute(
+                    sa.update(users).where(users.c.id == user_id).values(balance=users.c.balance + delta)
+                )
+            await conn.execute(
+                sa.insert(credit_ledger).values(
+                    user_id=user_id, delta=delta, reason="admin_adjust", admin_id=admin_id,
+                    note=note, created_at=now,
+                )
+            )
+            return await self._balance(conn, user_id)
+
+    async def admin_set(
+        self, user_id: int, balance: int, *, admin_id: int | None, note: str | None,
+        now: datetime | None = None,
+    ) -> int:
+        """Set the balance to an exact value through one admin_adjust ledger row."""
+        check_id("user_id", user_id)
+        check_amount("balance", balance, allow_zero=True)
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            current = await self._lock_user(conn, user_id)
+            delta = balance - current
+            if delta == 0:
+                return current
+            await conn.execute(sa.update(users).where(users.c.id == user_id).values(balance=balance))
+            await conn.execute(
+                sa.insert(credit_ledger).values(
+                    user_id=user_id, delta=delta, reason="admin_adjust", admin_id=admin_id,
+                    note=note, created_at=now,
+                )
+            )
+            return balance
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def ledger(self, user_id: int, limit: int = 10) -> list[LedgerEntry]:
+        check_id("user_id", user_id)
+        limit = check_amount("limit", limit)
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(credit_ledger).where(credit_ledger.c.user_id == user_id)
+                .order_by(credit_ledger.c.created_at.desc(), credit_ledger.c.id.desc()).limit(limit)
+            )
+            return [ledger_from(r) for r in rows]
+
+    async def payments_for(self, user_id: int, limit: int = 10) -> list[Payment]:
+        check_id("user_id", user_id)
+        limit = check_amount("limit", limit)
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(payments).where(payments.c.user_id == user_id)
+                .order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
+            )
+            return [payment_from(r) for r in rows]
+
+    async def get_payment(self, charge_id: str) -> Payment | None:
+        check_text("charge_id", charge_id, max_length=256)
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(payments).where(payments.c.telegram_payment_charge_id == charge_id)
+                )
+            ).first()
+        return payment_from(row) if row else None
+
+    async def ledger_check(self) -> list[tuple[int, int, int]]:
+        """(user_id, balance, ledger_sum) for every user whose cached balance is wrong."""
+        sums = (
+            sa.select(credit_ledger.c.user_id, sa.func.sum(credit_ledger.c.delta).label("total"))
+            .group_by(credit_ledger.c.user_id).subquery()
+        )
+        total = sa.func.coalesce(sums.c.total, 0)
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(users.c.id, users.c.balance, total)
+                .select_from(users.outerjoin(sums, sums.c.user_id == users.c.id))
+                .where(users.c.balance != total).order_by(users.c.id)
+            )
+            return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    # -- helpers shared with the lifecycle ---------------------------------------------------
+
+    async def _user(self, conn: AsyncConnection, user_id: int) -> User:
+        row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+        if row is None:
+            raise UnknownUserError(user_id)
+        return user_from(row)
+
+    async def _lock_user(self, conn: AsyncConnection, user_id: int) -> int:
+        """Lock the user's row (Postgres; SQLite already holds the write lock) and return the
+        balance. Money operations for one user thereby run one at a time."""
+        balance = await conn.scalar(
+            sa.select(users.c.balance).where(users.c.id == user_id).with_for_update()
+        )
+        if balance is None:
+            raise UnknownUserError(user_id)
+        return int(balance)
+
+    async def _balance(self, conn: AsyncConnection, user_id: int) -> int:
+        return int(await conn.scalar(sa.select(users.c.balance).where(users.c.id == user_id)))
+
+    async def _debit(self, conn: AsyncConnection, user_id: int, amount: int) -> None:
+        result = await conn.execute(
+            sa.update(users).where(users.c.id == user_id, users.c.balance >= amount)
+            .values(balance=users.c.balance - amount)
+        )
+        if result.rowcount == 0:
+            raise InsufficientBalanceError(await self._balance(conn, user_id), amount)
+
+    async def _credit(
+        self, conn: AsyncConnection, user_id: int, amount: int, *, reason: str, now: datetime,
+        charge_id: str | None = None, generation_id: int | None = None,
+    ) -> bool:
+        """Insert the ledger row first (its unique index decides "already done"), then move
+        the balance; False and no change when the row already existed."""
+        inserted = await self._savepoint_insert(
+            conn,
+            sa.insert(credit_ledger).values(
+                user_id=user_id, delta=amount, reason=reason, payment_charge_id=charge_id,
+                generation_id=generation_id, created_at=now,
+            ),
+        )
+        if inserted is None:
+            return False
+        await conn.execute(
+            sa.update(users).where(users.c.id == user_id).values(balance=users.c.balance + amount)
+        )
+        return True
+
+
+# Referenced by the lifecycle mixin; kept here so both halves agree on what "in flight" is.
+IN_FLIGHT = generations.c.status.in_(("queued", "generating", "submit_unknown", "storing"))

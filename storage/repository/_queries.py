@@ -1,0 +1,130 @@
+"""Read-only views over generations and the ledger: library, queue, stats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from storage.models import NON_FINAL_STATUSES, Generation
+from storage.repository._base import check_amount, check_id, check_text, generation_from, to_utc
+from storage.repository._lifecycle import LifecycleRepository, _status
+from storage.repository._money import IN_FLIGHT
+from storage.schema import credit_ledger, generations, payments
+
+LIBRARY_STATUSES = ("succeeded",)
+
+
+class QueryRepository(LifecycleRepository):
+    async def get_generation(self, generation_id: int) -> Generation | None:
+        check_id("generation_id", generation_id)
+        async with self._tx() as conn:
+            row = (await conn.execute(sa.select(generations).where(generations.c.id == generation_id))).first()
+        return generation_from(row) if row else None
+
+    async def get_generation_by_task(self, task_id: str) -> Generation | None:
+        check_text("task_id", task_id, max_length=128)
+        async with self._tx() as conn:
+            row = (await conn.execute(sa.select(generations).where(generations.c.task_id == task_id))).first()
+        return generation_from(row) if row else None
+
+    async def list_library(
+        self, user_id: int, *, limit: int, offset: int = 0,
+        statuses: Iterable[str] = LIBRARY_STATUSES,
+    ) -> list[Generation]:
+        """The user's generations, newest first; by default only finished results."""
+        check_id("user_id", user_id)
+        check_amount("limit", limit)
+        check_amount("offset", offset, allow_zero=True)
+        wanted = [_status(s) for s in statuses]
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(generations)
+                .where(generations.c.user_id == user_id, generations.c.status.in_(wanted))
+                .order_by(generations.c.created_at.desc(), generations.c.id.desc())
+                .limit(limit).offset(offset)
+            )
+            return [generation_from(r) for r in rows]
+
+    async def count_library(self, user_id: int, *, statuses: Iterable[str] = LIBRARY_STATUSES) -> int:
+        check_id("user_id", user_id)
+        wanted = [_status(s) for s in statuses]
+        return await self._count(generations.c.user_id == user_id, generations.c.status.in_(wanted))
+
+    async def count_in_flight(self, user_id: int) -> int:
+        check_id("user_id", user_id)
+        return await self._count(generations.c.user_id == user_id, IN_FLIGHT)
+
+    async def queue_position(self, generation_id: int) -> int:
+        """1-based place among queued generations (submitted oldest first); 0 if not queued."""
+        check_id("generation_id", generation_id)
+        async with self._tx() as conn:
+            status = await conn.scalar(
+                sa.select(generations.c.status).where(generations.c.id == generation_id)
+            )
+            if status != "queued":
+                return 0
+            return int(
+                await conn.scalar(
+                    sa.select(sa.func.count()).select_from(generations).where(
+                        generations.c.status == "queued", generations.c.id <= generation_id
+                    )
+                )
+            )
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Rows per non-final status (zeros included)."""
+        async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(generations.c.status, sa.func.count())
+                .where(IN_FLIGHT).group_by(generations.c.status)
+            )
+            counts = {status: 0 for status in sorted(NON_FINAL_STATUSES)}
+            counts.update({str(s): int(n) for s, n in rows})
+            return counts
+
+    async def stats(self, since: datetime | None = None) -> dict:
+        """Counts per (model_key, status) and credit totals, since a moment or over all time.
+
+        Returns {"generations": {(model_key, status): n}, "credits_sold": int,
+        "credits_spent": int, "credits_refunded": int, "credits_purchase_refunded": int,
+        "credits_bonus": int, "credits_admin": int, "stars": int, "payments": int}."""
+        since = to_utc(since)
+        gen_where = [] if since is None else [generations.c.created_at >= since]
+        led_where = [] if since is None else [credit_ledger.c.created_at >= since]
+        pay_where = [] if since is None else [payments.c.created_at >= since]
+        async with self._tx() as conn:
+            per_model = await conn.execute(
+                sa.select(generations.c.model_key, generations.c.status, sa.func.count())
+                .where(*gen_where).group_by(generations.c.model_key, generations.c.status)
+            )
+            by_reason = dict(
+                (str(reason), int(total or 0))
+                for reason, total in await conn.execute(
+                    sa.select(credit_ledger.c.reason, sa.func.sum(credit_ledger.c.delta))
+                    .where(*led_where).group_by(credit_ledger.c.reason)
+                )
+            )
+            stars, count = (
+                await conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(payments.c.stars), 0), sa.func.count())
+                    .select_from(payments).where(*pay_where)
+                )
+            ).one()
+            return {
+                "generations": {(str(m), str(s)): int(n) for m, s, n in per_model},
+                "credits_sold": by_reason.get("purchase", 0),
+                "credits_spent": -by_reason.get("spend", 0),
+                "credits_refunded": by_reason.get("refund", 0),
+                "credits_purchase_refunded": -by_reason.get("purchase_refund", 0),
+                "credits_bonus": by_reason.get("signup_bonus", 0),
+                "credits_admin": by_reason.get("admin_adjust", 0),
+                "stars": int(stars),
+                "payments": int(count),
+            }
+
+    async def _count(self, *where: sa.ColumnElement[bool]) -> int:
+        async with self._tx() as conn:
+            return int(await conn.scalar(sa.select(sa.func.count()).select_from(generations).where(*where)))
+

@@ -1,0 +1,121 @@
+"""Users and money on both databases: balances, ledger rows, exactly-once effects."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.errors import DuplicateError, InsufficientBalanceError, UnknownUserError
+
+
+async def _user(repo, user_id=1, bonus=50):
+    user, created = await repo.register_user(
+        user_id, username="Alice", first_name="A", last_name=None, language="en", signup_bonus=bonus
+    )
+    return user
+
+
+async def test_register_pays_bonus_once_and_refreshes_names(repo):
+    user, created = await repo.register_user(
+        1, username="@Alice", first_name="A", last_name="L", language="ru", signup_bonus=50
+    )
+    assert created and user.balance == 50 and user.username == "Alice" and user.language == "ru"
+    assert user.created_at.tzinfo is not None
+    again, created2 = await repo.register_user(
+        1, username="alice2", first_name="B", last_name=None, language="en", signup_bonus=50
+    )
+    assert not created2
+    assert again.balance == 50 and again.username == "alice2" and again.first_name == "B"
+    assert again.language == "ru"  # a chosen language survives /start
+    assert again.last_seen_at >= user.last_seen_at
+    entries = await repo.ledger(1)
+    assert [(e.reason, e.delta) for e in entries] == [("signup_bonus", 50)]
+    assert await repo.ledger_check() == []
+
+
+async def test_find_user_by_username_is_case_insensitive(repo):
+    await _user(repo)
+    assert (await repo.find_user_by_username("@ALICE")).id == 1
+    assert await repo.find_user_by_username("bob") is None
+    assert await repo.get_user(999) is None
+
+
+async def test_set_language_and_blocked(repo):
+    await _user(repo)
+    await repo.set_language(1, "en")
+    await repo.set_blocked(1, True)
+    user = await repo.get_user(1)
+    assert user.language == "en" and user.blocked is True
+    with pytest.raises(UnknownUserError):
+        await repo.set_blocked(2, True)
+
+
+async def test_purchase_once_per_charge_and_reverse(repo):
+    await _user(repo, bonus=0)
+    assert await repo.credit_purchase(user_id=1, charge_id="ch1", stars=100, credits=120, payload="p")
+    assert not await repo.credit_purchase(user_id=1, charge_id="ch1", stars=100, credits=120, payload="p")
+    assert (await repo.get_user(1)).balance == 120
+    payment = await repo.get_payment("ch1")
+    assert payment.credits == 120 and payment.refunded_at is None
+    assert [p.telegram_payment_charge_id for p in await repo.payments_for(1)] == ["ch1"]
+
+    await repo.start_generation(
+        user_id=1, chat_id=1, model_key="m", kind="image", cost=100, options={}, request_key="k"
+    )
+    reversed_ = await repo.reverse_purchase("ch1", admin_id=7)
+    assert reversed_.refunded_at is not None
+    # only the 20 still unspent can be taken back; the balance never goes negative
+    assert (await repo.get_user(1)).balance == 0
+    entry = (await repo.ledger(1, limit=1))[0]
+    assert (entry.reason, entry.delta, entry.admin_id) == ("purchase_refund", -20, 7)
+    with pytest.raises(DuplicateError):
+        await repo.reverse_purchase("ch1")
+    assert await repo.reverse_purchase("nope") is None
+    assert await repo.ledger_check() == []
+
+
+async def test_admin_adjust_and_set(repo):
+    await _user(repo, bonus=10)
+    assert await repo.admin_adjust(1, 5, admin_id=9, note="gift") == 15
+    assert await repo.admin_adjust(1, -15, admin_id=9, note="take") == 0
+    with pytest.raises(InsufficientBalanceError) as info:
+        await repo.admin_adjust(1, -1, admin_id=9, note="too much")
+    assert (info.value.balance, info.value.cost) == (0, 1)
+    assert await repo.admin_set(1, 42, admin_id=9, note="set") == 42
+    assert await repo.admin_set(1, 42, admin_id=9, note="same") == 42
+    assert await repo.admin_set(1, 0, admin_id=9, note="zero") == 0
+    reasons = [e.reason for e in await repo.ledger(1, limit=100)]
+    assert reasons.count("admin_adjust") == 4  # the no-op set wrote nothing
+    assert await repo.ledger_check() == []
+    with pytest.raises(UnknownUserError):
+        await repo.admin_adjust(2, 5, admin_id=9, note=None)
+
+
+async def test_ledger_check_reports_a_tampered_balance(repo, engine):
+    import sqlalchemy as sa
+
+    from storage.schema import users
+
+    await _user(repo, bonus=50)
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(users).values(balance=49))
+    assert await repo.ledger_check() == [(1, 49, 50)]
+
+
+async def test_stats_counts_models_and_credits(repo):
+    await _user(repo, bonus=50)
+    await repo.credit_purchase(user_id=1, charge_id="c", stars=10, credits=30, payload=None)
+    a = (await repo.start_generation(
+        user_id=1, chat_id=1, model_key="flux", kind="image", cost=12, options={}, request_key="a"
+    )).generation
+    await repo.start_generation(
+        user_id=1, chat_id=1, model_key="kling", kind="video", cost=25, options={}, request_key="b"
+    )
+    await repo.fail_generation(a.id, error="boom")
+    stats = await repo.stats(None)
+    assert stats["generations"] == {("flux", "failed"): 1, ("kling", "queued"): 1}
+    assert (stats["credits_sold"], stats["credits_spent"], stats["credits_refunded"]) == (30, 37, 12)
+    assert stats["stars"] == 10 and stats["payments"] == 1 and stats["credits_bonus"] == 50
+    from datetime import UTC, datetime, timedelta
+
+    future = await repo.stats(datetime.now(UTC) + timedelta(days=1))
+    assert future["generations"] == {} and future["credits_sold"] == 0
