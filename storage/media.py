@@ -255,6 +255,7 @@ class LocalMediaStore:
         max_bytes: int | None = None,
     ) -> StoredObject:
         _check_limit(max_bytes)
+        validate_object_path(path)
         target = await asyncio.to_thread(self._prepare_parent, path)
         temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
         handle = await asyncio.to_thread(open, temp, "xb")
@@ -312,19 +313,28 @@ class LocalMediaStore:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
 
-    async def read(self, path: str) -> bytes:
-        target = self.file_path(path)
+    # Path resolution stats the filesystem, so it runs in the worker thread with the IO itself.
+
+    def _read_file(self, path: str) -> bytes:
         try:
-            return await asyncio.to_thread(target.read_bytes)
+            return self.file_path(path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise MediaNotFoundError(path) from None
+
+    async def read(self, path: str) -> bytes:
+        validate_object_path(path)
+        return await asyncio.to_thread(self._read_file, path)
+
+    def _open_file(self, path: str):
+        try:
+            return open(self.file_path(path), "rb")  # noqa: SIM115 - closed by _iterate
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise MediaNotFoundError(path) from None
 
     async def open_stream(self, path: str, *, chunk_size: int = _READ_CHUNK) -> AsyncIterator[bytes]:
-        target = self.file_path(path)
-        try:
-            handle = await asyncio.to_thread(open, target, "rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise MediaNotFoundError(path) from None
+        """Await to open the file (MediaNotFoundError surfaces here), then iterate its chunks."""
+        validate_object_path(path)
+        handle = await asyncio.to_thread(self._open_file, path)
         return self._iterate(handle, chunk_size)
 
     @staticmethod
@@ -336,20 +346,26 @@ class LocalMediaStore:
             handle.close()
 
     async def exists(self, path: str) -> bool:
-        return await asyncio.to_thread(self.file_path(path).is_file)
+        validate_object_path(path)
+        return await asyncio.to_thread(lambda: self.file_path(path).is_file())
 
-    async def size(self, path: str) -> int:
-        target = self.file_path(path)
+    def _size(self, path: str) -> int:
         try:
-            stat = await asyncio.to_thread(target.stat)
+            return self.file_path(path).stat().st_size
         except (FileNotFoundError, NotADirectoryError):
             raise MediaNotFoundError(path) from None
-        return stat.st_size
 
-    async def delete(self, path: str) -> bool:
-        target = self.file_path(path)
+    async def size(self, path: str) -> int:
+        validate_object_path(path)
+        return await asyncio.to_thread(self._size, path)
+
+    def _delete(self, path: str) -> bool:
         try:
-            await asyncio.to_thread(target.unlink)
+            self.file_path(path).unlink()
         except (FileNotFoundError, NotADirectoryError):
             return False
         return True
+
+    async def delete(self, path: str) -> bool:
+        validate_object_path(path)
+        return await asyncio.to_thread(self._delete, path)
