@@ -22,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote
@@ -129,6 +130,8 @@ class MediaStore(Protocol):
 
 
 def _id_part(name: str, value: object) -> str:
+    if isinstance(value, Enum):  # str(StrEnum member) would give "Kind.IMAGE", not "image"
+        value = value.value
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise UnsafePathError(f"{name} must be an int or str, got {type(value).__name__}")
     text = str(value)

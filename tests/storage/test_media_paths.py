@@ -19,6 +19,15 @@ def test_media_path_matches_origin_layout():
     assert media_path(42, "video", 7, 2, 1734300000.9, ".MP4") == "42/video/7_2_1734300000.mp4"
 
 
+def test_media_path_uses_enum_values():
+    import enum
+
+    class Kind(str, enum.Enum):
+        IMAGE = "image"
+
+    assert media_path(1, Kind.IMAGE, 2, 0, 3, "png") == "1/image/2_0_3.png"
+
+
 def test_media_path_accepts_aware_datetime_and_refuses_naive():
     ts = datetime(2024, 12, 15, 22, 0, tzinfo=timezone.utc)
     assert media_path(1, "image", 2, 0, ts, "png") == f"1/image/2_0_{int(ts.timestamp())}.png"
