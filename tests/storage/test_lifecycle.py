@@ -1,0 +1,231 @@
+"""Generation lifecycle on both databases: start/charge, transitions, fail/cancel, leases."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.errors import InFlightLimitError, InsufficientBalanceError, InvalidFieldError
+from storage.models import GenerationStatus
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+async def _setup(repo, balance=100, user_id=1):
+    await repo.register_user(
+        user_id, username=None, first_name="U", last_name=None, language="en", signup_bonus=balance
+    )
+
+
+async def _start(repo, key="k1", cost=10, user_id=1, **kw):
+    kw.setdefault("options", {"prompt": "a cat", "aspect_ratio": "1:1"})
+    return await repo.start_generation(
+        user_id=user_id, chat_id=user_id, model_key="seedream_45_t2i", kind="image", cost=cost,
+        request_key=key, **kw,
+    )
+
+
+async def test_start_charges_once_per_request_key(repo):
+    await _setup(repo)
+    deadline = T0 + timedelta(minutes=30)
+    first = await _start(repo, deadline_at=deadline)
+    again = await _start(repo)
+    assert first.created and not again.created
+    assert again.generation.id == first.generation.id
+    gen = first.generation
+    assert gen.status == GenerationStatus.queued == "queued"
+    assert gen.options == {"prompt": "a cat", "aspect_ratio": "1:1"} and gen.result_urls == []
+    assert gen.deadline_at == deadline and gen.created_at.tzinfo is not None
+    assert (await repo.get_user(1)).balance == 90
+    assert [(e.reason, e.delta, e.generation_id) for e in await repo.ledger(1, limit=1)] == [
+        ("spend", -10, gen.id)
+    ]
+
+
+async def test_start_refuses_when_balance_is_short_and_writes_nothing(repo):
+    await _setup(repo, balance=5)
+    with pytest.raises(InsufficientBalanceError) as info:
+        await _start(repo, cost=8)
+    assert (info.value.balance, info.value.cost) == (5, 8)
+    assert await repo.count_in_flight(1) == 0
+    assert (await repo.get_user(1)).balance == 5 and len(await repo.ledger(1)) == 1
+
+
+async def test_zero_cost_writes_no_spend_row(repo):
+    await _setup(repo, balance=0)
+    result = await _start(repo, cost=0)
+    assert result.created and await repo.ledger(1) == []
+    assert await repo.fail_generation(result.generation.id, error="x")
+    assert await repo.ledger(1) == [] and await repo.ledger_check() == []
+
+
+async def test_in_flight_limit(repo):
+    await _setup(repo)
+    await _start(repo, key="a", max_in_flight=2)
+    await _start(repo, key="b", max_in_flight=2)
+    with pytest.raises(InFlightLimitError) as info:
+        await _start(repo, key="c", max_in_flight=2)
+    assert info.value.limit == 2
+    assert (await repo.get_user(1)).balance == 80
+    # the same key as an existing row is not a new generation, so the limit does not apply
+    assert not (await _start(repo, key="a", max_in_flight=2)).created
+
+
+async def test_transitions_are_forward_only(repo):
+    await _setup(repo)
+    gen = (await _start(repo)).generation
+    assert not await repo.transition(gen.id, from_statuses={"queued"}, to_status="succeeded")
+    assert not await repo.transition(gen.id, from_statuses={"generating"}, to_status="storing")
+    assert await repo.transition(
+        gen.id, from_statuses={"queued"}, to_status="generating", task_id="t-1", submitted_at=T0,
+        kie_state="waiting", next_poll_at=T0,
+    )
+    # the same move again is a stale compare-and-set
+    assert not await repo.transition(gen.id, from_statuses={"queued"}, to_status="generating")
+    assert not await repo.transition(gen.id, from_statuses={"generating"}, to_status="queued")
+    assert await repo.transition(gen.id, from_statuses={"generating", "submit_unknown"}, to_status="storing")
+    assert await repo.transition(
+        gen.id, from_statuses={"storing"}, to_status="succeeded",
+        result_urls=["https://x/0.png"], preview_url="https://x/0.png",
+    )
+    done = await repo.get_generation_by_task("t-1")
+    assert done.status == "succeeded" and done.result_urls == ["https://x/0.png"]
+    assert done.submitted_at == T0 and done.completed_at is not None
+    assert not await repo.fail_generation(gen.id, error="late")
+    assert not await repo.transition(gen.id, from_statuses={"succeeded"}, to_status="failed")
+    assert (await repo.get_user(1)).balance == 90
+
+
+async def test_submit_unknown_path(repo):
+    await _setup(repo)
+    gen = (await _start(repo)).generation
+    assert await repo.transition(gen.id, from_statuses={"queued"}, to_status="submit_unknown")
+    assert await repo.transition(gen.id, from_statuses={"submit_unknown"}, to_status="storing", task_id="t9")
+    assert (await repo.get_generation(gen.id)).task_id == "t9"
+
+
+async def test_transition_rejects_bad_names(repo):
+    await _setup(repo)
+    gen = (await _start(repo)).generation
+    with pytest.raises(InvalidFieldError):
+        await repo.transition(gen.id, from_statuses={"queued"}, to_status="done")
+    with pytest.raises(InvalidFieldError):
+        await repo.transition(gen.id, from_statuses={"queued"}, to_status="generating", cost=0)
+    with pytest.raises(InvalidFieldError):
+        await repo.update_fields(gen.id, status="succeeded")
+    assert (await repo.get_generation(gen.id)).status == "queued"
+
+
+async def test_fail_refunds_once_and_transition_to_failed_refunds(repo):
+    await _setup(repo)
+    a = (await _start(repo, key="a")).generation
+    b = (await _start(repo, key="b")).generation
+    assert await repo.fail_generation(a.id, error="KIE said no", fail_code="500")
+    assert not await repo.fail_generation(a.id, error="again")
+    assert await repo.transition(b.id, from_statuses={"queued"}, to_status="failed", error="expired")
+    failed = await repo.get_generation(a.id)
+    assert (failed.status, failed.error, failed.fail_code) == ("failed", "KIE said no", "500")
+    assert (await repo.get_user(1)).balance == 100
+    reasons = sorted(e.reason for e in await repo.ledger(1, limit=50))
+    assert reasons == ["refund", "refund", "signup_bonus", "spend", "spend"]
+    assert await repo.ledger_check() == []
+    assert not await repo.fail_generation(12345, error="unknown id")
+
+
+async def test_cancel_only_while_queued_and_by_owner(repo):
+    await _setup(repo)
+    await _setup(repo, user_id=2)
+    gen = (await _start(repo)).generation
+    assert not await repo.cancel_generation(gen.id, user_id=2)
+    assert await repo.cancel_generation(gen.id, user_id=1)
+    assert (await repo.get_generation(gen.id)).error == "cancelled"
+    other = (await _start(repo, key="b")).generation
+    await repo.transition(other.id, from_statuses={"queued"}, to_status="generating")
+    assert not await repo.cancel_generation(other.id, user_id=1)
+    assert (await repo.get_user(1)).balance == 90
+
+
+async def test_update_fields_and_delivery_once(repo):
+    await _setup(repo)
+    gen = (await _start(repo)).generation
+    assert await repo.update_fields(gen.id, kie_state="queuing", poll_attempts=3, progress_message_id=77,
+                                    callback_received_at=T0)
+    row = await repo.get_generation(gen.id)
+    assert (row.kie_state, row.poll_attempts, row.progress_message_id) == ("queuing", 3, 77)
+    assert row.callback_received_at == T0
+    assert not await repo.update_fields(999, kie_state="x")
+    assert not await repo.mark_delivered(gen.id)  # not final yet
+    await repo.fail_generation(gen.id, error="x")
+    assert await repo.mark_delivered(gen.id)
+    assert not await repo.mark_delivered(gen.id)
+
+
+async def test_library_paging_newest_first_and_queue(repo):
+    await _setup(repo)
+    ids = []
+    for i in range(5):
+        gen = (await _start(repo, key=f"k{i}", cost=1, now=T0 + timedelta(minutes=i))).generation
+        ids.append(gen.id)
+    assert [await repo.queue_position(i) for i in ids] == [1, 2, 3, 4, 5]
+    for gen_id in ids[:3]:
+        await repo.transition(gen_id, from_statuses={"queued"}, to_status="generating")
+        await repo.transition(gen_id, from_statuses={"generating"}, to_status="storing")
+        await repo.transition(gen_id, from_statuses={"storing"}, to_status="succeeded")
+    assert await repo.queue_position(ids[3]) == 1 and await repo.queue_position(ids[0]) == 0
+    assert await repo.count_library(1) == 3 and await repo.count_in_flight(1) == 2
+    page1 = await repo.list_library(1, limit=2, offset=0)
+    page2 = await repo.list_library(1, limit=2, offset=2)
+    assert [g.id for g in page1 + page2] == [ids[2], ids[1], ids[0]]
+    everything = await repo.list_library(1, limit=10, offset=0, statuses=GenerationStatus)
+    assert len(everything) == 5
+    assert await repo.queue_depths() == {"queued": 2, "generating": 0, "submit_unknown": 0, "storing": 0}
+
+
+async def test_claim_stages_and_leases(repo):
+    await _setup(repo)
+    gens = [(await _start(repo, key=f"k{i}", cost=1, deadline_at=T0)).generation for i in range(3)]
+    first = await repo.claim("submit", owner="w1", lease_seconds=30, limit=2, now=T0)
+    assert [g.id for g in first] == [gens[0].id, gens[1].id]
+    assert all(g.lease_owner == "w1" and g.lease_until == T0 + timedelta(seconds=30) for g in first)
+    second = await repo.claim("submit", owner="w2", lease_seconds=30, limit=5, now=T0)
+    assert [g.id for g in second] == [gens[2].id]
+    # expired leases can be taken over
+    later = T0 + timedelta(seconds=31)
+    assert len(await repo.claim("submit", owner="w3", lease_seconds=30, limit=5, now=later)) == 3
+    assert await repo.release(gens[0].id, owner="w3")
+    assert not await repo.release(gens[0].id, owner="w3")
+    # poll: only rows whose next_poll_at has come
+    await repo.transition(gens[0].id, from_statuses={"queued"}, to_status="generating", next_poll_at=later)
+    assert await repo.claim("poll", owner="p", lease_seconds=5, limit=5, now=T0) == []
+    assert [g.id for g in await repo.claim("poll", owner="p", lease_seconds=5, limit=5, now=later)] == [gens[0].id]
+    # expire: non-final rows past their deadline whose lease is free
+    expired = await repo.claim("expire", owner="e", lease_seconds=5, limit=5, now=later + timedelta(minutes=1))
+    assert {g.id for g in expired} == {g.id for g in gens}
+    # deliver: final, undelivered, user not blocked
+    await repo.fail_generation(gens[1].id, error="x")
+    await repo.set_blocked(1, True)
+    assert await repo.claim("deliver", owner="d", lease_seconds=5, limit=5, now=later) == []
+    await repo.set_blocked(1, False)
+    assert [g.id for g in await repo.claim("deliver", owner="d", lease_seconds=5, limit=5, now=later)] == [gens[1].id]
+    await repo.mark_delivered(gens[1].id)
+    assert await repo.claim("deliver", owner="d", lease_seconds=5, limit=5, now=later + timedelta(hours=1)) == []
+    with pytest.raises(InvalidFieldError):
+        await repo.claim("bake", owner="d", lease_seconds=5, limit=5)
+
+
+async def test_concurrent_claimers_never_share_a_row(repo):
+    await _setup(repo, balance=1000)
+    for i in range(60):
+        await _start(repo, key=f"k{i}", cost=1)
+
+    async def worker(name):
+        got = []
+        while batch := await repo.claim("submit", owner=name, lease_seconds=60, limit=3, now=T0):
+            got.extend(g.id for g in batch)
+        return got
+
+    results = await asyncio.gather(*(worker(f"w{i}") for i in range(8)))
+    claimed = [gid for r in results for gid in r]
+    assert len(claimed) == 60 and len(set(claimed)) == 60
