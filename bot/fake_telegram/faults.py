@@ -1,0 +1,88 @@
+"""Fault knobs a test turns on to see how the bot copes.
+
+    fake.faults.flood_next(3, retry_after=2)      # next 3 counted send calls → 429
+    fake.faults.flood_for(5.0, retry_after=1)     # every counted send call for 5 s → 429
+    fake.faults.server_error_next(2, status=502)  # next 2 calls (any method but getUpdates) → 5xx
+    fake.faults.delay(0.5, methods={"sendPhoto"}) # answer slowly
+    fake.faults.drop_deliveries(2)                # first webhook delivery of the next 2 updates fails
+    fake.faults.duplicate_next(1)                 # the next update is delivered twice
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Faults:
+    clock: Callable[[], float] = time.monotonic
+    flood_count: int = 0
+    flood_until: float = 0.0
+    flood_retry_after: int = 1
+    error_count: int = 0
+    error_status: int = 500
+    delay_seconds: float = 0.0
+    delay_methods: set[str] | None = None
+    drop_count: int = 0
+    duplicate_count: int = 0
+    _log: list[str] = field(default_factory=list)
+
+    def flood_next(self, n: int, retry_after: int = 1) -> None:
+        self.flood_count, self.flood_retry_after = n, retry_after
+
+    def flood_for(self, seconds: float, retry_after: int = 1) -> None:
+        self.flood_until, self.flood_retry_after = self.clock() + seconds, retry_after
+
+    def server_error_next(self, n: int, status: int = 500) -> None:
+        if not 500 <= status <= 599:
+            raise ValueError(f"status must be 5xx, got {status}")
+        self.error_count, self.error_status = n, status
+
+    def delay(self, seconds: float, methods: set[str] | None = None) -> None:
+        self.delay_seconds = seconds
+        self.delay_methods = {m.lower() for m in methods} if methods else None
+
+    def drop_deliveries(self, n: int) -> None:
+        self.drop_count = n
+
+    def duplicate_next(self, n: int) -> None:
+        self.duplicate_count = n
+
+    def clear(self) -> None:
+        self.flood_count = self.error_count = self.drop_count = self.duplicate_count = 0
+        self.flood_until = 0.0
+        self.delay_seconds = 0.0
+
+    # Consumed by the server.
+    def take_flood(self) -> int | None:
+        if self.flood_count > 0:
+            self.flood_count -= 1
+            return self.flood_retry_after
+        if self.clock() < self.flood_until:
+            return self.flood_retry_after
+        return None
+
+    def take_error(self) -> int | None:
+        if self.error_count > 0:
+            self.error_count -= 1
+            return self.error_status
+        return None
+
+    def delay_for(self, method: str) -> float:
+        if self.delay_seconds and (self.delay_methods is None or method.lower() in self.delay_methods):
+            return self.delay_seconds
+        return 0.0
+
+    def take_drop(self) -> bool:
+        if self.drop_count > 0:
+            self.drop_count -= 1
+            return True
+        return False
+
+    def take_duplicate(self) -> bool:
+        if self.duplicate_count > 0:
+            self.duplicate_count -= 1
+            return True
+        return False
