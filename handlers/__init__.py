@@ -1,13 +1,76 @@
-"""aiogram routers: what users see. Stubs until the conversation lands."""
+"""aiogram routers: what users see. `setup_routers()` assembles one Router per feature;
+`build_presenter()` gives the pipeline its ru/en texts and buttons."""
 
-from aiogram import Router
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, Router
+from aiogram.types import BotCommand
+
+from handlers.middlewares import UserMiddleware
+from handlers.texts import tr
+
+COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
+
+
+def bot_commands(lang: str) -> list[BotCommand]:
+    return [BotCommand(command=c, description=tr(lang, f"cmd_{c}")) for c in COMMANDS]
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu in Russian for ru clients and in English for everyone else."""
+    await bot.set_my_commands(bot_commands("en"))
+    await bot.set_my_commands(bot_commands("ru"), language_code="ru")
 
 
 def setup_routers() -> Router:
-    return Router(name="root")
+    from handlers import (
+        admin,
+        balance,
+        errors,
+        fallback,
+        generate,
+        help,
+        lang,
+        library,
+        payments,
+        selftest,
+        start,
+    )
+    from handlers.menu import models, options, prompt
+
+    root = Router(name="handlers")
+    middleware = UserMiddleware()
+    root.message.outer_middleware(middleware)
+    root.callback_query.outer_middleware(middleware)
+    root.pre_checkout_query.outer_middleware(middleware)
+    root.startup.register(set_commands)
+    # Order matters: commands before free text, the draft's text steps before the fallback.
+    root.include_routers(
+        errors.router(),
+        start.router(),
+        help.router(),
+        lang.router(),
+        balance.router(),
+        payments.router(),
+        library.router(),
+        admin.router(),
+        selftest.router(),
+        models.router(),
+        options.router(),
+        generate.router(),
+        prompt.router(),
+        fallback.router(),
+    )
+    return root
 
 
-def build_presenter():
-    from bot.presenter import PlainPresenter
+def build_presenter(catalog: Any = None) -> Any:
+    from handlers.presenter import ConversationPresenter
 
-    return PlainPresenter()
+    if catalog is None:
+        from kie_client.catalog import Catalog
+
+        catalog = Catalog()
+    return ConversationPresenter({m.key: m.name for m in catalog.models()})

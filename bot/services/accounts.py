@@ -1,0 +1,219 @@
+"""AccountService: users, balances, Stars payments and admin money operations.
+
+Handlers never see the repository; every money rule the conversation needs is here, so it can be
+tested without Telegram. Top-up packs are named in the invoice payload by their numbers
+("pack:<stars>:<credits>:v1"), which makes a payload from an old configuration recognisably stale.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from storage.errors import InsufficientBalanceError
+
+PAYLOAD_VERSION = "v1"
+_DELTA = re.compile(r"^([+\-=])(\d{1,9})$")
+_RU_CODES = {"ru", "uk", "be", "kk", "ky", "uz", "tg", "hy", "az", "ka", "mo", "tt", "ba", "cv"}
+
+
+def language_for(code: str | None) -> str:
+    """"ru" for Russian and neighbouring languages, otherwise "en"."""
+    if not code:
+        return "en"
+    return "ru" if code.lower().replace("_", "-").split("-")[0] in _RU_CODES else "en"
+
+
+class AccountError(Exception):
+    """Bad input to an account operation; `.reason` is safe to show an admin."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Pack:
+    stars: int
+    credits: int
+
+    @property
+    def payload(self) -> str:
+        return f"pack:{self.stars}:{self.credits}:{PAYLOAD_VERSION}"
+
+
+@dataclass(frozen=True)
+class CreditResult:
+    user: Any
+    old_balance: int
+    new_balance: int
+
+    @property
+    def delta(self) -> int:
+        return self.new_balance - self.old_balance
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    credited: bool  # False: this charge id was credited before (a replayed update)
+    credits: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class UserReport:
+    user: Any
+    generation_count: int
+    generations: list
+    payments: list
+
+
+def parse_payload(payload: str) -> Pack | None:
+    parts = (payload or "").split(":")
+    if len(parts) != 4 or parts[0] != "pack" or parts[3] != PAYLOAD_VERSION:
+        return None
+    try:
+        stars, credits = int(parts[1]), int(parts[2])
+    except ValueError:
+        return None
+    return Pack(stars, credits) if stars > 0 and credits > 0 else None
+
+
+class AccountService:
+    def __init__(self, repository: Any, *, signup_bonus: int, packs: Any, admin_ids: Any) -> None:
+        self._repo = repository
+        self.signup_bonus = signup_bonus
+        self._packs = tuple(Pack(int(p.stars), int(p.credits)) for p in packs)
+        self._admins = frozenset(int(a) for a in admin_ids)
+
+    # users -----------------------------------------------------------------------------------
+    async def register(
+        self,
+        user_id: int,
+        *,
+        username: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        language_code: str | None = None,
+    ) -> tuple[Any, bool]:
+        """Create the user (signup bonus once ever) or refresh names; returns (user, created)."""
+        return await self._repo.register_user(
+            user_id,
+            username=username,
+            first_name=first_name,
+            last_name=last_name,
+            language=language_for(language_code),
+            signup_bonus=self.signup_bonus,
+        )
+
+    async def get_user(self, user_id: int) -> Any:
+        return await self._repo.get_user(user_id)
+
+    async def balance(self, user_id: int) -> int:
+        user = await self._repo.get_user(user_id)
+        return int(user.balance) if user else 0
+
+    async def ledger(self, user_id: int, limit: int = 5) -> list:
+        return await self._repo.ledger(user_id, limit=limit)
+
+    async def set_language(self, user_id: int, language: str) -> None:
+        if language not in ("ru", "en"):
+            raise AccountError(f"unsupported language {language!r}")
+        await self._repo.set_language(user_id, language)
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and int(user_id) in self._admins
+
+    # payments --------------------------------------------------------------------------------
+    @property
+    def packs(self) -> tuple[Pack, ...]:
+        return self._packs
+
+    def find_pack(self, stars: int, credits: int) -> Pack | None:
+        pack = Pack(stars, credits)
+        return pack if pack in self._packs else None
+
+    def check_pre_checkout(self, *, payload: str, currency: str, total_amount: int) -> Pack | None:
+        """The pack to sell, or None when the payload is unknown, stale or the amount differs."""
+        pack = parse_payload(payload)
+        if pack is None or pack not in self._packs:
+            return None
+        if currency != "XTR" or int(total_amount) != pack.stars:
+            return None
+        return pack
+
+    async def credit_payment(
+        self, *, user_id: int, charge_id: str, payload: str, total_amount: int
+    ) -> PaymentResult:
+        """Credit a successful payment once per charge id.
+
+        Credits follow the payload the user paid for, even if the packs changed since the
+        pre-checkout: Telegram has already taken the Stars.
+        """
+        pack = parse_payload(payload)
+        credits = pack.credits if pack else int(total_amount)
+        credited = await self._repo.credit_purchase(
+            user_id=user_id, charge_id=charge_id, stars=int(total_amount), credits=credits,
+            payload=payload,
+        )
+        return PaymentResult(credited, credits, await self.balance(user_id))
+
+    async def get_payment(self, charge_id: str) -> Any:
+        return await self._repo.get_payment(charge_id)
+
+    async def reverse_purchase(self, charge_id: str, *, admin_id: int | None = None) -> Any:
+        """Debit a refunded purchase once (raises storage DuplicateError when already done)."""
+        return await self._repo.reverse_purchase(charge_id, admin_id=admin_id)
+
+    # admin -----------------------------------------------------------------------------------
+    async def find_user(self, who: str) -> Any:
+        who = (who or "").strip()
+        if who.startswith("@"):
+            return await self._repo.find_user_by_username(who[1:]) if len(who) > 1 else None
+        if who.lstrip("-").isdigit():
+            return await self._repo.get_user(int(who))
+        return await self._repo.find_user_by_username(who) if who else None
+
+    async def admin_credit(self, who: str, amount: str, *, admin_id: int, note: str = "") -> CreditResult:
+        """+N / -N / =N; never below zero (AccountError), unknown user → AccountError."""
+        match = _DELTA.match((amount or "").strip())
+        if not match:
+            raise AccountError("amount must look like +N, -N or =N")
+        user = await self.find_user(who)
+        if user is None:
+            raise AccountError(f"no such user: {who}")
+        sign, number = match.group(1), int(match.group(2))
+        old = int(user.balance)
+        try:
+            if sign == "=":
+                new = await self._repo.admin_set(user.id, number, admin_id=admin_id, note=note)
+            else:
+                delta = number if sign == "+" else -number
+                if delta == 0:
+                    raise AccountError("amount must not be zero")
+                new = await self._repo.admin_adjust(user.id, delta, admin_id=admin_id, note=note)
+        except InsufficientBalanceError:
+            raise AccountError(f"balance would go below zero (it is {old})") from None
+        return CreditResult(user=user, old_balance=old, new_balance=int(new))
+
+    async def user_report(self, user: Any, *, limit: int = 5) -> UserReport:
+        return UserReport(
+            user=user,
+            generation_count=await self._repo.count_library(user.id),
+            generations=await self._repo.list_library(user.id, limit=limit, offset=0),
+            payments=await self._repo.payments_for(user.id, limit=limit),
+        )
+
+    async def stats(self, *, now: datetime | None = None) -> dict[str, dict]:
+        now = now or datetime.now(UTC)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return {
+            "today": await self._repo.stats(since=today),
+            "7 days": await self._repo.stats(since=now - timedelta(days=7)),
+            "all": await self._repo.stats(since=None),
+        }
+
+    async def ledger_check(self) -> list[tuple[int, int, int]]:
+        return await self._repo.ledger_check()

@@ -1,0 +1,47 @@
+"""The generation draft kept in FSM data, so it survives restarts with RedisStorage.
+
+FSM data keys: "seq" (last draft number), "draft" (the current draft as a JSON-safe dict),
+"last_model"/"last_opts" (what the user generated with last), "start_payload" (deep link).
+A button carries its draft number; a different number means the button is from an older card.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.fsm.context import FSMContext
+
+from handlers.errors import StaleMenu
+
+
+async def new_draft(
+    state: FSMContext, *, model: str, opts: dict, prompt: str | None = None,
+    photo: dict | None = None, src: int = 0, screen: int | None = None,
+) -> dict:
+    data = await state.get_data()
+    d = int(data.get("seq", 0)) + 1
+    draft = {"d": d, "model": model, "opts": opts, "prompt": prompt, "photo": photo, "src": src,
+             "screen": screen}
+    await state.update_data(seq=d, draft=draft)
+    return draft
+
+
+async def current(state: FSMContext, d: int | None = None) -> dict:
+    """The current draft; StaleMenu when there is none or `d` names an older one."""
+    draft = (await state.get_data()).get("draft")
+    if not isinstance(draft, dict) or (d is not None and draft.get("d") != d):
+        raise StaleMenu()
+    return draft
+
+
+async def save(state: FSMContext, draft: dict) -> None:
+    await state.update_data(draft=draft)
+
+
+async def drop(state: FSMContext) -> None:
+    await state.set_state(None)
+    await state.update_data(draft=None)
+
+
+def needs_photo(spec: Any, draft: dict) -> bool:
+    return spec.image_input is not None and not draft.get("photo") and not draft.get("src")

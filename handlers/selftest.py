@@ -1,0 +1,115 @@
+"""/selftest: the origin's "Test UI". A button per model runs it free with a fixed prompt and one
+message shows, live, the task id, poll attempts, state and the stored result links."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import zlib
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.services.generation import SourceImage, SourceImageError
+from handlers import keyboards
+from handlers.admin import IsAdmin
+from handlers.callbacks import SelfTestCb
+from handlers.errors import StaleMenu
+from handlers.texts import tr
+from kie_client.catalog import CatalogError
+from storage.errors import InFlightLimitError
+
+log = logging.getLogger(__name__)
+
+TEST_PROMPT = "A red fox sitting in fresh snow, soft morning light, photorealistic"
+WATCH_LIMIT_S = 20 * 60
+
+
+def test_png(width: int = 64, height: int = 64) -> bytes:
+    """A small gradient PNG made without imaging libraries (source for i2v/edit self-tests)."""
+    rows = b"".join(
+        b"\x00" + bytes(c for x in range(width) for c in (x * 4 % 256, y * 4 % 256, 128))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def render(lang: str, name: str, g: Any, now: datetime) -> str:
+    elapsed = int((now - g.created_at).total_seconds()) if g.created_at else 0
+    if g.status == "succeeded":
+        result = tr(lang, "selftest_result", links="\n".join(g.result_urls) or "—")
+    elif g.status == "failed":
+        result = tr(lang, "selftest_failed", reason=g.error or "?")
+    else:
+        result = ""
+    return tr(lang, "selftest_status", name=name, id=g.id, task=g.task_id or "—", status=g.status,
+              kie_state=g.kie_state or "—", polls=g.poll_attempts, elapsed=elapsed, result=result).strip()
+
+
+def router() -> Router:
+    r = Router(name="selftest")
+    r.message.filter(IsAdmin())
+    r.callback_query.filter(IsAdmin())
+    watchers: set[asyncio.Task] = set()  # strong references until each watch ends
+
+    async def watch(bot: Bot, chat_id: int, message_id: int, lang: str, name: str,
+                    generations: Any, generation_id: int, interval: float) -> None:
+        last = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WATCH_LIMIT_S
+        while loop.time() < deadline:
+            g = await generations.get(user_id=None, generation_id=generation_id)
+            if g is None:
+                return
+            text = render(lang, name, g, datetime.now(UTC))
+            if text != last:
+                try:
+                    await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
+                    last = text
+                except TelegramAPIError as exc:
+                    log.info("selftest edit failed: %s", type(exc).__name__)
+            if g.is_final:
+                return
+            await asyncio.sleep(interval)
+
+    @r.message(Command("selftest"))
+    async def selftest(message: Message, lang: str, catalog: Any) -> None:
+        await message.answer(tr(lang, "selftest_title"), reply_markup=keyboards.selftest_kb(catalog.models()))
+
+    @r.callback_query(SelfTestCb.filter())
+    async def run(query: CallbackQuery, callback_data: SelfTestCb, lang: str, bot: Bot,
+                  catalog: Any, generations: Any, selftest_interval: float = 1.0) -> None:
+        try:
+            spec = catalog.get(callback_data.m)
+        except CatalogError as exc:
+            raise StaleMenu() from exc
+        await query.answer()
+        chat = query.from_user.id
+        source = None
+        if spec.image_input is not None:
+            source = SourceImage(data=test_png(), mime_type="image/png", file_name="selftest.png")
+        try:
+            started = await generations.start(
+                user_id=chat, chat_id=chat, model_key=spec.key, options=catalog.defaults(spec.key),
+                prompt=TEST_PROMPT, request_key=f"selftest:{query.id}", source_image=source, free=True)
+        except (CatalogError, SourceImageError, InFlightLimitError) as exc:
+            await bot.send_message(chat, tr(lang, "selftest_failed", reason=str(exc)))
+            return
+        g = started.generation
+        sent = await bot.send_message(chat, render(lang, spec.name, g, datetime.now(UTC)))
+        task = asyncio.create_task(watch(bot, chat, sent.message_id, lang, spec.name, generations,
+                                         g.id, selftest_interval))
+        watchers.add(task)
+        task.add_done_callback(watchers.discard)
+
+    return r
