@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     video_expiry_minutes: int = Field(60, alias="VIDEO_EXPIRY_MINUTES", gt=0)
     submit_unknown_refund_minutes: int = Field(20, alias="SUBMIT_UNKNOWN_REFUND_MINUTES", gt=0)
     max_result_bytes: int = Field(300 * 1024 * 1024, alias="MAX_RESULT_BYTES", gt=0)
+    # Pipeline timing (issue 6). Production defaults; the tests shorten them.
+    job_interval_seconds: float = Field(5.0, alias="JOB_INTERVAL_SECONDS", gt=0)
+    lease_seconds: int = Field(300, alias="LEASE_SECONDS", gt=0)
+    callback_grace_seconds: float = Field(60.0, alias="CALLBACK_GRACE_SECONDS", ge=0)
+    poll_initial_seconds: float = Field(3.0, alias="POLL_INITIAL_SECONDS", gt=0)
+    kie_timeout_seconds: float = Field(30.0, alias="KIE_TIMEOUT_SECONDS", gt=0)
 
     # Texts Telegram requires from bots selling digital goods.
     paysupport_text: str | None = Field(None, alias="PAYSUPPORT_TEXT")

@@ -53,7 +53,7 @@ class ChatSender:
         per_chat_interval: float = 1.0,
         global_per_second: int = 30,
         max_attempts: int = 8,
-        max_retry_after: float = 300.0,
+        max_wait: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -61,7 +61,9 @@ class ChatSender:
         self._per_chat_interval = per_chat_interval
         self._global_limit = global_per_second
         self._max_attempts = max_attempts
-        self._max_retry_after = max_retry_after
+        # Callers hold a row lease while sending; a wait longer than this is handed back
+        # (SendFailedError) so the lease never runs out under a long flood wait.
+        self._max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
         self._global_lock = asyncio.Lock()
@@ -90,13 +92,15 @@ class ChatSender:
                 attempt += 1
                 if throttled:
                     wait = self._chat_next.get(chat_id, 0.0) - self._clock()
+                    if wait > self._max_wait:
+                        raise SendFailedError(f"chat {chat_id} is under flood control")
                     if wait > 0:
                         await self._sleep(wait)
                     await self._global_slot()
                 try:
                     result = await self.bot(method)
                 except TelegramRetryAfter as exc:
-                    delay = min(float(exc.retry_after), self._max_retry_after)
+                    delay = float(exc.retry_after)
                     log.warning(kv("telegram flood wait", chat=chat_id, retry_after=exc.retry_after,
                                    method=type(method).__name__))
                     # The whole chat waits, so later messages cannot overtake this one.

@@ -1,0 +1,111 @@
+"""`kiebot run | migrate [--sql] | demo` (also `python -m bot ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import signal
+import sys
+
+from bot.config import SettingsError, load_settings
+from bot.logging import configure_logging, install_redaction, kv
+
+log = logging.getLogger("bot.cli")
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiebot", description="KIE.ai generation bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate if needed, then serve (bot, server, jobs)")
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--sql", action="store_true",
+                         help="print the Postgres DDL (for Supabase's SQL editor) instead")
+    sub.add_parser("demo", help="run the bot against local fakes and print the conversation")
+    return parser
+
+
+async def _run() -> int:
+    from bot.app import build_app, secrets_of
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    # Before anything can log: the app installs its own layer again on start.
+    handle = install_redaction(secrets_of(settings))
+    app = build_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+        log.info(kv("kiebot running", mode="webhook" if settings.webhook_mode else "polling"))
+        await stop.wait()
+        log.info("shutdown requested")
+    finally:
+        await app.stop()
+        handle.uninstall()
+    return 0
+
+
+async def _migrate(sql: bool) -> int:
+    from storage import migrate
+
+    if sql:
+        print(migrate.postgres_sql())
+        return 0
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    handle = install_redaction(secrets_from_url(settings.database_url))
+    try:
+        changed = await migrate.ensure_schema(settings.database_url)
+    finally:
+        handle.uninstall()
+    print("schema upgraded" if changed else "schema already up to date")
+    return 0
+
+
+def secrets_from_url(url: str) -> list[str]:
+    """The password inside a database URL, so a failed connection never prints it."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return [password] if password else []
+
+
+def _demo() -> int:
+    if importlib.util.find_spec("bot.demo") is not None:
+        from bot import demo
+
+        result = demo.main()
+        return int(result or 0)
+    from kie_client.emulator.__main__ import main as emulator_main
+
+    return int(emulator_main(["--walkthrough"]) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return asyncio.run(_run())
+        if args.command == "migrate":
+            return asyncio.run(_migrate(args.sql))
+        return _demo()
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The embedded aiohttp server: Telegram webhook, KIE callback, local media, health.
+
+The KIE callback handler only authenticates, persists the wake-up and answers; the work (confirm
+with recordInfo, download, store, deliver) runs in the job runner's tracked background passes,
+so KIE gets its 200 in milliseconds and a repeated callback costs one cheap write.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import mimetypes
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from kie_client.callbacks import check_callback_token, parse_callback, verify_webhook_signature
+from kie_client.errors import KieResponseError
+from storage.media import LocalMediaStore, UnsafePathError
+
+from bot.logging import kv
+from bot.services.pipeline.complete import CallbackOutcome
+
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+    from storage.repository import Repository
+
+    from bot.services.generation import GenerationService
+
+log = logging.getLogger("bot.server")
+
+CALLBACK_MAX_BYTES = 256 * 1024
+WEBHOOK_PATH = "/tg/webhook"
+OK_BODY = {"code": 200, "msg": "success"}
+
+
+def webhook_secret(bot_token: str, callback_secret: str) -> str:
+    """Stable X-Telegram-Bot-Api-Secret-Token ([A-Za-z0-9_-], 43 chars) derived from our secrets,
+    so every process behind one URL agrees without another setting."""
+    digest = hmac.new(callback_secret.encode(), b"telegram-webhook:" + bot_token.encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"code": status, "msg": message}, status=status)
+
+
+class CallbackView:
+    def __init__(self, generations: GenerationService, *, callback_secret: str,
+                 hmac_key: str | None, max_bytes: int = CALLBACK_MAX_BYTES) -> None:
+        self.generations = generations
+        self._secret = callback_secret
+        self._hmac_key = hmac_key
+        self._max_bytes = max_bytes
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw_id = request.match_info.get("generation_id", "")
+        if not raw_id.isdigit() or len(raw_id) > 18:
+            return _json_error(404, "unknown generation")
+        generation_id = int(raw_id)
+        if not check_callback_token(self._secret, generation_id, request.query.get("token")):
+            log.warning(kv("callback rejected: bad token", generation=generation_id))
+            return _json_error(401, "unauthorized")
+        if request.content_length is not None and request.content_length > self._max_bytes:
+            return _json_error(413, "body too large")
+        body = await request.content.read(self._max_bytes + 1)
+        if len(body) > self._max_bytes:
+            return _json_error(413, "body too large")
+        try:
+            payload = parse_callback(body)
+        except KieResponseError:
+            log.warning(kv("callback rejected: malformed body", generation=generation_id))
+            return _json_error(400, "malformed callback")
+        if self._hmac_key and not verify_webhook_signature(
+            self._hmac_key, payload.task_id, request.headers.get("X-Webhook-Timestamp"),
+            request.headers.get("X-Webhook-Signature"),
+        ):
+            log.warning(kv("callback rejected: bad signature", generation=generation_id))
+            return _json_error(401, "unauthorized")
+        try:
+            outcome = await self.generations.accept_callback(generation_id, payload)
+        except Exception:
+            # Our own trouble (database down): 503 makes KIE try again later.
+            log.exception(kv("callback not persisted", generation=generation_id))
+            return _json_error(503, "try again later")
+        if outcome is CallbackOutcome.unknown_generation:
+            return _json_error(404, "unknown generation")
+        if outcome is CallbackOutcome.task_mismatch:
+            return _json_error(409, "task does not belong to this generation")
+        return web.json_response(OK_BODY)
+
+
+def build_web_app(
+    *,
+    generations: GenerationService,
+    repository: Repository,
+    callback_secret: str,
+    hmac_key: str | None,
+    media: object | None,
+    dispatcher: Dispatcher | None = None,
+    bot: Bot | None = None,
+    telegram_secret: str | None = None,
+) -> web.Application:
+    app = web.Application(client_max_size=CALLBACK_MAX_BYTES * 4)
+    view = CallbackView(generations, callback_secret=callback_secret, hmac_key=hmac_key)
+    app.router.add_post("/kie/callback/{generation_id}", view.handle)
+
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            depths = await repository.queue_depths()
+        except Exception as exc:
+            log.warning(kv("health check failed", error=type(exc).__name__))
+            return web.json_response({"ok": False, "database": "unreachable"}, status=503)
+        return web.json_response({"ok": True, "database": "ok", "queues": depths})
+
+    app.router.add_get("/healthz", healthz)
+
+    if isinstance(media, LocalMediaStore):
+        store = media
+
+        async def serve_media(request: web.Request) -> web.StreamResponse:
+            try:
+                path = store.file_path(request.match_info["path"])
+            except UnsafePathError:
+                raise web.HTTPNotFound() from None
+            if not path.is_file():
+                raise web.HTTPNotFound()
+            ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return web.FileResponse(path, headers={
+                "Content-Type": ctype, "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "public, max-age=86400",
+            })
+
+        app.router.add_get("/media/{path:.+}", serve_media)
+
+    if dispatcher is not None and bot is not None and telegram_secret:
+        from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+
+        SimpleRequestHandler(dispatcher=dispatcher, bot=bot,
+                             secret_token=telegram_secret).register(app, path=WEBHOOK_PATH)
+    return app

@@ -1,0 +1,264 @@
+"""GenerationService: the only code that moves a generation between states.
+
+Handlers call start/cancel/get/library/resend; the server calls accept_callback; the job runner
+calls run_pass(stage). Every stage works on rows it claimed with a lease (Repository.claim), so
+two processes — or a process and its own restarted self — never handle the same row at once.
+The stage modules live in bot/services/pipeline/; docs/lifecycle.md explains the states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+
+from kie_client.catalog import Catalog, ImageInputError
+from kie_client.types import CallbackPayload
+from storage.media import MediaStoreError, extension_for, input_path
+from storage.models import Generation
+
+from bot.logging import kv
+from bot.services.pipeline.complete import CallbackOutcome, Completer
+from bot.services.pipeline.context import (
+    PROMPT_KEY,
+    SOURCE_MIME_KEY,
+    SOURCE_PATH_KEY,
+    Pipeline,
+)
+from bot.services.pipeline.deliver import Deliverer, ProgressTracker
+from bot.services.pipeline.submit import Submitter
+
+__all__ = [
+    "CallbackOutcome",
+    "GenerationService",
+    "SourceImage",
+    "SourceImageError",
+    "Started",
+]
+
+log = logging.getLogger("bot.pipeline")
+
+STAGES = ("submit", "poll", "store", "deliver", "expire")
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    data: bytes
+    mime_type: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class Started:
+    generation: Generation
+    position: int | None
+    created: bool
+
+
+class SourceImageError(Exception):
+    """The user's photo cannot be used (type, size, missing, not theirs)."""
+
+    def __init__(self, user_reason: str) -> None:
+        super().__init__(user_reason)
+        self.user_reason = user_reason
+
+
+class GenerationService:
+    def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic) -> None:
+        self.pipeline = pipeline
+        self.catalog: Catalog = pipeline.catalog
+        self.repository = pipeline.repository
+        self.submitter = Submitter(pipeline, self._fail)
+        self.completer = Completer(pipeline, self._fail)
+        self.deliverer = Deliverer(pipeline)
+        self.progress = ProgressTracker(pipeline, monotonic=monotonic)
+
+    # -- what handlers call --------------------------------------------------------------------
+
+    def price(self, model_key: str, options: dict) -> int:
+        return self.catalog.price(model_key, options)
+
+    async def start(
+        self, *, user_id: int, chat_id: int, model_key: str, options: dict, prompt: str,
+        request_key: str, source_image: SourceImage | None = None,
+        source_generation_id: int | None = None, progress_message_id: int | None = None,
+        free: bool = False,
+    ) -> Started:
+        """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
+        CatalogError subclasses or SourceImageError; nothing is charged when it raises."""
+        p = self.pipeline
+        spec = self.catalog.get(model_key)
+        normalised = self.catalog.normalise_options(model_key, options)
+        text = self.catalog.validate_prompt(model_key, prompt)
+        cost = 0 if free else self.catalog.price(model_key, normalised)
+        stored_options: dict = {**normalised, PROMPT_KEY: text}
+
+        if spec.image_input is not None:
+            image = source_image
+            if image is None and source_generation_id is not None:
+                image = await self._image_from_generation(user_id, source_generation_id)
+            if image is None:
+                raise SourceImageError(f"{spec.name} needs a photo to start from")
+            try:
+                self.catalog.check_image(model_key, mime_type=image.mime_type, size=len(image.data))
+            except ImageInputError as exc:
+                raise SourceImageError(str(exc)) from None
+            stored_options[SOURCE_PATH_KEY] = await self._store_source(
+                user_id, request_key, image
+            )
+            stored_options[SOURCE_MIME_KEY] = image.mime_type
+
+        now = p.clock()
+        result = await p.repository.start_generation(
+            user_id=user_id, chat_id=chat_id, model_key=model_key, kind=spec.kind.value,
+            cost=cost, options=stored_options, request_key=request_key,
+            max_in_flight=p.config.max_in_flight, deadline_at=now + p.config.expiry(spec.kind.value),
+        )
+        g = result.generation
+        if result.created:
+            log.info(kv("generation queued", generation=g.id, model=model_key, user=user_id,
+                        cost=cost))
+            if progress_message_id:
+                await p.repository.update_fields(g.id, progress_message_id=progress_message_id)
+                g = await p.repository.get_generation(g.id) or g
+            p.kick("submit")
+        self.progress.track(g)
+        position = await p.repository.queue_position(g.id) if g.status == "queued" else None
+        return Started(generation=g, position=position, created=result.created)
+
+    async def _store_source(self, user_id: int, request_key: str, image: SourceImage) -> str:
+        # Keyed by the request, not the (not yet existing) generation id; a repeat of the same
+        # request overwrites the same object.
+        digest = hashlib.sha256(request_key.encode("utf-8")).hexdigest()[:32]
+        ext = extension_for(image.mime_type, image.file_name)
+        if ext == "bin":
+            raise SourceImageError("this photo type is not supported; send a JPEG, PNG or WebP")
+        path = input_path(user_id, f"r{digest}", ext)
+
+        async def chunks():
+            yield image.data
+
+        await self.pipeline.media.put(path, chunks(), content_type=image.mime_type,
+                                      max_bytes=len(image.data))
+        return path
+
+    async def _image_from_generation(self, user_id: int, generation_id: int) -> SourceImage:
+        from bot.services.pipeline.complete import stored_path
+
+        g = await self.get(user_id=user_id, generation_id=generation_id)
+        if g is None or g.status != "succeeded" or not g.result_urls or g.kind != "image":
+            raise SourceImageError("that picture is not available to animate")
+        path = stored_path(g, 0, g.result_urls[0])
+        try:
+            data = await self.pipeline.media.read(path)
+        except MediaStoreError:
+            raise SourceImageError("that picture is no longer stored") from None
+        ext = path.rsplit(".", 1)[-1]
+        mime = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",
+                "webp": "image/webp"}.get(ext, "image/jpeg")
+        return SourceImage(data=data, mime_type=mime, file_name=path.rsplit("/", 1)[-1])
+
+    async def cancel(self, *, user_id: int, generation_id: int) -> bool:
+        """Only while queued (nothing was sent to KIE yet); refunds."""
+        g = await self.repository.get_generation(generation_id)
+        if g is None or g.user_id != user_id or g.kie_state is not None:
+            return False  # kie_state set: a createTask may be in flight right now
+        cancelled = await self.repository.cancel_generation(generation_id, user_id=user_id)
+        if cancelled:
+            log.info(kv("generation cancelled", generation=generation_id, user=user_id))
+            await self.repository.mark_delivered(generation_id)
+        return cancelled
+
+    async def get(self, *, user_id: int | None, generation_id: int) -> Generation | None:
+        g = await self.repository.get_generation(generation_id)
+        if g is None or (user_id is not None and g.user_id != user_id):
+            return None
+        return g
+
+    async def library(self, *, user_id: int, page: int, page_size: int) -> tuple[list[Generation], int]:
+        page = max(0, int(page))
+        page_size = max(1, min(int(page_size), 50))
+        items = await self.repository.list_library(user_id, limit=page_size, offset=page * page_size)
+        total = await self.repository.count_library(user_id)
+        return items, total
+
+    async def resend(self, *, user_id: int, chat_id: int, generation_id: int,
+                     as_document: bool = False) -> bool:
+        g = await self.get(user_id=user_id, generation_id=generation_id)
+        if g is None or g.status != "succeeded" or not g.result_urls:
+            return False
+        user = await self.repository.get_user(user_id)
+        try:
+            await self.deliverer.send_results(
+                g, chat_id=chat_id, language=user.language if user else None,
+                as_document=as_document,
+            )
+        except Exception as exc:  # the handler tells the user; the file stays in the library
+            log.warning(kv("resend failed", generation=g.id, error=type(exc).__name__))
+            return False
+        return True
+
+    # -- what the server calls -----------------------------------------------------------------
+
+    async def accept_callback(self, generation_id: int, payload: CallbackPayload) -> CallbackOutcome:
+        return await self.completer.accept_callback(generation_id, payload)
+
+    # -- what the job runner calls -------------------------------------------------------------
+
+    async def _fail(self, g: Generation, reason: str, fail_code: str | None) -> None:
+        failed = await self.repository.fail_generation(g.id, error=reason, fail_code=fail_code)
+        if failed:
+            log.info(kv("generation failed; refunded", generation=g.id, cost=g.cost,
+                        reason=reason, fail_code=fail_code))
+            self.pipeline.kick("deliver")
+
+    async def run_pass(self, stage: str) -> int:
+        """Claim up to a batch of rows for `stage`, handle them, release. Returns rows handled."""
+        p = self.pipeline
+        rows = await p.repository.claim(stage, owner=p.owner, lease_seconds=p.config.lease_seconds,
+                                        limit=p.config.batch_size)
+        if not rows:
+            return 0
+        handler = {
+            "submit": self.submitter.submit,
+            "poll": self.completer.poll,
+            "store": self.completer.store,
+            "deliver": self.deliverer.deliver,
+            "expire": self._expire,
+        }[stage]
+
+        async def one(g: Generation) -> None:
+            try:
+                self.progress.track(g)
+                await handler(g)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(kv("stage error", stage=stage, generation=g.id))
+            finally:
+                try:
+                    await asyncio.shield(p.repository.release(g.id, owner=p.owner))
+                except Exception:
+                    log.warning(kv("lease release failed", generation=g.id))
+
+        if stage == "submit":
+            for g in rows:  # one at a time: the create limiter orders them fairly
+                await one(g)
+        else:
+            sem = asyncio.Semaphore(p.config.concurrency)
+
+            async def bounded(g: Generation) -> None:
+                async with sem:
+                    await one(g)
+
+            await asyncio.gather(*(bounded(g) for g in rows))
+        return len(rows)
+
+    async def _expire(self, g: Generation) -> None:
+        if g.is_final:
+            return
+        minutes = int(self.pipeline.config.expiry(g.kind).total_seconds() // 60)
+        log.warning(kv("generation expired", generation=g.id, status=g.status))
+        await self._fail(g, f"it took longer than {minutes} minutes", g.fail_code)

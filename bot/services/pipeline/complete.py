@@ -1,0 +1,208 @@
+"""Complete: confirm a task with recordInfo, store its files, mark succeeded (or fail + refund).
+
+A callback is only a wake-up: KIE signs the task id and timestamp, not the body, so the state and
+result URLs always come from recordInfo. While a row is `storing`, its `result_urls` hold KIE's
+URLs (so a restarted storer knows what to fetch); `succeeded` replaces them with our stored URLs.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import timedelta
+
+from kie_client.errors import KieError, KieTaskNotFoundError
+from kie_client.types import CallbackPayload, TaskRecord
+from storage.media import MediaStoreError, MediaTooLargeError, extension_for, media_path
+from storage.models import Generation
+
+from bot.downloads import (
+    DownloadError,
+    DownloadExpiredError,
+    DownloadRefusedError,
+    DownloadTooLargeError,
+)
+from bot.logging import kv
+from bot.services.pipeline.context import Pipeline
+
+log = logging.getLogger("bot.pipeline.complete")
+
+
+class CallbackOutcome(enum.Enum):
+    accepted = "accepted"
+    unknown_generation = "unknown_generation"
+    task_mismatch = "task_mismatch"
+
+
+def failure_reason(record: TaskRecord) -> str:
+    message = (record.fail_msg or "").strip()
+    if message:
+        return f"KIE could not generate this: {message[:300]}"
+    return "KIE could not generate this"
+
+
+def result_timestamp(g: Generation) -> int:
+    stamp = g.completed_at or g.created_at
+    return int(stamp.timestamp()) if stamp else 0
+
+
+def stored_path(g: Generation, index: int, url: str) -> str:
+    """Where file `index` of a succeeded generation lives (same rule the storer used)."""
+    return media_path(g.user_id, g.kind, g.id, index, result_timestamp(g),
+                      extension_for(None, url))
+
+
+class Completer:
+    def __init__(self, pipeline: Pipeline, fail) -> None:
+        self.p = pipeline
+        self._fail = fail  # async (generation, reason, fail_code): fail + refund + deliver
+
+    # -- callback (server) -------------------------------------------------------------------
+
+    async def accept_callback(self, generation_id: int, payload: CallbackPayload) -> CallbackOutcome:
+        """Persist the wake-up; the poll stage does the work. Repeats are harmless."""
+        p = self.p
+        g = await p.repository.get_generation(generation_id)
+        if g is None:
+            return CallbackOutcome.unknown_generation
+        if g.task_id and g.task_id != payload.task_id:
+            log.warning(kv("callback task mismatch", generation=g.id, task_id=payload.task_id))
+            return CallbackOutcome.task_mismatch
+        state = payload.state.value if payload.state is not None else None
+        log.info(kv("callback received", task_id=payload.task_id, state=state, code=payload.code,
+                    generation=g.id))
+        if g.is_final:
+            return CallbackOutcome.accepted
+        now = p.clock()
+        if not g.task_id and g.status in ("queued", "submit_unknown"):
+            # The create response was lost or has not been saved yet: the callback names the task.
+            moved = await p.repository.transition(
+                g.id, from_statuses={"queued", "submit_unknown"}, to_status="generating",
+                task_id=payload.task_id, submitted_at=g.submitted_at or now,
+            )
+            if moved:
+                log.info(kv("task recorded from callback", task_id=payload.task_id, generation=g.id))
+            else:
+                current = await p.repository.get_generation(g.id)
+                if current and current.task_id and current.task_id != payload.task_id:
+                    return CallbackOutcome.task_mismatch
+        await p.repository.update_fields(
+            g.id, callback_received_at=now, kie_state=state, next_poll_at=now
+        )
+        p.kick("poll")
+        return CallbackOutcome.accepted
+
+    # -- poll stage ---------------------------------------------------------------------------
+
+    async def poll(self, g: Generation) -> None:
+        """Handle one claimed generating/submit_unknown row."""
+        p = self.p
+        now = p.clock()
+        if g.status not in ("generating", "submit_unknown"):
+            return
+        if not g.task_id:
+            started = g.submitted_at or g.created_at or now
+            if now - started >= p.config.submit_unknown_window:
+                await self._fail(g, "KIE did not confirm the task in time", None)
+            else:
+                await p.repository.update_fields(
+                    g.id, next_poll_at=started + p.config.submit_unknown_window
+                )
+            return
+        try:
+            record = await p.kie.get_task(g.task_id)
+        except KieTaskNotFoundError:
+            # Just created tasks can be briefly invisible; the expirer ends hopeless cases.
+            await self._reschedule(g, None)
+            return
+        except KieError as exc:
+            if exc.retryable:
+                log.warning(kv("recordInfo deferred", generation=g.id, error=type(exc).__name__))
+                await self._reschedule(g, None)
+                return
+            log.error(kv("recordInfo failed", generation=g.id, error=type(exc).__name__))
+            await self._reschedule(g, None)
+            return
+        await self.apply_record(g, record)
+
+    async def _reschedule(self, g: Generation, state: str | None) -> None:
+        now = self.p.clock()
+        fields = {
+            "poll_attempts": g.poll_attempts + 1,
+            "next_poll_at": now + timedelta(seconds=self.p.config.poll_delay(g, now)),
+        }
+        if state is not None:
+            fields["kie_state"] = state
+        await self.p.repository.update_fields(g.id, **fields)
+
+    async def apply_record(self, g: Generation, record: TaskRecord) -> None:
+        p = self.p
+        state = record.state.value
+        if state == "success":
+            if not record.result_urls:
+                await self._fail(g, "KIE finished without a result file", None)
+                return
+            moved = await p.repository.transition(
+                g.id, from_statuses={"generating", "submit_unknown"}, to_status="storing",
+                kie_state=state, result_urls=list(record.result_urls), completed_at=p.clock(),
+            )
+            if moved:
+                # transition() drops the lease; the store stage claims the row afresh.
+                p.kick("store")
+        elif state == "fail":
+            log.info(kv("task failed", task_id=g.task_id, generation=g.id, fail_code=record.fail_code))
+            await self._fail(g, failure_reason(record), record.fail_code)
+        else:
+            await self._reschedule(g, state)
+
+    # -- store stage --------------------------------------------------------------------------
+
+    async def store(self, g: Generation) -> None:
+        """Download every KIE result of a claimed `storing` row into our media store."""
+        p = self.p
+        if g.status != "storing":
+            return
+        stored: list[str] = []
+        try:
+            for index, url in enumerate(g.result_urls):
+                stored.append(await self._store_one(g, index, url))
+        except (DownloadRefusedError, MediaTooLargeError) as exc:
+            log.warning(kv("result refused", generation=g.id, reason=str(exc)))
+            reason = (DownloadTooLargeError.user_reason if isinstance(exc, MediaTooLargeError)
+                      else exc.user_reason)
+            await self._fail(g, reason, None)
+            return
+        except (DownloadError, MediaStoreError, KieError) as exc:
+            # Transient: leave the row in `storing`; the storer retries until the deadline.
+            log.warning(kv("store deferred", generation=g.id, error=type(exc).__name__,
+                           reason=str(exc)))
+            return
+        moved = await p.repository.transition(
+            g.id, from_statuses={"storing"}, to_status="succeeded",
+            result_urls=stored, preview_url=stored[0] if stored else None,
+        )
+        log.info(kv(f"stored {len(stored)} file{'s' if len(stored) != 1 else ''}", generation=g.id))
+        if moved:
+            p.kick("deliver")
+
+    async def _store_one(self, g: Generation, index: int, url: str) -> str:
+        p = self.p
+        try:
+            return await self._fetch(g, index, url)
+        except DownloadExpiredError:
+            # KIE's temporary link expired: ask once for a fresh one.
+            fresh = await p.kie.get_download_url(url)
+            log.info(kv("fresh download link", generation=g.id, index=index))
+            return await self._fetch(g, index, fresh, name_url=url)
+
+    async def _fetch(self, g: Generation, index: int, url: str, *, name_url: str | None = None) -> str:
+        p = self.p
+        async with p.downloader.open(url) as download:
+            ext = extension_for(download.content_type, name_url or url)
+            if ext == "bin":
+                ext = "mp4" if g.kind == "video" else "jpg"
+            path = media_path(g.user_id, g.kind, g.id, index, result_timestamp(g), ext)
+            content_type = download.content_type or ("video/mp4" if ext == "mp4" else "image/jpeg")
+            obj = await p.media.put(path, download.chunks, content_type=content_type,
+                                    max_bytes=p.config.max_result_bytes)
+        return obj.url

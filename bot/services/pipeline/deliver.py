@@ -1,0 +1,205 @@
+"""Deliver: send a final generation's media (or its failure) to the chat, once; show progress.
+
+Delivery is recorded (mark_delivered) right after Telegram accepted the message. A crash between
+the two sends the result again after restart — at most one duplicate, never a lost result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import (
+    EditMessageText,
+    SendChatAction,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    SendVideo,
+)
+from aiogram.types import BufferedInputFile
+from storage.media import MediaStoreError
+from storage.models import Generation
+
+from bot.delivery import ChatBlockedError, SendFailedError, is_not_modified
+from bot.logging import kv
+from bot.services.pipeline.complete import stored_path
+from bot.services.pipeline.context import Pipeline
+
+log = logging.getLogger("bot.pipeline.deliver")
+
+PHOTO_LIMIT = 10 * 1024 * 1024
+UPLOAD_LIMIT = 50 * 1024 * 1024
+CANCELLED = "cancelled"
+
+
+class Deliverer:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.p = pipeline
+
+    async def _language(self, g: Generation) -> tuple[str | None, bool]:
+        user = await self.p.repository.get_user(g.user_id)
+        if user is None:
+            return None, False
+        return user.language, user.blocked
+
+    async def deliver(self, g: Generation) -> bool:
+        """Deliver one claimed final row. True when recorded as delivered."""
+        p = self.p
+        if not g.is_final or g.delivered_at is not None:
+            return False
+        if g.status == "failed" and g.error == CANCELLED:
+            # The user pressed Cancel and the handler already answered.
+            return await p.repository.mark_delivered(g.id)
+        language, blocked = await self._language(g)
+        if blocked:
+            return False
+        try:
+            await self._finish_card(g, language)
+            if g.status == "succeeded":
+                await self.send_results(g, chat_id=g.chat_id, language=language)
+            else:
+                rendered = p.presenter.failure(g, language=language)
+                await p.sender.send(g.chat_id, SendMessage(
+                    chat_id=g.chat_id, text=rendered.text, reply_markup=rendered.reply_markup))
+        except ChatBlockedError:
+            await p.repository.set_blocked(g.user_id, True)
+            log.info(kv("user blocked the bot; delivery stopped", generation=g.id, user=g.user_id))
+            return False
+        except SendFailedError as exc:
+            log.warning(kv("delivery deferred", generation=g.id, reason=str(exc)))
+            return False
+        except MediaStoreError as exc:
+            log.error(kv("stored result unreadable", generation=g.id, error=type(exc).__name__))
+            return False
+        done = await p.repository.mark_delivered(g.id)
+        log.info(kv("delivered", generation=g.id, status=g.status))
+        return done
+
+    async def send_results(self, g: Generation, *, chat_id: int, language: str | None,
+                           as_document: bool = False) -> None:
+        p = self.p
+        for index, url in enumerate(g.result_urls):
+            first = index == 0
+            caption = p.presenter.result_caption(g, language=language) if first else None
+            markup = p.presenter.result_markup(g, language=language) if first else None
+            path = stored_path(g, index, url)
+            data = await self._read_upto(path, UPLOAD_LIMIT)
+            if data is None:
+                rendered = p.presenter.link_instead(g, await p.media.share_url(path),
+                                                    language=language)
+                await p.sender.send(chat_id, SendMessage(
+                    chat_id=chat_id, text=rendered.text, reply_markup=rendered.reply_markup))
+                continue
+            name = path.rsplit("/", 1)[-1]
+            upload = BufferedInputFile(data, filename=name)
+            if as_document or (g.kind != "video" and len(data) > PHOTO_LIMIT):
+                method = SendDocument(chat_id=chat_id, document=upload, caption=caption,
+                                      reply_markup=markup)
+            elif g.kind == "video":
+                method = SendVideo(chat_id=chat_id, video=upload, caption=caption,
+                                   reply_markup=markup, supports_streaming=True)
+            else:
+                method = SendPhoto(chat_id=chat_id, photo=upload, caption=caption,
+                                   reply_markup=markup)
+            try:
+                await p.sender.send(chat_id, method)
+            except TelegramBadRequest as exc:
+                # E.g. a photo Telegram will not take (dimensions): the file still reaches the user.
+                log.warning(kv("send refused; sending as document", generation=g.id,
+                               reason=str(exc)[:200]))
+                await p.sender.send(chat_id, SendDocument(
+                    chat_id=chat_id, document=BufferedInputFile(data, filename=name),
+                    caption=caption, reply_markup=markup))
+
+    async def _read_upto(self, path: str, limit: int) -> bytes | None:
+        """The stored file's bytes, or None when it is over `limit` (bounded memory)."""
+        size = await self.p.media.size(path)
+        if size > limit:
+            return None
+        return await self.p.media.read(path)
+
+    async def _finish_card(self, g: Generation, language: str | None) -> None:
+        """Best effort: turn the status card into its final state."""
+        if not g.progress_message_id:
+            return
+        rendered = self.p.presenter.status(g, language=language, position=None,
+                                           elapsed_s=_elapsed(g))
+        try:
+            await self.p.sender.send(g.chat_id, EditMessageText(
+                chat_id=g.chat_id, message_id=g.progress_message_id, text=rendered.text,
+                reply_markup=rendered.reply_markup))
+        except TelegramBadRequest:
+            pass  # not modified, or the user deleted the card
+
+
+def _elapsed(g: Generation) -> float:
+    end = g.completed_at or g.updated_at
+    if g.created_at and end:
+        return max(0.0, (end - g.created_at).total_seconds())
+    return 0.0
+
+
+@dataclass
+class _Tracked:
+    chat_id: int
+    message_id: int
+    last_edit: float = 0.0
+    last_text: str | None = None
+
+
+class ProgressTracker:
+    """Edits each running generation's status card (≤ once per interval) and shows a chat action.
+
+    In-memory on purpose: progress is cosmetic. After a restart a row is tracked again as soon
+    as a stage touches it.
+    """
+
+    def __init__(self, pipeline: Pipeline, *, monotonic) -> None:
+        self.p = pipeline
+        self._monotonic = monotonic
+        self._tracked: dict[int, _Tracked] = {}
+
+    def track(self, g: Generation) -> None:
+        if g.progress_message_id and not g.is_final and g.id not in self._tracked:
+            self._tracked[g.id] = _Tracked(g.chat_id, g.progress_message_id)
+
+    def __len__(self) -> int:
+        return len(self._tracked)
+
+    async def tick(self) -> None:
+        p = self.p
+        for gid, entry in list(self._tracked.items()):
+            g = await p.repository.get_generation(gid)
+            if g is None or g.is_final:
+                self._tracked.pop(gid, None)
+                continue
+            now = self._monotonic()
+            if now - entry.last_edit < p.config.progress_interval_s:
+                continue
+            entry.last_edit = now
+            try:
+                await self._update(g, entry)
+            except ChatBlockedError:
+                await p.repository.set_blocked(g.user_id, True)
+                self._tracked.pop(gid, None)
+            except (SendFailedError, TelegramBadRequest) as exc:
+                if isinstance(exc, TelegramBadRequest) and not is_not_modified(exc):
+                    self._tracked.pop(gid, None)  # card deleted: stop editing it
+
+    async def _update(self, g: Generation, entry: _Tracked) -> None:
+        p = self.p
+        user = await p.repository.get_user(g.user_id)
+        language = user.language if user else None
+        position = await p.repository.queue_position(g.id) if g.status == "queued" else None
+        elapsed = (p.clock() - g.created_at).total_seconds() if g.created_at else 0.0
+        rendered = p.presenter.status(g, language=language, position=position, elapsed_s=elapsed)
+        if rendered.text != entry.last_text:
+            await p.sender.send(g.chat_id, EditMessageText(
+                chat_id=g.chat_id, message_id=entry.message_id, text=rendered.text,
+                reply_markup=rendered.reply_markup))
+            entry.last_text = rendered.text
+        if g.status in ("generating", "storing"):
+            action = "upload_video" if g.kind == "video" else "upload_photo"
+            await p.sender.send(g.chat_id, SendChatAction(chat_id=g.chat_id, action=action))

@@ -1,0 +1,167 @@
+"""Submit: queued → generating (or submit_unknown, or failed + refund).
+
+createTask is never repeated once it may have reached KIE (KIE bills every task and has no
+idempotency key). The row is marked `kie_state=creating` before the call; a process that dies
+inside the call leaves that mark, and the next submitter moves the row to `submit_unknown`
+instead of creating again. The callback URL names the generation, so KIE's callback still finds
+the row if the create response was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from kie_client.errors import KieError, KieSubmissionUnknownError
+from storage.media import MediaStoreError
+from storage.models import Generation
+
+from bot.logging import kv
+from bot.services.pipeline.context import (
+    CREATING,
+    PROMPT_KEY,
+    SOURCE_MIME_KEY,
+    SOURCE_PATH_KEY,
+    Pipeline,
+)
+
+log = logging.getLogger("bot.pipeline.submit")
+
+
+class TerminalSubmitError(Exception):
+    def __init__(self, user_reason: str, fail_code: str | None = None) -> None:
+        super().__init__(user_reason)
+        self.user_reason = user_reason
+        self.fail_code = fail_code
+
+
+def catalog_options(generation: Generation) -> dict:
+    return {
+        k: v for k, v in (generation.options or {}).items()
+        if k != PROMPT_KEY and not k.startswith("_")
+    }
+
+
+class Submitter:
+    def __init__(self, pipeline: Pipeline, fail) -> None:
+        self.p = pipeline
+        self._fail = fail  # async (generation, reason, fail_code) -> None; refunds and delivers
+
+    async def submit(self, generation: Generation) -> None:
+        """Handle one claimed `queued` row (the caller holds its lease)."""
+        p = self.p
+        g = generation
+        if g.status != "queued":
+            return
+        now = p.clock()
+        if g.kie_state == CREATING:
+            moved = await p.repository.transition(
+                g.id, from_statuses={"queued"}, to_status="submit_unknown",
+                submitted_at=g.submitted_at or now,
+                next_poll_at=now + p.config.submit_unknown_window,
+            )
+            if moved:
+                log.warning(kv("create outcome unknown after restart", generation=g.id))
+            return
+        try:
+            kie_input, kie_model = await self._build(g)
+        except TerminalSubmitError as exc:
+            await self._fail(g, exc.user_reason, exc.fail_code)
+            return
+        except KieError as exc:  # upload failed
+            if exc.retryable:
+                log.warning(kv("upload deferred", generation=g.id, error=type(exc).__name__))
+                return
+            await self._fail(g, exc.user_reason, _code(exc))
+            return
+
+        await p.repository.update_fields(g.id, kie_state=CREATING)
+        log.info(kv("createTask started", model=g.model_key, generation=g.id))
+        try:
+            created = await p.kie.create_task(
+                kie_model, kie_input, callback_url=p.config.callback_url(g.id)
+            )
+        except KieSubmissionUnknownError:
+            await self._unknown(g)
+            return
+        except KieError as exc:
+            if exc.retryable:
+                # Definitely not created (the client only says so when the request never left
+                # or KIE refused it with 429): clear the mark and wait for the next pass.
+                await p.repository.update_fields(g.id, kie_state=None)
+                log.warning(kv("createTask deferred", generation=g.id, error=type(exc).__name__))
+                return
+            log.warning(kv("createTask rejected", generation=g.id, error=type(exc).__name__,
+                           code=_code(exc)))
+            await self._fail(g, exc.user_reason, _code(exc))
+            return
+        except Exception:
+            log.exception(kv("createTask crashed; outcome unknown", generation=g.id))
+            await self._unknown(g)
+            return
+
+        now = p.clock()
+        moved = await p.repository.transition(
+            g.id, from_statuses={"queued", "submit_unknown"}, to_status="generating",
+            task_id=created.task_id, submitted_at=now, kie_state="waiting",
+            next_poll_at=now + timedelta(seconds=p.config.first_poll_delay()),
+        )
+        log.info(kv("task created", task_id=created.task_id, generation=g.id))
+        if not moved:
+            # The callback arrived before this response and already recorded the task.
+            current = await p.repository.get_generation(g.id)
+            if current and current.task_id and current.task_id != created.task_id:
+                log.error(kv("task id mismatch", generation=g.id, recorded=current.task_id,
+                             created=created.task_id))
+
+    async def _unknown(self, g: Generation) -> None:
+        now = self.p.clock()
+        await self.p.repository.transition(
+            g.id, from_statuses={"queued"}, to_status="submit_unknown", submitted_at=now,
+            next_poll_at=now + self.p.config.submit_unknown_window,
+        )
+        log.warning(kv("createTask outcome unknown; waiting for the callback", generation=g.id))
+
+    async def _build(self, g: Generation) -> tuple[dict, str]:
+        p = self.p
+        try:
+            spec = p.catalog.get(g.model_key)
+        except Exception as exc:
+            raise TerminalSubmitError(f"the model {g.model_key} is no longer available") from exc
+        prompt = (g.options or {}).get(PROMPT_KEY, "")
+        image_urls: list[str] = []
+        if spec.image_input is not None:
+            image_urls.append(await self._upload_source(g))
+        try:
+            kie_input = p.catalog.build_input(g.model_key, prompt, catalog_options(g),
+                                              image_urls=image_urls)
+        except ValueError as exc:  # CatalogError subclasses ValueError
+            raise TerminalSubmitError(f"the request is no longer valid: {exc}") from exc
+        return kie_input, spec.kie_model
+
+    async def _upload_source(self, g: Generation) -> str:
+        p = self.p
+        path = (g.options or {}).get(SOURCE_PATH_KEY)
+        if not path:
+            raise TerminalSubmitError("this model needs a photo and none was stored")
+        try:
+            data = await p.media.read(path)
+        except MediaStoreError as exc:
+            raise TerminalSubmitError("the source photo could not be read") from exc
+        mime = (g.options or {}).get(SOURCE_MIME_KEY) or "image/jpeg"
+        ext = path.rsplit(".", 1)[-1]
+        # Unique per generation and attempt: KIE overwrites same-named uploads (and caches them).
+        name = f"g{g.id}_{secrets.token_hex(6)}.{ext}"
+        uploaded = await p.kie.upload_stream(
+            data, upload_path=f"kiebot/{g.user_id}", file_name=name, mime_type=mime
+        )
+        log.info(kv("source uploaded", generation=g.id, bytes=len(data)))
+        return uploaded.download_url
+
+
+def _code(exc: KieError) -> str | None:
+    code = getattr(exc, "code", None)
+    if code is None:
+        code = exc.body_code if exc.body_code is not None else exc.status_code
+    return str(code) if code is not None else None
