@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.errors import InsufficientBalanceError
+from storage.errors import InsufficientBalanceError, InvalidAmountError
 
 PAYLOAD_VERSION = "v1"
 _DELTA = re.compile(r"^([+\-=])(\d{1,9})$")
@@ -196,6 +196,8 @@ class AccountService:
                 new = await self._repo.admin_adjust(user.id, delta, admin_id=admin_id, note=note)
         except InsufficientBalanceError:
             raise AccountError(f"balance would go below zero (it is {old})") from None
+        except InvalidAmountError as exc:
+            raise AccountError(f"amount is not acceptable: {exc}") from None
         return CreditResult(user=user, old_balance=old, new_balance=int(new))
 
     async def user_report(self, user: Any, *, limit: int = 5) -> UserReport:

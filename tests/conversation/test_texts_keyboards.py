@@ -1,0 +1,120 @@
+"""Unit tests: texts in both languages, callback data sizes, keyboards from the catalog."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from handlers import keyboards, screens
+from handlers.callbacks import FlowCb, GenCb, LangCb, LibCb, MenuCb, OptCb, PackCb, PickCb, SelfTestCb
+from handlers.texts import TABLES, language_for, tr
+from kie_client.catalog import Catalog
+
+BIG = 2**53  # larger than any id we will see; callback data must still fit
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_key_exists_in_both_languages_with_the_same_placeholders():
+    ru, en = TABLES["ru"], TABLES["en"]
+    assert set(ru) == set(en), set(ru) ^ set(en)
+    for key in en:
+        assert _fields(ru[key]) == _fields(en[key]), key
+        assert ru[key].strip() and en[key].strip(), key
+
+
+def test_russian_texts_are_russian():
+    for key in ("main_menu", "ask_prompt", "help", "btn_images"):
+        assert any("а" <= ch <= "я" for ch in tr("ru", key, balance=1, min=1, max=2).lower()), key
+
+
+@pytest.mark.parametrize("code,expected", [
+    ("ru", "ru"), ("uk", "ru"), ("be", "ru"), ("kk", "ru"), ("ru-RU", "ru"),
+    ("en", "en"), ("en-US", "en"), ("de", "en"), (None, "en"), ("", "en"),
+])
+def test_language_from_telegram_code(code, expected):
+    assert language_for(code) == expected
+
+
+def test_callback_data_fits_for_every_model_option_and_value():
+    catalog = Catalog()
+    packed = []
+    for spec in catalog.models():
+        packed.append(PickCb(m=spec.key, src=BIG).pack())
+        packed.append(SelfTestCb(m=spec.key).pack())
+        for oi, option in enumerate(spec.options):
+            packed.append(OptCb(d=BIG, o=oi, v=-1).pack())
+            for vi, _ in enumerate(option.values):
+                packed.append(OptCb(d=BIG, o=oi, v=vi).pack())
+    for a in ("next", "back", "cancel", "go", "opts", "prompt", "model"):
+        packed.append(FlowCb(d=BIG, a=a).pack())
+    for a in ("x", "again", "doc", "anim", "show"):
+        packed.append(GenCb(a=a, g=BIG).pack())
+    for a in ("img", "vid", "bal", "lib", "help", "home", "topup"):
+        packed.append(MenuCb(a=a).pack())
+    packed += [LibCb(p=BIG).pack(), PackCb(s=100_000, c=1_000_000).pack(), LangCb(l="ru").pack()]
+    assert all(len(p.encode()) <= 64 for p in packed), max(packed, key=len)
+
+
+def test_callbacks_round_trip_and_reject_tampering():
+    assert OptCb.unpack(OptCb(d=3, o=1, v=2).pack()) == OptCb(d=3, o=1, v=2)
+    with pytest.raises((ValueError, TypeError)):
+        OptCb.unpack("o:3:x:2")
+    with pytest.raises((ValueError, TypeError)):
+        GenCb.unpack("m:again:1")
+
+
+def _buttons(markup):
+    return [b for row in markup.inline_keyboard for b in row]
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_option_screens_cover_only_the_models_options(lang):
+    catalog = Catalog()
+    for spec in catalog.models():
+        draft = {"d": 7, "model": spec.key, "opts": catalog.defaults(spec.key)}
+        text, markup = screens.options(lang, catalog, draft)
+        buttons = _buttons(markup)
+        price = catalog.price(spec.key, draft["opts"])
+        assert f"{price}⭐" in text
+        option_buttons = [b for b in buttons if OptCb.__prefix__ + ":" in (b.callback_data or "")]
+        assert len(option_buttons) == len(spec.options)
+        texts = [b.text for b in buttons]
+        assert tr(lang, "btn_back") in texts and tr(lang, "btn_cancel") in texts
+        for i, option in enumerate(spec.options):
+            _, values_kb = screens.option_values(lang, catalog, draft, i)
+            marked = [b.text for b in _buttons(values_kb) if b.text.startswith("✅")]
+            if option.kind == "choice":
+                assert marked == ["✅ " + keyboards.value_text(lang, option.default)]
+
+
+def test_price_follows_options():
+    catalog = Catalog()
+    draft = {"d": 1, "model": "kling_26_t2v", "opts": {**catalog.defaults("kling_26_t2v")}}
+    cheap = screens.options("en", catalog, draft)[0]
+    draft["opts"]["duration"] = "10"
+    dear = screens.options("en", catalog, draft)[0]
+    assert "Price: 25⭐" in cheap and "Price: 50⭐" in dear
+
+
+def test_picker_buttons_show_name_and_price():
+    catalog = Catalog()
+    _, markup = screens.picker("en", catalog, "image")
+    texts = [b.text for b in _buttons(markup)]
+    assert "Seedream 4.5 · 8⭐" in texts
+    assert all("Kling" not in t for t in texts)
+
+
+def test_card_shows_shortfall_and_topup_when_balance_is_short():
+    catalog = Catalog()
+    draft = {"d": 1, "model": "seedream_45_t2i", "opts": catalog.defaults("seedream_45_t2i"),
+             "prompt": "a cat"}
+    text, markup = screens.card("ru", catalog, draft, balance=3)
+    assert "Сгенерировать · 8⭐" in [b.text for b in _buttons(markup)]
+    assert "Пополнить" in " ".join(b.text for b in _buttons(markup))
+    assert "хотя бы на 5⭐" in text
+    text, markup = screens.card("en", catalog, draft, balance=30)
+    assert "Top up" not in " ".join(b.text for b in _buttons(markup))
