@@ -1,0 +1,129 @@
+"""Emulator result files: real PNGs in the requested ratio, structurally valid MP4/H.264."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from kie_client.emulator import sign
+from kie_client.emulator.media import dimensions, make_png, padded_png
+from kie_client.emulator.mp4 import _pps, _sps, make_mp4, padded_mp4
+
+
+def ihdr(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert (length, kind) == (13, b"IHDR")
+    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(data[12:29])
+    return struct.unpack(">II", data[16:24])
+
+
+def boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+    """(type, payload start, box end) for each box in data[start:end]."""
+    end = len(data) if end is None else end
+    out, pos = [], start
+    while pos < end:
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        header = 8
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
+            header = 16
+        assert size >= header and pos + size <= end, f"box {kind!r} overruns its parent"
+        out.append((kind, pos + header, pos + size))
+        pos += size
+    assert pos == end
+    return out
+
+
+def child(data: bytes, parent: tuple[bytes, int, int], kind: bytes, skip: int = 0):
+    found = [b for b in boxes(data, parent[1] + skip, parent[2]) if b[0] == kind]
+    assert found, f"no {kind!r} in {parent[0]!r}"
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size"),
+    [("1:1", (64, 64)), ("16:9", (114, 64)), ("9:16", (64, 114)), ("4:3", (85, 64)),
+     ("3:4", (64, 85)), ("3:2", (96, 64)), ("2:3", (64, 96)), ("21:9", (149, 64))],
+)
+def test_png_matches_aspect_ratio(ratio, size):
+    data = make_png(*dimensions(ratio), seed="t")
+    assert ihdr(data) == size
+    image = Image.open(io.BytesIO(data))
+    image.load()  # decodes IDAT: the pixels are real, not just a header
+    assert image.size == size and image.mode == "RGB"
+    w, h = (int(x) for x in ratio.split(":"))
+    assert abs(size[0] / size[1] - w / h) < 0.02
+
+
+def test_even_dimensions_for_video():
+    assert dimensions("4:3", even=True) == (86, 64)
+    assert dimensions("nonsense") == (64, 64)
+
+
+def test_padded_png_is_valid_and_exact():
+    size, chunks = padded_png(64, 64, "x", 3_000_000)
+    data = b"".join(chunks)
+    assert len(data) == size and 2_999_000 < size <= 3_000_100
+    Image.open(io.BytesIO(data)).load()
+    assert data.endswith(b"IEND\xaeB`\x82")
+
+
+def test_sps_pps_match_the_known_hello_world_stream():
+    # Ben Mesander's 128x96 I_PCM encoder ships SPS 67 42 00 0a f8 41 a2 / PPS 68 ce 38 80; ours
+    # only differs in level_idc (30 instead of 10).
+    assert _sps(8, 6, 0, 0) == bytes.fromhex("6742001ef841a2")
+    assert _pps() == bytes.fromhex("68ce3880")
+
+
+@pytest.mark.parametrize(("width", "height", "seconds"), [(114, 64, 5), (64, 114, 10), (64, 64, 5)])
+def test_mp4_structure(width, height, seconds):
+    data = make_mp4(width, height, seconds)
+    top = boxes(data)
+    assert [b[0] for b in top] == [b"ftyp", b"moov", b"mdat"]
+    assert data[8:12] == b"isom" and b"avc1" in data[16:top[0][2]]
+    moov = top[1]
+    mvhd = child(data, moov, b"mvhd")
+    timescale, duration = struct.unpack(">II", data[mvhd[1] + 12 : mvhd[1] + 20])
+    assert duration / timescale == seconds
+    trak = child(data, moov, b"trak")
+    tkhd = child(data, trak, b"tkhd")
+    w16, h16 = struct.unpack(">II", data[tkhd[2] - 8 : tkhd[2]])
+    assert (w16 >> 16, h16 >> 16) == (width, height)
+    stbl = child(data, child(data, child(data, trak, b"mdia"), b"minf"), b"stbl")
+    stsz = child(data, stbl, b"stsz")
+    _, count = struct.unpack(">II", data[stsz[1] + 4 : stsz[1] + 12])
+    sizes = struct.unpack(f">{count}I", data[stsz[1] + 12 : stsz[2]])
+    stco = child(data, stbl, b"stco")
+    offset = struct.unpack(">I", data[stco[1] + 8 : stco[1] + 12])[0]
+    mdat = top[2]
+    assert offset == mdat[1] and sum(sizes) == mdat[2] - mdat[1] and count == seconds
+    pos = offset
+    for size in sizes:  # each sample is one length-prefixed IDR NAL unit
+        assert struct.unpack(">I", data[pos : pos + 4])[0] == size - 4
+        assert data[pos + 4] == 0x65
+        assert b"\x00\x00\x00" not in data[pos + 4 : pos + size]
+        pos += size
+    stsd = child(data, stbl, b"stsd")
+    avc1 = child(data, stsd, b"avc1", skip=8)
+    assert struct.unpack(">HH", data[avc1[1] + 24 : avc1[1] + 28]) == (width, height)
+    avcc = child(data, avc1, b"avcC", skip=78)
+    assert data[avcc[1]] == 1 and data[avcc[1] + 1] == 66
+
+
+def test_padded_mp4_keeps_a_valid_box_tree():
+    base = make_mp4(64, 64, 5)
+    size, chunks = padded_mp4(base, 5_000_000)
+    data = b"".join(chunks)
+    assert len(data) == size and size >= 5_000_000 - 16
+    assert [b[0] for b in boxes(data)] == [b"ftyp", b"moov", b"mdat", b"free"]
+
+
+def test_hmac_matches_the_reference_vector():
+    assert sign("test-webhook-hmac-key", "ee9c2715375b7837f8bb51d641ff5863", 1769670760) == (
+        "xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4="
+    )
