@@ -229,7 +229,7 @@ class KieClient:
                 delay = self._retry_delay(err, kind, attempt)
                 if delay is None:
                     raise self._final_error(err, kind) from None
-            log.info("kie %s %s retrying in %.2fs (attempt %d failed)",
+            log.debug("kie %s %s retrying in %.2fs (attempt %d failed)",
                      method, _path(url), delay, attempt)
             await self._sleep(delay)
 
@@ -280,23 +280,34 @@ class KieClient:
         parse_float: Callable[[str], Any] | None, request: dict[str, Any],
     ) -> Any:
         started = time.perf_counter()
-        status: int | str = "-"
+        outcome = "-"
         try:
-            req = self._http.build_request(method, url, **request)
-            resp = await self._http.send(req, stream=True)
-            status = resp.status_code
             try:
-                content = await self._read_capped(resp)
-            finally:
-                await resp.aclose()
-        except httpx.TransportError as exc:
-            status = type(exc).__name__
-            raise self._transport_error(exc) from None
+                req = self._http.build_request(method, url, **request)
+                resp = await self._http.send(req, stream=True)
+                outcome = str(resp.status_code)
+                try:
+                    content = await self._read_capped(resp)
+                finally:
+                    await resp.aclose()
+            except httpx.TransportError as exc:
+                outcome = type(exc).__name__
+                raise self._transport_error(exc) from None
+            except httpx.DecodingError:
+                raise KieResponseError(
+                    f"KIE response body could not be decoded (HTTP {outcome})"
+                ) from None
+            try:
+                return self._decode(resp, content, upload=(kind == "upload"),
+                                    parse_float=parse_float)
+            except KieError as err:
+                if err.body_code not in (None, 200):
+                    outcome += f" code={err.body_code}"
+                raise
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             log.info("kie %s %s -> %s in %.0f ms (attempt %d)",
-                     method, _path(url), status, elapsed_ms, attempt)
-        return self._decode(resp, content, upload=(kind == "upload"), parse_float=parse_float)
+                     method, _path(url), outcome, elapsed_ms, attempt)
 
     async def _read_capped(self, resp: httpx.Response) -> bytes:
         def too_big() -> KieResponseError:

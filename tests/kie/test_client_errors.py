@@ -218,3 +218,24 @@ async def test_one_log_line_per_call_with_method_path_status(caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "kie_client"]
     assert len(lines) == 1
     assert "GET /api/v1/chat/credit -> 200 in" in lines[0] and " ms" in lines[0]
+
+
+async def test_undecodable_content_encoding_is_response_error():
+    async def body():
+        yield b"definitely not gzip"
+
+    def reply(request):
+        return httpx.Response(200, content=body(), headers={"content-encoding": "gzip"})
+
+    async with make_client(Script(reply)) as client:
+        with pytest.raises(KieResponseError, match="decoded"):
+            await client.get_credits()
+
+
+async def test_log_line_names_body_code_on_http_200_errors(caplog):
+    caplog.set_level(logging.INFO, logger="kie_client")
+    async with make_client(Script(ok({"code": 402, "msg": "no credits"}))) as client:
+        with pytest.raises(KieInsufficientCreditsError):
+            await client.create_task("m", {"prompt": "x"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "kie_client"]
+    assert len(lines) == 1 and "POST /api/v1/jobs/createTask -> 200 code=402 in" in lines[0]
