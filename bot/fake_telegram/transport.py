@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from .errors import ApiError, bad_request
 from .limits import MAX_UPLOAD_BYTES
@@ -74,7 +74,7 @@ async def _read_multipart(request: web.Request, params: dict[str, Any], files: d
         part = await reader.next()
         if part is None:
             return
-        if not isinstance(part, web.BodyPartReader) and hasattr(part, "next"):
+        if not isinstance(part, BodyPartReader):
             raise bad_request("nested multipart bodies are not supported")
         name = part.name or ""
         if part.filename is None:

@@ -78,6 +78,7 @@ class FakeUser:
         self.callback_answers: list[CallbackAnswer] = []
         self.payments: list[PaymentOutcome] = []
         self._cursor = 0
+        self._returned: set[int] = set()
 
     def __repr__(self) -> str:
         return f"FakeUser(id={self.id}, first_name={self.info.first_name!r})"
@@ -107,7 +108,8 @@ class FakeUser:
             body = e.text
             if e.media:
                 files = ", ".join(f"{m.kind} {m.file_name or m.url or m.file_id} "
-                                  f"({len(m.data) if m.data is not None else 'url'} bytes)" for m in e.media)
+                                  + (f"({len(m.data)} bytes)" if m.data is not None else "(by URL)")
+                                  for m in e.media)
                 body = f"[{files}] {body}".rstrip()
             if e.invoice:
                 body = f'[invoice "{e.invoice["title"]}" {e.invoice["total_amount"]} {e.invoice["currency"]}]'
@@ -123,16 +125,17 @@ class FakeUser:
 
     async def wait_for_message(self, predicate: Callable[[TranscriptEntry], bool] | None = None,
                                timeout: float = 5.0) -> TranscriptEntry:
-        """The next bot message (after the user's last action and the last one returned here)
-        matching predicate; waits for it without sleeping blindly."""
+        """The first bot message sent after the user's last action, not returned here before, that
+        matches predicate; waits for it (woken by the fake's state changes, no blind sleeps)."""
         def check() -> TranscriptEntry | None:
             for e in self.bot_messages:
-                if e.message_id > self._cursor and (predicate is None or predicate(e)):
+                if e.message_id > self._cursor and e.message_id not in self._returned \
+                        and (predicate is None or predicate(e)):
                     return e
             return None
 
         entry = await self.fake.notifier.wait_for(check, timeout, f"a bot message to user {self.id}")
-        self._cursor = entry.message_id
+        self._returned.add(entry.message_id)
         return entry
 
     async def wait_until(self, condition: Callable[[list[TranscriptEntry]], Any], timeout: float = 5.0) -> Any:
