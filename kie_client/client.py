@@ -8,7 +8,10 @@ KIE bills every created task and has no idempotency key:
 - retried only when the task certainly was not created: connect failure before sending
   (httpx.ConnectError / ConnectTimeout / PoolTimeout) and 429;
 - after a read/write timeout, a connection dropped after sending, or a 5xx (HTTP or body code,
-  except 501/505 which are definite answers) → `KieSubmissionUnknownError`, never a retry.
+  except 501/505 which are definite answers) → `KieSubmissionUnknownError`, never a retry;
+  so is an HTTP 200 whose body cannot be read (truncated, oversized, no taskId);
+- every other answer (4xx incl. 455 maintenance, which refuses the request) is raised as is.
+Other calls are idempotent and retry 429, 455, 5xx (not 501/505), connection errors and timeouts.
 
 The API key is kept out of logs, reprs and errors: errors carry a sanitised response copy.
 """
