@@ -61,6 +61,11 @@ class _Window:
 
 
 class KieEmulator:
+    """In-process KIE. Inspect `.tasks` (EmulatedTask by id), `.requests` (RecordedRequest per API
+    call, control routes excluded), `.callbacks` (CallbackAttempt per delivery try), `.uploads`,
+    `.credits` (Decimal, settable); steer with `.faults` (faults.py) or `finish(task, fail=...)`;
+    wait with `wait_final(task_id)` / `drain_callbacks()`. Neither key appears in its repr."""
+
     def __init__(
         self,
         api_key: str = "test-key",

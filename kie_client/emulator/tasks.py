@@ -15,7 +15,7 @@ TERMINAL = frozenset({"success", "fail"})
 def kie_cost(kie_model: str, input: dict[str, Any]) -> Decimal:
     """KIE's own credit price per task (kie-api.md §10). Bytedance is unpublished: a GUESS of
     6 credits per second at 480p/720p, twice that at 1080p."""
-    duration = int(input.get("duration", "5")) if str(input.get("duration", "5")).isdigit() else 5
+    duration = 10 if input.get("duration") == "10" else 5
     if kie_model.startswith("seedream/4.5"):
         return Decimal("6.5")
     if kie_model.startswith("flux-2/pro"):
