@@ -127,3 +127,82 @@ def test_hmac_matches_the_reference_vector():
     assert sign("test-webhook-hmac-key", "ee9c2715375b7837f8bb51d641ff5863", 1769670760) == (
         "xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4="
     )
+
+
+class _Reader:
+    """Independent H.264 RBSP reader (spec 7.3) used to check the bitstream a decoder would see."""
+
+    def __init__(self, nal: bytes) -> None:
+        rbsp, zeros = bytearray(), 0
+        for byte in nal:
+            if zeros >= 2 and byte == 3:
+                zeros = 0
+                continue
+            rbsp.append(byte)
+            zeros = zeros + 1 if byte == 0 else 0
+        self.data, self.pos = bytes(rbsp), 0
+
+    def u(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            value = (value << 1) | (self.data[self.pos // 8] >> (7 - self.pos % 8)) & 1
+            self.pos += 1
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def stop_bit_then_end(self) -> bool:
+        if self.u(1) != 1:
+            return False
+        while self.pos % 8:
+            if self.u(1):
+                return False
+        return self.pos == len(self.data) * 8
+
+
+def _sps_size(sps: bytes) -> tuple[int, int]:
+    r = _Reader(sps[1:])
+    assert (r.u(8), r.u(8), r.u(8)) == (66, 0, 30)
+    assert [r.ue() for _ in range(5)] == [0, 0, 0, 0, 0]  # ids, frame_num, poc type 0, poc lsb, refs
+    assert r.u(1) == 0
+    mb_w, mb_h = r.ue() + 1, r.ue() + 1
+    assert r.u(1) == 1 and r.u(1) == 0  # frames only, no direct 8x8
+    crop = [r.ue() for _ in range(4)] if r.u(1) else [0, 0, 0, 0]
+    assert r.u(1) == 0 and r.stop_bit_then_end()
+    return mb_w * 16 - 2 * (crop[0] + crop[1]), mb_h * 16 - 2 * (crop[2] + crop[3])
+
+
+@pytest.mark.parametrize(("width", "height"), [(114, 64), (64, 86), (64, 64)])
+def test_h264_stream_parses_as_ipcm_idr_frames(width, height):
+    data = make_mp4(width, height, 3, seed=5)
+    avcc_at = data.index(b"avcC") + 4
+    sps_len = struct.unpack(">H", data[avcc_at + 6 : avcc_at + 8])[0]
+    sps = data[avcc_at + 8 : avcc_at + 8 + sps_len]
+    assert _sps_size(sps) == (width, height)
+    mb_count = -(-width // 16) * -(-height // 16)
+    mdat = [b for b in boxes(data) if b[0] == b"mdat"][0]
+    pos, lumas = mdat[1], []
+    while pos < mdat[2]:
+        size = struct.unpack(">I", data[pos : pos + 4])[0]
+        nal = data[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+        assert nal[0] & 0x80 == 0 and nal[0] & 0x1F == 5 and nal[0] >> 5 == 3
+        r = _Reader(nal[1:])
+        assert (r.ue(), r.ue(), r.ue(), r.u(4)) == (0, 7, 0, 0)  # first mb, I slice, pps 0, frame_num
+        r.ue()  # idr_pic_id
+        assert r.u(4) == 0 and r.u(1) == 0 and r.u(1) == 0  # poc lsb, dec_ref_pic_marking
+        assert r.ue() == 0  # slice_qp_delta
+        for _ in range(mb_count):
+            assert r.ue() == 25  # I_PCM
+            while r.pos % 8:
+                assert r.u(1) == 0
+            samples = r.data[r.pos // 8 : r.pos // 8 + 384]
+            assert len(samples) == 384 and len(set(samples[:256])) == 1
+            lumas.append(samples[0])
+            r.pos += 384 * 8
+        assert r.stop_bit_then_end()
+    assert len(lumas) == 3 * mb_count
