@@ -14,14 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from ..catalog import Kind, spec_for_kie_model
 from .callbacks import CallbackAttempt, CallbackSender
 from .faults import Faults, StateDelays
-from .tasks import EmulatedTask, ResultFile, kie_cost
 from .media import dimensions
+from .tasks import EmulatedTask, ResultFile, kie_cost
 
 _MISSING = object()
 
@@ -203,12 +204,17 @@ class KieEmulator:
         fail = model in faults.fail_models or faults.fail_next > 0
         if faults.fail_next > 0 and model not in faults.fail_models:
             faults.fail_next -= 1
+        fail_code, fail_msg = (faults.fail_code, faults.fail_msg) if fail else (None, None)
+        if not fail and self._missing_upload(model, input):
+            # Real KIE fails a task whose input image it cannot fetch; catching a reference to a
+            # never-uploaded file here exposes upload bugs in the caller.
+            fail, fail_code, fail_msg = True, "422", "Failed to download the input image"
         cost = self.price_of(model, input)
         self.credits -= cost
         task = EmulatedTask(
             task_id=secrets.token_hex(16), model=model, input=input, callback_url=callback_url,
             create_time_ms=int(self.wall_clock() * 1000), cost=cost, fail=fail,
-            fail_code=faults.fail_code if fail else None, fail_msg=faults.fail_msg if fail else None,
+            fail_code=fail_code, fail_msg=fail_msg,
             files=[_result_file(model, input)],
             result_base=(faults.foreign_result_base or self.base_url).rstrip("/") + "/files/r",
             large_result_bytes=faults.large_result_bytes,
@@ -217,6 +223,21 @@ class KieEmulator:
         self._snapshot(task)
         self.spawn(self._run(task))
         return task
+
+    def _missing_upload(self, model: str, input: dict[str, Any]) -> bool:
+        """True when an input image URL names an upload on this emulator that does not exist."""
+        rule = spec_for_kie_model(model).image_input
+        if rule is None:
+            return False
+        value = input.get(rule.kie_field)
+        urls = value if isinstance(value, list) else [value]
+        ours = urlsplit(self.base_url).netloc
+        for url in urls:
+            parts = urlsplit(str(url))
+            if parts.netloc == ours and parts.path.startswith("/files/kieai/"):
+                if parts.path[len("/files/"):] not in self.uploads:
+                    return True
+        return False
 
     def _snapshot(self, task: EmulatedTask) -> None:
         task.update_time_ms = int(self.wall_clock() * 1000)

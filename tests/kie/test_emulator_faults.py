@@ -328,3 +328,18 @@ async def test_stop_cancels_pending_work(receiver):
     started = time.monotonic()
     await emulator.stop()
     assert time.monotonic() - started < 2 and receiver.calls == []
+
+
+async def test_input_image_must_exist_when_it_points_at_the_emulator(emu, http):
+    async with httpx.AsyncClient(base_url=emu.upload_url, headers={"Authorization": f"Bearer {KEY}"}) as up:
+        uploaded = (await up.post("/api/file-base64-upload", json={
+            "base64Data": "aGVsbG8=", "uploadPath": "in", "fileName": "a.png"})).json()["data"]["downloadUrl"]
+    body = {"model": "kling-2.6/image-to-video", "input": {"prompt": "move", "duration": "5", "sound": False}}
+    good = await create(http, body={**body, "input": {**body["input"], "image_urls": [uploaded]}})
+    ghost = uploaded.replace("a.png", "never-uploaded.png")
+    bad = await create(http, body={**body, "input": {**body["input"], "image_urls": [ghost]}})
+    elsewhere = await create(http, body={**body, "input": {**body["input"], "image_urls": ["https://example.com/x.png"]}})
+    for task_id in (good, bad, elsewhere):
+        await emu.wait_final(task_id)
+    assert emu.tasks[good].state == "success" and emu.tasks[elsewhere].state == "success"
+    assert (emu.tasks[bad].state, emu.tasks[bad].fail_code) == ("fail", "422")
