@@ -215,7 +215,7 @@ class Notifier:
         while True:
             event = self._event
             value = check()
-            if value is not None and value is not False:
+            if value:
                 return value
             remaining = deadline - loop.time()
             if remaining <= 0:

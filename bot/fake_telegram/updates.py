@@ -175,11 +175,20 @@ class UpdateQueue:
             self._http = None
 
     async def _deliver_loop(self) -> None:
+        try:
+            await self._deliver_forever()
+        except Exception:  # a bug here must be visible, not a silently dead webhook
+            log.exception("webhook delivery loop failed")
+            raise
+
+    async def _deliver_forever(self) -> None:
         attempt = 0
         while True:
             await self.notifier.wait_for(lambda: not self.webhook.url or self._ready(), 3600, "webhook updates")
             if not self.webhook.url:
                 return
+            if not self.pending:
+                continue
             update = self.pending[0]
             ok = await self._deliver(update)
             if ok:

@@ -214,7 +214,8 @@ class FakeUser:
             "id": record.id, "from": self.info.as_user(), "message": dict(stored.message),
             "chat_instance": str(-self.id * 7919), "data": record.data}})
         try:
-            answer = await self.fake.notifier.wait_for(lambda: record.answer, timeout, "answerCallbackQuery")
+            await self.fake.notifier.wait_for(lambda: record.answer is not None, timeout, "answerCallbackQuery")
+            answer = record.answer or {}
             result = CallbackAnswer(record.id, True, answer.get("text"), bool(answer.get("show_alert")),
                                     answer.get("url"))
         except asyncio.TimeoutError:
@@ -235,7 +236,8 @@ class FakeUser:
             "total_amount": total, "invoice_payload": invoice["payload"]}})
         wait = self.fake.precheckout_timeout if timeout is None else timeout
         try:
-            answer = await self.fake.notifier.wait_for(lambda: record.answer, wait, "answerPreCheckoutQuery")
+            await self.fake.notifier.wait_for(lambda: record.answer is not None, wait, "answerPreCheckoutQuery")
+            answer = record.answer or {}
         except asyncio.TimeoutError:
             outcome = PaymentOutcome(False, timed_out=True)
         else:

@@ -21,3 +21,4 @@ async def test_conversation_in_polling_mode(fake: FakeTelegram, bot: Bot) -> Non
     assert polls[0].params["allowed_updates"] == sorted(dp.resolve_used_update_types()) or \
         set(polls[0].params["allowed_updates"]) == set(dp.resolve_used_update_types())
     assert not fake.flood_events
+    assert fake.calls[0].method == "setMyCommands" and "getMe" in {c.method for c in fake.calls}

@@ -1,0 +1,159 @@
+"""Webhook mode: aiogram's SimpleRequestHandler on loopback, retries, dropped and duplicate deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, AsyncIterator
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramConflictError
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.fake_telegram import FakeTelegram
+
+from .scenario import make_router, run_conversation, set_commands
+
+SECRET = "s3cret_Token-1"
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+class Receiver:
+    """A webhook endpoint that answers with scripted statuses and records what it got."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.received: list[tuple[dict[str, Any], dict[str, str]]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((json.loads(await request.read()), dict(request.headers)))
+        status = self.statuses.pop(0) if self.statuses else 200
+        return web.json_response({}, status=status)
+
+    @property
+    def update_ids(self) -> list[int]:
+        return [body["update_id"] for body, _ in self.received]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", rec.handle)
+    runner, url = await serve(app)
+    yield rec, f"{url}/hook"
+    await runner.cleanup()
+
+
+async def test_conversation_in_webhook_mode(fake: FakeTelegram, bot: Bot) -> None:
+    dp = Dispatcher()
+    dp.include_router(make_router())
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=SECRET).register(app, path="/tg/webhook")
+    runner, url = await serve(app)
+    try:
+        await set_commands(bot)
+        assert await bot.set_webhook(f"{url}/tg/webhook", secret_token=SECRET,
+                                     allowed_updates=dp.resolve_used_update_types())
+        info = await bot.get_webhook_info()
+        assert info.url == f"{url}/tg/webhook" and info.pending_update_count == 0
+        with pytest.raises(TelegramConflictError, match="webhook is active"):
+            await bot.get_updates()
+        await run_conversation(fake)
+        assert fake.updates.deliveries and all(d.status == 200 for d in fake.updates.deliveries)
+        assert await bot.delete_webhook()
+        assert (await bot.get_webhook_info()).url == ""
+    finally:
+        await runner.cleanup()
+
+
+async def test_wrong_secret_is_refused_by_aiogram_and_retried(fake: FakeTelegram, bot: Bot) -> None:
+    dp = Dispatcher()
+    dp.include_router(make_router())
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=SECRET).register(app, path="/tg/webhook")
+    runner, url = await serve(app)
+    try:
+        await bot.set_webhook(f"{url}/tg/webhook", secret_token="wrong")
+        ann = fake.user(5, first_name="Bo")
+        await ann.send_text("hi")
+        await fake.notifier.wait_for(lambda: len(fake.updates.deliveries) >= 2, 5, "two attempts")
+        assert {d.status for d in fake.updates.deliveries} == {401}
+        assert "401" in (await bot.get_webhook_info()).last_error_message
+        await bot.set_webhook(f"{url}/tg/webhook", secret_token=SECRET)
+        assert (await ann.wait_for_message()).text == "echo: hi"
+    finally:
+        await runner.cleanup()
+
+
+async def test_non_2xx_is_retried_with_backoff(fake: FakeTelegram, bot: Bot, receiver) -> None:
+    rec, url = receiver
+    rec.statuses = [500, 502]
+    await bot.set_webhook(url, secret_token=SECRET)
+    await fake.user(7).send_text("one")
+    await fake.notifier.wait_for(lambda: fake.updates.delivered, 5, "delivery")
+    assert [d.status for d in fake.updates.deliveries] == [500, 502, 200]
+    assert len(set(rec.update_ids)) == 1 and len(rec.update_ids) == 3
+    assert all(h["X-Telegram-Bot-Api-Secret-Token"] == SECRET for _, h in rec.received)
+    assert rec.received[0][0]["message"]["text"] == "one"
+    info = await bot.get_webhook_info()
+    assert info.last_error_message == "Wrong response from the webhook: 502 Bad Gateway"
+
+
+async def test_dropped_first_delivery_arrives_once_later(fake: FakeTelegram, bot: Bot, receiver) -> None:
+    rec, url = receiver
+    await bot.set_webhook(url)
+    fake.faults.drop_deliveries(1)
+    user = fake.user(8)
+    await user.send_text("a")
+    await user.send_text("b")
+    await fake.notifier.wait_for(lambda: len(fake.updates.delivered) == 2, 5, "deliveries")
+    assert [d.dropped for d in fake.updates.deliveries] == [True, False, False]
+    assert [body["message"]["text"] for body, _ in rec.received] == ["a", "b"]
+    assert all("X-Telegram-Bot-Api-Secret-Token" not in h for _, h in rec.received)
+
+
+async def test_duplicate_delivery_by_webhook(fake: FakeTelegram, bot: Bot, receiver) -> None:
+    rec, url = receiver
+    await bot.set_webhook(url)
+    fake.faults.duplicate_next(1)
+    await fake.user(9).send_text("twice")
+    await fake.notifier.wait_for(lambda: len(fake.updates.delivered) == 2, 5, "deliveries")
+    assert len(rec.update_ids) == 2 and rec.update_ids[0] == rec.update_ids[1]
+
+
+async def test_duplicate_delivery_by_get_updates(fake: FakeTelegram, bot: Bot) -> None:
+    fake.faults.duplicate_next(1)
+    await fake.user(10).send_text("twice")
+    updates = await bot.get_updates(timeout=0)
+    assert [u.update_id for u in updates] == [updates[0].update_id] * 2
+    assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=0) == []
+
+
+async def test_webhook_reply_may_carry_a_method(fake: FakeTelegram, bot: Bot) -> None:
+    async def handle(request: web.Request) -> web.Response:
+        update = json.loads(await request.read())
+        chat_id = update["message"]["chat"]["id"]
+        return web.json_response({"method": "sendMessage", "chat_id": chat_id, "text": "from reply"})
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner, url = await serve(app)
+    try:
+        await bot.set_webhook(f"{url}/hook")
+        user = fake.user(11)
+        await user.send_text("hi")
+        assert (await user.wait_for_message()).text == "from reply"
+        assert fake.calls[-1].via_webhook_reply
+    finally:
+        await runner.cleanup()
