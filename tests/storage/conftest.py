@@ -24,25 +24,36 @@ def _plain_dsn(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-@asynccontextmanager
-async def fresh_pg_database(pg_url: str) -> AsyncIterator[str]:
-    """A new empty database on the test server; yields its SQLAlchemy URL."""
+async def create_pg_database(pg_url: str) -> str:
+    """Create a new empty database on the test server; return its SQLAlchemy URL."""
     name = f"kiebot_t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(_plain_dsn(pg_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+    return make_url(pg_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+
+
+async def drop_pg_database(pg_url: str, url: str) -> None:
+    name = make_url(url).database
+    assert name and name.startswith("kiebot_t_")
+    admin = await asyncpg.connect(_plain_dsn(pg_url))
     try:
-        yield make_url(pg_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(
-            hide_password=False
-        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
-        admin = await asyncpg.connect(_plain_dsn(pg_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await admin.close()
+
+
+@asynccontextmanager
+async def fresh_pg_database(pg_url: str) -> AsyncIterator[str]:
+    url = await create_pg_database(pg_url)
+    try:
+        yield url
+    finally:
+        await drop_pg_database(pg_url, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
