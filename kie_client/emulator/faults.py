@@ -82,6 +82,8 @@ class Faults:
             elif isinstance(current, (int, float)):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{name} must be a number ≥ 0")
+                if isinstance(current, int) and not float(value).is_integer():
+                    raise ValueError(f"{name} must be a whole number")
                 value = type(current)(value)
             elif not isinstance(value, type(current)):
                 raise ValueError(f"{name} must be a {type(current).__name__}")

@@ -143,7 +143,8 @@ def upload_routes(emu: KieEmulator) -> list[web.RouteDef]:
             raise _UploadError("File download failed: the emulator fetches only loopback URLs")
         try:
             timeout = aiohttp.ClientTimeout(total=30)
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url, allow_redirects=False) as resp:
+                # No redirects: a loopback server must not bounce the emulator onto the internet.
                 if resp.status != 200:
                     raise _UploadError(f"File download failed: HTTP {resp.status}")
                 data = await resp.read()

@@ -318,8 +318,11 @@ async def test_upload_auth(emu):
 async def test_url_upload_from_another_loopback_server(emu, unused_port):
     async def handler(request):
         return web.Response(body=b"JPEGDATA", content_type="image/jpeg")
+    async def bounce(request):
+        raise web.HTTPFound("https://example.com/dog.jpg")
     app = web.Application()
     app.router.add_get("/pics/dog.jpg", handler)
+    app.router.add_get("/bounce.jpg", bounce)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_port).start()
@@ -329,8 +332,11 @@ async def test_url_upload_from_another_loopback_server(emu, unused_port):
                 "fileUrl": f"http://127.0.0.1:{unused_port}/pics/dog.jpg", "uploadPath": "x"})).json()
             missing = (await up.post("/api/file-url-upload", json={
                 "fileUrl": f"http://127.0.0.1:{unused_port}/nope.jpg", "uploadPath": "x"})).json()
+            bounced = (await up.post("/api/file-url-upload", json={
+                "fileUrl": f"http://127.0.0.1:{unused_port}/bounce.jpg", "uploadPath": "x"})).json()
     finally:
         await runner.cleanup()
+    assert bounced["code"] == 400 and "HTTP 302" in bounced["msg"]
     assert ok["data"]["mimeType"] == "image/jpeg" and ok["data"]["fileName"] == "dog.jpg"
     assert missing["code"] == 400 and "HTTP 404" in missing["msg"]
 

@@ -300,7 +300,8 @@ async def test_control_routes_drive_faults_from_another_process(emu, http, recei
                                                                 "callback_delay": 0.01})
         assert changed.status_code == 200 and changed.json()["fail_next"] == 1
         assert emu.faults.fail_next == 1 and emu.faults.fail_models == {"x/y"}
-        for bad in ({"nope": 1}, {"fail_next": "many"}, {"expire_results": 1}, {"fail_next": -1}, [1]):
+        for bad in ({"nope": 1}, {"fail_next": "many"}, {"expire_results": 1}, {"fail_next": -1},
+                    {"callback_copies": 2.5}, {"foreign_result_base": 5}, {"fail_models": "x/y"}, [1]):
             answer = await control.post("/_emulator/faults", json=bad)
             assert answer.status_code == 400 and "error" in answer.json()
         assert emu.faults.fail_next == 1  # a rejected update changes nothing
