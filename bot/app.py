@@ -126,6 +126,8 @@ class App:
     _polling: asyncio.Task | None = None
     _redaction: RedactionHandle | None = None
     _started: bool = False
+    # getUpdates long-poll seconds; LocalStack shortens it so the fake server stops promptly.
+    polling_timeout: int = 10
     _extra_cleanup: list = field(default_factory=list)
 
     @property
@@ -158,7 +160,7 @@ class App:
             self._polling = asyncio.get_running_loop().create_task(
                 self.dispatcher.start_polling(
                     self.bot, handle_signals=False, close_bot_session=False,
-                    allowed_updates=allowed,
+                    allowed_updates=allowed, polling_timeout=self.polling_timeout,
                 ),
                 name="telegram-polling",
             )

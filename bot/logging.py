@@ -156,3 +156,5 @@ def configure_logging(level: str = "INFO", *, stream=None) -> None:
     # aiogram logs every handled update at INFO; keep the pipeline's own lines readable.
     if root.level < logging.WARNING:
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+        # apscheduler logs every job run (several per second) at INFO.
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)

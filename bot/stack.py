@@ -135,6 +135,7 @@ class LocalStack:
 
     async def start_app(self) -> App:
         self.app = build_app(self.settings)
+        self.app.polling_timeout = 1
         await self.app.start()
         return self.app
 
