@@ -162,11 +162,12 @@ async def test_unreachable_postgres_is_a_clear_error_without_password(unused_por
     assert "unavailable" in str(info.value) and "s3cr3t-pw" not in str(info.value)
 
 
-async def test_unopenable_sqlite_is_a_clear_error(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/kiebot.sqlite3")
-    (tmp_path / "kiebot.sqlite3").mkdir()  # a directory where the database file should be
+async def test_corrupt_sqlite_is_a_clear_error(tmp_path):
+    path = tmp_path / "kiebot.sqlite3"
+    path.write_bytes(b"this is not a database file" * 200)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     try:
-        with pytest.raises(DatabaseUnavailableError):
+        with pytest.raises(StorageError, match="not a database"):
             await Repository(engine).get_user(1)
     finally:
         await engine.dispose()
