@@ -36,3 +36,15 @@ from .errors import (
 from .ratelimit import NoLimit, RateLimiter, SlidingWindowLimiter
 from .retry import RetryPolicy
 from .types import CallbackPayload, TaskCreated, TaskRecord, TaskState, UploadedFile
+from .catalog import (
+    Catalog,
+    CatalogError,
+    ImageInputError,
+    InvalidOptionError,
+    InvalidPromptError,
+    Kind,
+    Mode,
+    ModelSpec,
+    OptionSpec,
+    UnknownModelError,
+)
