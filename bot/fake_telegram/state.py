@@ -221,8 +221,10 @@ class Notifier:
             if remaining <= 0:
                 raise asyncio.TimeoutError(f"timed out after {timeout}s waiting for {what}")
             try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
+                async with asyncio.timeout(remaining):
+                    await event.wait()
+            except TimeoutError:
                 pass
 
 

@@ -80,6 +80,7 @@ class UpdateQueue:
     _drop_first: set[int] = field(default_factory=set)
     _worker: asyncio.Task[None] | None = None
     _http: aiohttp.ClientSession | None = None
+    _closed: bool = False
 
     def add(self, body: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": self._next_id, **body}
@@ -122,6 +123,8 @@ class UpdateQueue:
         timeout = min(max(int(params.get("timeout", 0)), 0), LONG_POLL_MAX_TIMEOUT)
 
         def check() -> list[dict[str, Any]] | bool | None:
+            if self._closed:
+                return [{}]
             if generation != self._poll_generation or self.webhook.url:
                 return True
             return self._ready()[:limit] or None
@@ -132,6 +135,8 @@ class UpdateQueue:
             return []
         if result is True:
             raise TERMINATED
+        if self._closed:
+            return []
         return list(result)  # type: ignore[arg-type]
 
     # --- webhook ------------------------------------------------------------------------------
@@ -170,6 +175,8 @@ class UpdateQueue:
             except (asyncio.CancelledError, Exception):
                 pass
             self._worker = None
+        self._closed = True  # ends open long polls at once, so stopping does not wait for them
+        self.notifier.notify()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -184,8 +191,9 @@ class UpdateQueue:
     async def _deliver_forever(self) -> None:
         attempt = 0
         while True:
-            await self.notifier.wait_for(lambda: not self.webhook.url or self._ready(), 3600, "webhook updates")
-            if not self.webhook.url:
+            await self.notifier.wait_for(lambda: self._closed or not self.webhook.url or self._ready(), 3600,
+                                         "webhook updates")
+            if self._closed or not self.webhook.url:
                 return
             if not self.pending:
                 continue
