@@ -11,6 +11,8 @@ from .flood import counted
 if TYPE_CHECKING:
     from .server import FakeTelegram
 
+# Fields newer Bot API versions made required (aiogram 3.31 follows Bot API 10.3; the spec is 10.1).
+_NEWER_REQUIRED: dict[str, dict[str, Any]] = {"ChatAdministratorRights": {"can_send_welcome_messages": False}}
 _LITERAL = re.compile(r"(?:must be|always) [\"“]([a-z_]+)[\"”]|(?:must be|always) ([a-z_]+)$")
 
 
@@ -64,6 +66,7 @@ def minimal(fake: FakeTelegram, type_name: str, params: dict[str, Any], depth: i
             obj["id"] = _int(params["chat_id"])
         else:
             obj[field["name"]] = minimal(fake, field["types"][0], params, depth + 1)
+    obj.update(_NEWER_REQUIRED.get(type_name, {}))
     return obj
 
 

@@ -188,6 +188,8 @@ def _order_candidates(types: list[str], value: Any) -> list[str]:
 
 def _from_string(name: str, value: str, types: list[str]) -> Any:
     """Decode a form value the way the official server reads it."""
+    if "Integer" in types and "String" in types and re.fullmatch(r"-?\d+", value):
+        return int(value)  # chat_id "42" and 42 are the same chat
     if "String" in types or "InputFile" in types:
         return value
     if types == ["Integer"] or types == ["Float"]:

@@ -76,7 +76,8 @@ class UpdateQueue:
     delivered: list[dict[str, Any]] = field(default_factory=list)
     on_reply: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
     _next_id: int = 100000001
-    _poll_generation: int = 0
+    polls: int = 0  # getUpdates requests received so far
+    last_timeout: int | None = None  # the effective (clamped) timeout of the latest getUpdates
     _drop_first: set[int] = field(default_factory=set)
     _worker: asyncio.Task[None] | None = None
     _http: aiohttp.ClientSession | None = None
@@ -108,8 +109,8 @@ class UpdateQueue:
     async def get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.webhook.url:
             raise WEBHOOK_CONFLICT
-        self._poll_generation += 1
-        generation = self._poll_generation
+        self.polls += 1
+        generation = self.polls
         self.notifier.notify()  # wakes an earlier getUpdates, which then ends with 409
         if "allowed_updates" in params:
             self.allowed = list(params["allowed_updates"])
@@ -121,11 +122,12 @@ class UpdateQueue:
                 self.pending[:] = [u for u in self.pending if u["update_id"] >= offset]
         limit = min(max(int(params.get("limit", 100)), 1), 100)
         timeout = min(max(int(params.get("timeout", 0)), 0), LONG_POLL_MAX_TIMEOUT)
+        self.last_timeout = timeout
 
         def check() -> list[dict[str, Any]] | bool | None:
             if self._closed:
                 return [{}]
-            if generation != self._poll_generation or self.webhook.url:
+            if generation != self.polls or self.webhook.url:
                 return True
             return self._ready()[:limit] or None
 
