@@ -132,6 +132,24 @@ class FakeTelegram:
             self.users[user_id] = FakeUser(self, info)
         return self.users[user_id]
 
+    async def wait_for_call(self, method: str, predicate: Callable[[Call], bool] | None = None,
+                            timeout: float = 5.0, *, since: int = 0) -> Call:
+        """The first recorded call of method (case-insensitive) at index ≥ since matching predicate.
+        Use since=fake.mark() to ignore calls made before now."""
+        wanted = method.lower()
+
+        def check() -> Call | None:
+            for record in self.calls[since:]:
+                if record.method.lower() == wanted and (predicate is None or predicate(record)):
+                    return record
+            return None
+
+        return await self.notifier.wait_for(check, timeout, f"a {method} call")
+
+    def mark(self) -> int:
+        """An index into fake.calls for wait_for_call(since=...)."""
+        return len(self.calls)
+
     # --- helpers for method modules -----------------------------------------------------------
     def now(self) -> int:
         return int(self.wall())
