@@ -257,10 +257,10 @@ class FakeTelegram:
             return api_generic.plausible_result(self, method, params)
         return await handler(self, params, files)
 
-    async def _webhook_reply(self, method: str, params: dict[str, Any]) -> None:
+    async def _webhook_reply(self, method: str, params: dict[str, Any], files: dict[str, Upload]) -> None:
         if method.lower().startswith("get") or method.lower() in _IGNORED_IN_WEBHOOK_REPLY:
             return
-        await self.call(method, params, via_webhook_reply=True)
+        await self.call(method, params, files, via_webhook_reply=True)
 
     # --- routes -------------------------------------------------------------------------------
     def _token_ok(self, token: str) -> bool:

@@ -7,12 +7,16 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
 
 import aiohttp
 
 from .errors import ApiError
 from .faults import Faults
+from .spec import Upload
 from .state import Notifier
 
 log = logging.getLogger(__name__)
@@ -45,7 +49,7 @@ class Delivery:
 @dataclass
 class Webhook:
     url: str = ""
-    secret_token: str | None = None
+    secret_token: str | None = field(default=None, repr=False)
     max_connections: int = 40
     last_error_date: int | None = None
     last_error_message: str | None = None
@@ -74,7 +78,7 @@ class UpdateQueue:
     webhook: Webhook = field(default_factory=Webhook)
     deliveries: list[Delivery] = field(default_factory=list)
     delivered: list[dict[str, Any]] = field(default_factory=list)
-    on_reply: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+    on_reply: Callable[[str, dict[str, Any], dict[str, Upload]], Awaitable[None]] | None = None
     _next_id: int = 100000001
     polls: int = 0  # getUpdates requests received so far
     last_timeout: int | None = None  # the effective (clamped) timeout of the latest getUpdates
@@ -231,7 +235,7 @@ class UpdateQueue:
                     self._fail(uid, resp.status, f"Wrong response from the webhook: {resp.status} {resp.reason}")
                     return False
                 self.deliveries.append(Delivery(uid, resp.status, None, time.monotonic()))
-                await self._reply_method(resp.content_type, body)
+                await self._reply_method(resp.headers.get("Content-Type", ""), body)
                 return True
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             self._fail(uid, None, f"Connection error: {type(exc).__name__}")
@@ -244,13 +248,38 @@ class UpdateQueue:
         self.notifier.notify()
 
     async def _reply_method(self, content_type: str, body: bytes) -> None:
-        """A webhook reply may carry one method call (JSON body with a "method" field)."""
-        if self.on_reply is None or content_type != "application/json" or not body:
+        """A webhook reply may carry one method call: a JSON, urlencoded or multipart body with a
+        "method" field (aiogram sends multipart when handle_in_background=False)."""
+        if self.on_reply is None or not body:
             return
-        try:
+        params, files = parse_reply_body(content_type, body)
+        method = params.pop("method", None)
+        if isinstance(method, str):
+            await self.on_reply(method, params, files)
+
+
+def parse_reply_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, Upload]]:
+    """Fields and file parts of a webhook reply; empty when it carries nothing we understand."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    try:
+        if mime == "application/json":
             data = json.loads(body)
-        except ValueError:
-            return
-        if isinstance(data, dict) and isinstance(data.get("method"), str):
-            params = {k: v for k, v in data.items() if k != "method"}
-            await self.on_reply(data["method"], params)
+            return (data, {}) if isinstance(data, dict) else ({}, {})
+        if mime == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)), {}
+        if mime == "multipart/form-data":
+            message = BytesParser(policy=HTTP).parsebytes(
+                b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+            params: dict[str, Any] = {}
+            files: dict[str, Upload] = {}
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True) or b""
+                if part.get_filename() is not None:
+                    files[str(name)] = Upload(part.get_filename(), part.get_content_type(), payload)
+                else:
+                    params[str(name)] = payload.decode("utf-8", errors="replace")
+            return params, files
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return {}, {}

@@ -157,3 +157,35 @@ async def test_webhook_reply_may_carry_a_method(fake: FakeTelegram, bot: Bot) ->
         assert fake.calls[-1].via_webhook_reply
     finally:
         await runner.cleanup()
+
+
+async def test_aiogram_returned_method_is_executed_from_the_webhook_reply(fake: FakeTelegram, bot: Bot) -> None:
+    from aiogram import Router
+    from aiogram.types import BufferedInputFile, Message
+
+    from .scenario import png_bytes
+
+    router = Router()
+
+    @router.message()
+    async def reply(message: Message):  # returned, not awaited: aiogram puts it in the HTTP reply
+        if message.text == "photo":
+            return message.answer_photo(BufferedInputFile(png_bytes(), "r.png"), caption="in reply")
+        return message.answer(f"reply to {message.text}")
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, handle_in_background=False).register(app, path="/hook")
+    runner, url = await serve(app)
+    try:
+        await bot.set_webhook(f"{url}/hook")
+        user = fake.user(12)
+        await user.send_text("hi")
+        assert (await user.wait_for_message()).text == "reply to hi"
+        await user.send_text("photo")
+        photo = await user.wait_for_message()
+        assert photo.text == "in reply" and photo.media[0].data == png_bytes()
+        assert [c.via_webhook_reply for c in fake.calls if c.method in ("sendMessage", "sendPhoto")] == [True, True]
+    finally:
+        await runner.cleanup()
