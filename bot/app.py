@@ -200,7 +200,7 @@ class App:
         self._started = False
 
 
-def build_app(settings: Settings, *, owner: str | None = None) -> App:
+def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = None) -> App:
     """Wire everything from `settings`. No network or disk I/O happens here."""
     import handlers
     from bot.services.accounts import AccountService
@@ -222,7 +222,7 @@ def build_app(settings: Settings, *, owner: str | None = None) -> App:
     bot = Bot(s.bot_token.get_secret_value(), session=session)
     sender = ChatSender(bot, max_wait=max(1.0, s.lease_seconds / 3))
     downloader = SafeDownloader(s.kie_result_hosts, max_bytes=s.max_result_bytes)
-    presenter = handlers.build_presenter()
+    presenter = presenter if presenter is not None else handlers.build_presenter()
     config = pipeline_config(s)
     pipeline = Pipeline(
         repository=repository, kie=kie, catalog=catalog, media=media, downloader=downloader,

@@ -45,6 +45,7 @@ class LocalStack:
         emulator_options: dict[str, Any] | None = None,
         telegram_options: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None,
+        presenter: Any = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory | None = None
         if directory is None:
@@ -58,6 +59,7 @@ class LocalStack:
         self._emulator_options = emulator_options or {}
         self._telegram_options = telegram_options or {}
         self._overrides = settings or {}
+        self.presenter = presenter  # None: the conversation's presenter (handlers.build_presenter)
         self.bot_token = f"{secrets.randbelow(9_000_000) + 1_000_000}:{secrets.token_urlsafe(24)}"
         self.kie_api_key = "kie-" + secrets.token_hex(16)
         self.callback_secret = secrets.token_hex(24)
@@ -134,7 +136,7 @@ class LocalStack:
                 self._tmp.cleanup()
 
     async def start_app(self) -> App:
-        self.app = build_app(self.settings)
+        self.app = build_app(self.settings, presenter=self.presenter)
         self.app.polling_timeout = 1
         await self.app.start()
         return self.app

@@ -61,3 +61,10 @@ async def ledger_reasons(stack: LocalStack, user_id: int = 111) -> list[tuple[st
 
 def media_messages(tg) -> list:
     return [e for e in tg.bot_messages if e.media]
+
+
+def plain_stack(tmp_path, **kwargs) -> LocalStack:
+    """A stack whose user-visible texts come from PlainPresenter (stable for assertions)."""
+    from bot.presenter import PlainPresenter
+
+    return LocalStack(tmp_path, presenter=PlainPresenter(), **kwargs)

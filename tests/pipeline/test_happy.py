@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from bot.stack import LocalStack
-from tests.pipeline.helpers import BONUS, balance, ledger_reasons, make_user, media_messages, start, wait_final
+
+from tests.pipeline.helpers import (
+    BONUS,
+    balance,
+    ledger_reasons,
+    make_user,
+    media_messages,
+    plain_stack,
+    start,
+    wait_final,
+)
 
 
 @pytest.mark.parametrize("webhook", [True, False], ids=["callback", "polling"])
 async def test_image_generation_is_charged_stored_and_delivered(tmp_path, webhook):
-    async with LocalStack(tmp_path, webhook=webhook) as stack:
+    async with plain_stack(tmp_path, webhook=webhook) as stack:
         tg = await make_user(stack)
         started = await start(stack, prompt="a red fox in the snow")
         assert started.created and started.position == 1
@@ -40,7 +49,7 @@ async def test_image_generation_is_charged_stored_and_delivered(tmp_path, webhoo
 
 @pytest.mark.parametrize("webhook", [True, False], ids=["callback", "polling"])
 async def test_video_generation_is_sent_as_video(tmp_path, webhook):
-    async with LocalStack(tmp_path, webhook=webhook) as stack:
+    async with plain_stack(tmp_path, webhook=webhook) as stack:
         tg = await make_user(stack)
         started = await start(stack, model_key="kling_26_t2v", prompt="waves at dusk")
         g = await wait_final(stack, started.generation.id)
