@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import Bot, Router
 from aiogram.types import BotCommand
 
-from handlers.middlewares import UserMiddleware
+from handlers.middlewares import HandlerContextMiddleware, UserMiddleware, install_reply_retry
 from handlers.texts import tr
 
 COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
@@ -18,8 +18,9 @@ def bot_commands(lang: str) -> list[BotCommand]:
     return [BotCommand(command=c, description=tr(lang, f"cmd_{c}")) for c in COMMANDS]
 
 
-async def set_commands(bot: Bot) -> None:
-    """The command menu in Russian for ru clients and in English for everyone else."""
+async def on_startup(bot: Bot) -> None:
+    """Command menus in Russian (ru clients) and English (everyone else); reply retry on 429."""
+    install_reply_retry(bot)
     await bot.set_my_commands(bot_commands("en"))
     await bot.set_my_commands(bot_commands("ru"), language_code="ru")
 
@@ -45,7 +46,9 @@ def setup_routers() -> Router:
     root.message.outer_middleware(middleware)
     root.callback_query.outer_middleware(middleware)
     root.pre_checkout_query.outer_middleware(middleware)
-    root.startup.register(set_commands)
+    for observer in (root.message, root.callback_query, root.pre_checkout_query):
+        observer.outer_middleware(HandlerContextMiddleware())
+    root.startup.register(on_startup)
     # Order matters: commands before free text, the draft's text steps before the fallback.
     root.include_routers(
         errors.router(),

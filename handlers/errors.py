@@ -32,8 +32,7 @@ async def _language(event: ErrorEvent, accounts: Any) -> str:
 
 
 async def send_expired(bot: Bot, chat_id: int, lang: str, balance: int) -> None:
-    await bot.send_message(chat_id, tr(lang, "expired"))
-    await bot.send_message(chat_id, tr(lang, "main_menu", balance=balance),
+    await bot.send_message(chat_id, tr(lang, "expired") + "\n\n" + tr(lang, "main_menu", balance=balance),
                            reply_markup=keyboards.main_menu(lang))
 
 

@@ -22,8 +22,7 @@ def router() -> Router:
     @r.message()
     async def unexpected(message: Message, lang: str, accounts: Any) -> None:
         balance = await accounts.balance(message.from_user.id) if message.from_user else 0
-        await message.answer(tr(lang, "unexpected"))
-        await message.answer(tr(lang, "main_menu", balance=balance),
+        await message.answer(tr(lang, "unexpected") + "\n\n" + tr(lang, "main_menu", balance=balance),
                              reply_markup=keyboards.main_menu(lang))
 
     @r.callback_query()

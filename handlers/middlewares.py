@@ -6,10 +6,14 @@ the very first update, when the signup bonus was granted).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import TelegramObject
 
 from handlers.texts import language_for, normalise
@@ -40,3 +44,45 @@ class UserMiddleware(BaseMiddleware):
         data["user_created"] = created
         data["lang"] = normalise(user.language or language_for(tg_user.language_code))
         return await handler(event, data)
+
+
+# Set while a handler runs, so the retry below covers replies to users and nothing the pipeline
+# sends (its ChatSender paces and retries on its own).
+_IN_HANDLER: ContextVar[bool] = ContextVar("kiebot_in_handler", default=False)
+_MAX_RETRY_WAIT_S = 10
+
+
+class HandlerContextMiddleware(BaseMiddleware):
+    async def __call__(self, handler, event, data):  # type: ignore[no-untyped-def]
+        token = _IN_HANDLER.set(True)
+        try:
+            return await handler(event, data)
+        finally:
+            _IN_HANDLER.reset(token)
+
+
+class ReplyRetryMiddleware(BaseRequestMiddleware):
+    """A reply that hits Telegram's flood limit (429) waits `retry_after` and is sent again,
+    instead of being lost; only inside handlers and only for short waits."""
+
+    def __init__(self, *, attempts: int = 3, sleep=asyncio.sleep) -> None:
+        self._attempts = attempts
+        self._sleep = sleep
+
+    async def __call__(self, make_request, bot, method):  # type: ignore[no-untyped-def]
+        attempt = 1
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if (not _IN_HANDLER.get() or attempt >= self._attempts
+                        or exc.retry_after > _MAX_RETRY_WAIT_S):
+                    raise
+                attempt += 1
+                await self._sleep(exc.retry_after)
+
+
+def install_reply_retry(bot: Any) -> None:
+    """Once per bot session (startup may run again after a restart with the same bot)."""
+    if not any(isinstance(m, ReplyRetryMiddleware) for m in bot.session.middleware._middlewares):
+        bot.session.middleware(ReplyRetryMiddleware())

@@ -33,9 +33,9 @@ def router() -> Router:
         lines = [tr(lang, "welcome", name=name)]
         if user_created and user.balance > 0:
             lines.append(tr(lang, "welcome_bonus", bonus=user.balance))
-        await message.answer("\n".join(lines))
         text, kb = screens.main_menu(lang, user.balance)
-        await message.answer(text, reply_markup=kb)
+        # One message, not two: a greeting plus a menu would spend Telegram's per-chat burst.
+        await message.answer("\n".join(lines) + "\n\n" + text, reply_markup=kb)
 
     @r.message(Command("menu", "cancel"))
     async def menu(message: Message, state: FSMContext, lang: str, accounts: Any) -> None:

@@ -55,16 +55,16 @@ def prompt_error(lang: str, exc: InvalidPromptError) -> str:
 
 
 async def show_card(message: Message, state: FSMContext, draft: dict, lang: str, catalog: Any,
-                    accounts: Any) -> None:
+                    accounts: Any, *, note: str | None = None) -> None:
     await state.set_state(Draft.confirm)
     text, kb = screens.card(lang, catalog, draft, await accounts.balance(message.from_user.id))
-    sent = await message.answer(text, reply_markup=kb)
+    sent = await message.answer(f"{note}\n\n{text}" if note else text, reply_markup=kb)
     draft["screen"] = sent.message_id
     await drafts.save(state, draft)
 
 
 async def take_prompt(message: Message, state: FSMContext, draft: dict, text: str, lang: str,
-                      catalog: Any, accounts: Any) -> None:
+                      catalog: Any, accounts: Any, *, note: str | None = None) -> None:
     """Validate `text` as the draft's prompt; then the photo (if still missing) or the card."""
     spec = catalog.get(draft["model"])
     try:
@@ -72,16 +72,16 @@ async def take_prompt(message: Message, state: FSMContext, draft: dict, text: st
     except InvalidPromptError as exc:
         await state.set_state(Draft.prompt)
         error = prompt_error(lang, exc)
-        screen = screens.ask_prompt(lang, catalog, draft, error=error)
+        screen = screens.ask_prompt(lang, catalog, draft, error=f"{note}\n\n{error}" if note else error)
         await message.answer(screen[0], reply_markup=screen[1])
         return
     if drafts.needs_photo(spec, draft):
         await drafts.save(state, draft)
         await state.set_state(Draft.photo)
-        text_, kb = screens.ask_photo(lang, catalog, draft)
+        text_, kb = screens.ask_photo(lang, catalog, draft, error=note)
         await message.answer(text_, reply_markup=kb)
         return
-    await show_card(message, state, draft, lang, catalog, accounts)
+    await show_card(message, state, draft, lang, catalog, accounts, note=note)
 
 
 def router() -> Router:
@@ -150,7 +150,7 @@ def router() -> Router:
             spec = catalog.models("image")[0]
             opts = catalog.defaults(spec.key)
         draft = await drafts.new_draft(state, model=spec.key, opts=opts)
-        await message.answer(tr(lang, "quick_offer", name=spec.name))
-        await take_prompt(message, state, draft, message.text, lang, catalog, accounts)
+        await take_prompt(message, state, draft, message.text, lang, catalog, accounts,
+                          note=tr(lang, "quick_offer", name=spec.name))
 
     return r
