@@ -1,0 +1,50 @@
+"""Telegram misbehaving: a 429 storm, and a user who blocked the bot."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import wait_until
+from tests.pipeline.helpers import make_user, media_messages, plain_stack, start, wait_final
+
+
+def _sends_to(stack, chat_id: int, methods=("sendPhoto", "sendDocument", "sendVideo")) -> int:
+    return sum(
+        1 for c in stack.telegram.calls
+        if c.method in methods and str(c.params.get("chat_id")) == str(chat_id)
+    )
+
+
+async def test_flood_storm_delays_but_loses_nothing(tmp_path):
+    async with plain_stack(tmp_path) as stack:
+        users = [await make_user(stack, uid) for uid in (201, 202, 203)]
+        started = [await start(stack, uid, card=False) for uid in (201, 202, 203)]
+        stack.telegram.faults.flood_for(2.5, retry_after=1)
+        for s in started:
+            g = await wait_final(stack, s.generation.id, timeout=30)
+            assert g.status == "succeeded"
+        await asyncio.sleep(0.5)
+        for tg in users:
+            assert len(media_messages(tg)) == 1
+        assert any(c.status == 429 for c in stack.telegram.calls)
+
+
+async def test_blocked_user_is_marked_and_not_retried(tmp_path):
+    async with plain_stack(tmp_path) as stack:
+        tg = await make_user(stack, 301)
+        started = await start(stack, 301, card=False)
+        tg.block()
+        g = await wait_final(stack, started.generation.id, delivered=False)
+        assert g.status == "succeeded"
+
+        async def marked():
+            user = await stack.app.repository.get_user(301)
+            return user.blocked
+
+        await wait_until(marked, timeout=10)
+        attempts = _sends_to(stack, 301)
+        assert attempts == 1
+        await asyncio.sleep(1.5)  # several deliverer passes later: still one attempt
+        assert _sends_to(stack, 301) == attempts
+        g = await stack.app.repository.get_generation(g.id)
+        assert g.delivered_at is None  # kept: the library still has it if they come back
