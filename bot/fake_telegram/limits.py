@@ -2,6 +2,10 @@
 
 Lengths are counted with len() of the Python str (code points). Telegram counts characters after
 entity parsing (and clients count UTF-16 units); code points are the simple, documented middle.
+
+Error texts are the official ones where known (IMAGE_PROCESS_FAILED, PHOTO_INVALID_DIMENSIONS,
+BUTTON_DATA_INVALID, "file is too big", "Request Entity Too Large"); elsewhere the fake adds the
+parameter name and the numbers, which the official server does not.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class Spec:
 
     def check_value(self, value: Any, types: list[str], path: str, depth: int) -> Any:
         errors: list[ApiError] = []
-        for candidate in _order_candidates(types, value):
+        for candidate in types:
             try:
                 return self._check_one(value, candidate, path, depth)
             except ApiError as exc:
@@ -117,7 +117,7 @@ class Spec:
         if not isinstance(value, dict):
             return None
         scored = []
-        for candidate, error in zip(_order_candidates(types, value), errors):
+        for candidate, error in zip(types, errors):
             spec = self.types.get(candidate)
             names = {f["name"] for f in spec.get("fields", [])} if spec else set()
             scored.append((len(names & set(value)), error))
@@ -180,10 +180,6 @@ def _literal(fspec: dict[str, Any]) -> str | None:
         return None
     match = _MUST_BE.search(fspec.get("description", ""))
     return match.group(1) if match else None
-
-
-def _order_candidates(types: list[str], value: Any) -> list[str]:
-    return list(types)
 
 
 def _from_string(name: str, value: str, types: list[str]) -> Any:

@@ -14,6 +14,7 @@ from .limits import MAX_UPLOAD_BYTES
 from .spec import Upload
 
 _CHUNK = 1 << 16
+_SECRET_PARAMS = {"secret_token", "provider_token"}
 
 
 @dataclass
@@ -35,6 +36,10 @@ class Call:
     status: int = 200
     via_webhook_reply: bool = False
 
+    def __repr__(self) -> str:
+        shown = {k: ("<redacted>" if k in _SECRET_PARAMS else v) for k, v in self.params.items()}
+        return f"Call(method={self.method!r}, params={shown!r}, status={self.status})"
+
     @property
     def ok(self) -> bool:
         return bool(self.response.get("ok"))
@@ -50,6 +55,15 @@ async def read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, U
     files: dict[str, Upload] = {}
     if request.method != "POST" or not request.body_exists:
         return params, files
+    try:
+        await _read_body(request, params, files)
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "Request Entity Too Large") from None
+    _promote_direct_files(params, files)
+    return params, files
+
+
+async def _read_body(request: web.Request, params: dict[str, Any], files: dict[str, Upload]) -> None:
     ctype = request.content_type
     if ctype == "application/json":
         try:
@@ -64,8 +78,6 @@ async def read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, U
     elif ctype == "application/x-www-form-urlencoded":
         form = await request.post()
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
-    _promote_direct_files(params, files)
-    return params, files
 
 
 async def _read_multipart(request: web.Request, params: dict[str, Any], files: dict[str, Upload]) -> None:

@@ -27,7 +27,7 @@ def test_spec_copy_is_the_reference_spec() -> None:
 
 @pytest.mark.parametrize("api, cls", UNMODELLED, ids=[a for a, _ in UNMODELLED])
 def test_plausible_result_parses_with_aiogram(api: str, cls: type) -> None:
-    fake = FakeTelegram()
+    fake = FakeTelegram(spec=SPEC)
     fake.user(42)
     result = plausible_result(fake, api, {"chat_id": 42})
     TypeAdapter(cls.__returning__).validate_python(result)

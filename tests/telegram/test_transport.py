@@ -147,3 +147,15 @@ async def test_unmodelled_methods_answer_plausibly(http: aiohttp.ClientSession) 
     assert status == 200 and body["result"]["chat"]["id"] == CHAT
     status, body, _ = await call(http, "getChat", json={"chat_id": CHAT})
     assert status == 200 and body["result"]["id"] == CHAT
+
+
+async def test_secrets_stay_out_of_reprs(fake: FakeTelegram) -> None:
+    await fake.call("setWebhook", {"url": "http://127.0.0.1:9/h", "secret_token": "TopSecret_42"})
+    assert "TopSecret_42" not in repr(fake.calls[-1]) and "TopSecret_42" not in repr(fake.updates)
+    assert fake.calls[-1].params["secret_token"] == "TopSecret_42"  # tests can still assert on it
+    await fake.call("deleteWebhook", {})
+
+
+async def test_non_object_json_body_is_a_bad_request(http: aiohttp.ClientSession) -> None:
+    status, body, _ = await call(http, "sendMessage", data=b"[1, 2]", headers={"Content-Type": "application/json"})
+    assert (status, body["description"]) == (400, "Bad Request: can't parse JSON object")

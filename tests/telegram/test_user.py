@@ -75,7 +75,7 @@ async def test_late_callback_answer_is_too_old() -> None:
         try:
             ann = fake.user(4)
             await bot.send_message(4, "pick", reply_markup=markup(InlineKeyboardButton(text="Go", callback_data="g")))
-            tapping = asyncio.create_task(ann.tap("Go", timeout=0.5))
+            tapping = asyncio.create_task(ann.tap("Go", timeout=0.2))
             query = (await bot.get_updates(timeout=5))[0].callback_query
             now[0] += 30.5
             with pytest.raises(TelegramBadRequest, match="query is too old"):
