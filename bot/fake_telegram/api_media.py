@@ -7,7 +7,8 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from .errors import bad_request
-from .limits import MAX_DOWNLOAD_BYTES, check_caption, check_photo, check_reply_markup, image_size
+from .api_messages import caption_content
+from .limits import MAX_DOWNLOAD_BYTES, check_photo, check_reply_markup, image_size
 from .spec import Upload
 from .state import StoredFile, file_object
 
@@ -70,13 +71,11 @@ def media_content(fake: FakeTelegram, stored: StoredFile) -> dict[str, Any]:
 
 def _send_media(kind: str) -> Any:
     async def handler(fake: FakeTelegram, params: dict[str, Any], files: dict[str, Upload]) -> Any:
-        check_caption(params.get("caption"))
+        caption = caption_content(params)
         check_reply_markup(params.get("reply_markup"))
         chat = fake.chat(params["chat_id"], sending=True)
         stored = resolve_input(fake, params[kind], kind, kind, files, params)
-        content = media_content(fake, stored)
-        if params.get("caption"):
-            content["caption"] = params["caption"]
+        content = {**media_content(fake, stored), **{k: v for k, v in caption.items() if v is not None}}
         markup = params.get("reply_markup")
         if markup and "inline_keyboard" in markup:
             content["reply_markup"] = markup
@@ -94,16 +93,15 @@ async def send_media_group(fake: FakeTelegram, params: dict[str, Any], files: di
     if ("document" in kinds or "audio" in kinds) and len(kinds) > 1:
         raise bad_request("documents and audio can be grouped only with items of the same type")
     chat = fake.chat(params["chat_id"], sending=True)
-    resolved = []
+    resolved, captions = [], []
     for i, item in enumerate(media):
-        check_caption(item.get("caption"), f"media[{i}].caption")
+        captions.append(caption_content(item, f"media[{i}].caption"))
         resolved.append(resolve_input(fake, item["media"], item["type"], f"media[{i}].media", files, item))
     group_id = str(secrets.randbelow(10**17))
     messages = []
-    for item, stored in zip(media, resolved):
-        content = {"media_group_id": group_id, **media_content(fake, stored)}
-        if item.get("caption"):
-            content["caption"] = item["caption"]
+    for caption, stored in zip(captions, resolved):
+        content = {"media_group_id": group_id, **media_content(fake, stored),
+                   **{k: v for k, v in caption.items() if v is not None}}
         messages.append(fake.post_message(chat, content, outgoing=True, files=[stored]).message)
     return messages
 

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import NOT_MODIFIED, QUERY_TOO_OLD, bad_request
+from .formatting import apply_parse_mode
 from .limits import check_callback_answer, check_caption, check_reply_markup, check_text
 from .transport import Reply
 
@@ -17,6 +18,14 @@ _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
                  "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
+
+
+def caption_content(params: dict[str, Any], field: str = "caption") -> dict[str, Any]:
+    """caption (+ caption_entities) as the user sees it; None values mean "no caption"."""
+    caption, entities = apply_parse_mode(params.get("caption") or "", params.get("parse_mode"),
+                                         params.get("caption_entities"), field)
+    check_caption(caption, field)
+    return {"caption": caption or None, "caption_entities": entities if caption else None}
 
 
 def _markup(params: dict[str, Any]) -> dict[str, Any] | None:
@@ -35,13 +44,17 @@ async def get_me(fake: FakeTelegram, params: dict[str, Any], files: Any) -> Any:
             "supports_inline_queries": False, "can_connect_to_business": False, "has_main_web_app": False}
 
 
+def _text(params: dict[str, Any]) -> dict[str, Any]:
+    """text (+ entities) as the user sees it, after parse_mode."""
+    text, entities = apply_parse_mode(params["text"], params.get("parse_mode"), params.get("entities"), "text")
+    check_text(text)
+    return {"text": text, "entities": entities}
+
+
 async def send_message(fake: FakeTelegram, params: dict[str, Any], files: Any) -> Any:
-    check_text(params["text"])
+    content = {k: v for k, v in _text(params).items() if v is not None}
     markup = _markup(params)
     chat = fake.chat(params["chat_id"], sending=True)
-    content: dict[str, Any] = {"text": params["text"]}
-    if params.get("entities"):
-        content["entities"] = params["entities"]
     if _inline(markup):
         content["reply_markup"] = markup
     return fake.post_message(chat, content, outgoing=True).message
@@ -79,28 +92,25 @@ def _apply_edit(fake: FakeTelegram, stored: Any, changes: dict[str, Any], markup
 
 
 async def edit_message_text(fake: FakeTelegram, params: dict[str, Any], files: Any) -> Any:
-    check_text(params["text"])
+    changes = _text(params)
     markup = _markup(params)
     stored = _edit_target(fake, params)
     if stored is None:
         return True
     if "text" not in stored.message:
         raise bad_request("there is no text in the message to edit")
-    changes = {"text": params["text"]}
-    if params.get("entities"):
-        changes["entities"] = params["entities"]
     return _apply_edit(fake, stored, changes, markup)
 
 
 async def edit_message_caption(fake: FakeTelegram, params: dict[str, Any], files: Any) -> Any:
-    check_caption(params.get("caption"))
+    changes = caption_content(params)
     markup = _markup(params)
     stored = _edit_target(fake, params)
     if stored is None:
         return True
     if "text" in stored.message or "invoice" in stored.message:
         raise bad_request("there is no caption in the message to edit")
-    return _apply_edit(fake, stored, {"caption": params.get("caption") or None}, markup)
+    return _apply_edit(fake, stored, changes, markup)
 
 
 async def edit_message_reply_markup(fake: FakeTelegram, params: dict[str, Any], files: Any) -> Any:
