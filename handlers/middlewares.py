@@ -65,7 +65,7 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
     """A reply that hits Telegram's flood limit (429) waits `retry_after` and is sent again,
     instead of being lost; only inside handlers and only for short waits."""
 
-    def __init__(self, *, attempts: int = 3, sleep=asyncio.sleep) -> None:
+    def __init__(self, *, attempts: int = 6, sleep=asyncio.sleep) -> None:
         self._attempts = attempts
         self._sleep = sleep
 
