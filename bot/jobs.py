@@ -39,6 +39,7 @@ class JobRunner:
         self._again: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
+        self._started = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task:
         """Start a tracked background task (awaited or cancelled by stop())."""
@@ -59,6 +60,7 @@ class JobRunner:
                           misfire_grace_time=None)
         scheduler.start()
         self._scheduler = scheduler
+        self._started = True
         log.info(kv("jobs started", interval_s=self.interval_s))
 
     async def _tick(self, stage: str) -> None:
@@ -72,7 +74,9 @@ class JobRunner:
 
     def kick(self, stage: str) -> None:
         """Run `stage` now (or once more right after the current pass)."""
-        if self._stopping or stage not in STAGES:
+        # An app that was built but never started (a CLI tool, a test client writing rows for
+        # another process) must not process anything itself.
+        if not self._started or self._stopping or stage not in STAGES:
             return
         task = self._running.get(stage)
         if task is not None and not task.done():
