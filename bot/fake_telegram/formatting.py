@@ -42,7 +42,7 @@ class _Parser(HTMLParser):
         self.length = 0  # UTF-16 units emitted so far
         self.stack: list[tuple[str, dict[str, Any]]] = []
         self.entities: list[dict[str, Any]] = []
-        self.order: dict[int, int] = {}  # start order, so an outer tag sorts before an inner one
+        self.started = 0
 
     def _fail(self, detail: str) -> None:
         raise bad_request(f"can't parse entities in {self.field}: {detail}")
@@ -72,8 +72,9 @@ class _Parser(HTMLParser):
             self._fail(f'unsupported start tag "{tag}" at byte offset {self._offset()}')
             return
         entity["offset"] = self.length
+        entity["_seq"] = self.started  # start order, so an outer tag sorts before an inner one
+        self.started += 1
         self.stack.append((tag, entity))
-        self.order[id(entity)] = len(self.order)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1][0] != tag:
@@ -106,5 +107,7 @@ def parse_html(text: str, field: str = "text") -> tuple[str, list[dict[str, Any]
     parser.close()
     if parser.stack:
         parser._fail(f'can\'t find end tag corresponding to start tag "{parser.stack[-1][0]}"')
-    entities = sorted(parser.entities, key=lambda e: (e["offset"], -e["length"], parser.order[id(e)]))
+    entities = sorted(parser.entities, key=lambda e: (e["offset"], -e["length"], e["_seq"]))
+    for entity in entities:
+        del entity["_seq"]
     return "".join(parser.parts), entities
