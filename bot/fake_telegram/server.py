@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import logging
 import secrets
@@ -190,7 +191,8 @@ class FakeTelegram:
         return stored
 
     def emit(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.updates.add(body)
+        """Queue an update: a snapshot of body, as later edits do not change a sent update."""
+        return self.updates.add(copy.deepcopy(body))
 
     def record_flood(self, method: str, chat_id: Any, seconds: int, reason: str) -> ApiError:
         error = retry_after(seconds)
@@ -224,7 +226,8 @@ class FakeTelegram:
                 self._flood_check(method, params)
             result = await self._dispatch(method, params, files)
             reply = result if isinstance(result, Reply) else Reply(result)
-            body: dict[str, Any] = {"ok": True, "result": reply.result}
+            # A snapshot: later edits change the stored message, not what this call returned.
+            body: dict[str, Any] = {"ok": True, "result": copy.deepcopy(reply.result)}
             if reply.description:
                 body["description"] = reply.description
             status_code = 200

@@ -150,3 +150,13 @@ def test_image_size_of_lossless_webp_and_garbage() -> None:
     Image.new("RGBA", (31, 17)).save(buf, "WEBP", lossless=True)
     assert image_size(buf.getvalue()) == (31, 17)
     assert image_size(b"\xff\xd8\xff") is None and image_size(b"") is None
+
+
+async def test_calls_and_updates_are_snapshots(fake: FakeTelegram, bot: Bot) -> None:
+    ann = fake.user(7)
+    sent = await bot.send_message(7, "first")
+    await bot.edit_message_text("second", chat_id=7, message_id=sent.message_id)
+    assert fake.calls[0].result["text"] == "first" and ann.transcript[0].text == "second"
+    mine = await ann.send_text("mine")
+    fake.chats[7].messages[mine.message_id].message["text"] = "changed later"
+    assert (await bot.get_updates(timeout=0))[0].message.text == "mine"
