@@ -91,7 +91,7 @@ def router() -> Router:
         name = " ".join(x for x in (user.first_name, user.last_name) if x)
         await message.answer(tr(
             lang, "adm_user", user_id=user.id, username=f"@{user.username}" if user.username else "",
-            name=name, lang=user.language or "?", blocked=user.blocked, balance=user.balance,
+            name=name, language=user.language or "?", blocked=user.blocked, balance=user.balance,
             count=rep.generation_count, generations=gens, payments=pays))
 
     @r.message(Command("stats"))

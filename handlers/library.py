@@ -16,6 +16,8 @@ from handlers.texts import tr
 
 PAGE_SIZE = 5
 EXCERPT = 60
+# Everything the user paid for or tried, so a failure and its refund can be looked up too.
+SHOWN = ("queued", "generating", "submit_unknown", "storing", "succeeded", "failed")
 
 
 def _status(lang: str, status: str) -> str:
@@ -26,7 +28,8 @@ def _status(lang: str, status: str) -> str:
 
 
 async def library_screen(lang: str, user_id: int, page: int, catalog: Any, generations: Any):
-    items, total = await generations.library(user_id=user_id, page=page, page_size=PAGE_SIZE)
+    items, total = await generations.library(user_id=user_id, page=page, page_size=PAGE_SIZE,
+                                             statuses=SHOWN)
     if total == 0:
         return tr(lang, "library_empty"), keyboards.main_menu(lang)
     pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
@@ -84,6 +87,8 @@ def router() -> Router:
                 await query.bot.send_message(chat, tr(lang, "resend_failed"))
         elif g.status == "failed":
             reason = g.error or tr(lang, "failure_default")
+            if reason == "cancelled":
+                reason = tr(lang, "reason_cancelled")
             key = "lib_failed" if g.cost else "lib_failed_free"
             await query.bot.send_message(chat, tr(lang, key, reason=reason, cost=g.cost))
         else:

@@ -177,11 +177,16 @@ class GenerationService:
             return None
         return g
 
-    async def library(self, *, user_id: int, page: int, page_size: int) -> tuple[list[Generation], int]:
+    async def library(self, *, user_id: int, page: int, page_size: int,
+                      statuses: tuple[str, ...] | None = None) -> tuple[list[Generation], int]:
+        """Newest first; finished results only unless `statuses` names others (the /library
+        screen also lists failed and running ones)."""
         page = max(0, int(page))
         page_size = max(1, min(int(page_size), 50))
-        items = await self.repository.list_library(user_id, limit=page_size, offset=page * page_size)
-        total = await self.repository.count_library(user_id)
+        extra = {} if statuses is None else {"statuses": statuses}
+        items = await self.repository.list_library(user_id, limit=page_size, offset=page * page_size,
+                                                   **extra)
+        total = await self.repository.count_library(user_id, **extra)
         return items, total
 
     async def resend(self, *, user_id: int, chat_id: int, generation_id: int,

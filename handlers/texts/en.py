@@ -121,7 +121,7 @@ TEXTS: dict[str, str] = {
     "adm_credit_done": "User {user_id}: balance {balance}⭐ (was {old}⭐).",
     "adm_credit_refused": "Refused: the balance would go below zero (it is {balance}⭐).",
     "adm_credit_notice": "ℹ️ An administrator changed your balance by {delta}⭐{note}. Balance: {balance}⭐.",
-    "adm_user": "👤 {user_id} {username} {name}\nLanguage: {lang} · blocked: {blocked}\nBalance: {balance}⭐\nGenerations: {count}\n{generations}\nPayments:\n{payments}",
+    "adm_user": "👤 {user_id} {username} {name}\nLanguage: {language} · blocked: {blocked}\nBalance: {balance}⭐\nGenerations: {count}\n{generations}\nPayments:\n{payments}",
     "adm_stats": "📊 Stats\n{body}",
     "adm_refund_unknown": "No payment with charge id {charge}.",
     "adm_refund_already": "Payment {charge} was already refunded.",

@@ -121,7 +121,7 @@ TEXTS: dict[str, str] = {
     "adm_credit_done": "Пользователь {user_id}: баланс {balance}⭐ (было {old}⭐).",
     "adm_credit_refused": "Отказано: баланс ушёл бы ниже нуля (сейчас {balance}⭐).",
     "adm_credit_notice": "ℹ️ Администратор изменил ваш баланс на {delta}⭐{note}. Баланс: {balance}⭐.",
-    "adm_user": "👤 {user_id} {username} {name}\nЯзык: {lang} · заблокировал бота: {blocked}\nБаланс: {balance}⭐\nГенераций: {count}\n{generations}\nПлатежи:\n{payments}",
+    "adm_user": "👤 {user_id} {username} {name}\nЯзык: {language} · заблокировал бота: {blocked}\nБаланс: {balance}⭐\nГенераций: {count}\n{generations}\nПлатежи:\n{payments}",
     "adm_stats": "📊 Статистика\n{body}",
     "adm_refund_unknown": "Нет платежа с charge id {charge}.",
     "adm_refund_already": "Платёж {charge} уже возвращён.",

@@ -1,0 +1,122 @@
+"""Library paging and resend; admin commands; refusal to non-admins; /selftest."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conversation.conftest import ADMIN_ID, click, ledger, seen, start_image_flow, wait_media
+
+
+async def _failed_rows(stack, user_id: int, count: int) -> None:
+    repo = stack.app.repository
+    for i in range(count):
+        started = await repo.start_generation(
+            user_id=user_id, chat_id=user_id, model_key="kling_26_t2v", kind="video", cost=1,
+            options={"prompt": f"old idea number {i}"}, request_key=f"lib-{i}")
+        await repo.fail_generation(started.generation.id, error="the model refused this prompt")
+
+
+async def test_library_pages_resends_and_explains_failures(webhook_stack):
+    ann = webhook_stack.telegram.user(4000, first_name="Ann", language_code="en")
+    await ann.send_command("/library")
+    await seen(ann, "Your library is empty")
+    await _failed_rows(webhook_stack, 4000, 6)
+    await start_image_flow(ann, prompt="a paper boat on a lake")
+    await click(ann, "Generate · 8⭐")
+    await wait_media(ann, 1)
+    await ann.send_command("/library")
+    page1 = await seen(ann, "page 1/2")
+    assert "1. Seedream 4.5 · ✅ done" in page1.text and "«a paper boat on a lake»" in page1.text
+    assert page1.buttons[0] == ["1", "2", "3", "4", "5"] and ["▶"] in page1.buttons
+    await ann.tap("1", page1)
+    await wait_media(ann, 2)  # the stored picture, sent again
+    await ann.tap("▶", page1)
+    page2 = await seen(ann, "page 2/2")
+    assert "7. Kling 2.6 · ❌ failed" in page2.text
+    await ann.tap("7", page2)
+    failure = await seen(ann, "This generation failed: the model refused this prompt")
+    assert "1⭐ were returned" in failure.text
+    assert all(a.answered for a in ann.callback_answers)
+
+
+async def test_library_in_russian(webhook_stack):
+    ivan = webhook_stack.telegram.user(4001, first_name="Иван", language_code="ru")
+    await _failed_rows(webhook_stack, 4001, 1) if await webhook_stack.app.accounts.register(
+        4001, language_code="ru") else None
+    await ivan.send_command("/library")
+    page = await seen(ivan, "Мои работы: 1")
+    assert "❌ ошибка" in page.text
+    await ivan.tap("1", page)
+    await seen(ivan, "Генерация не удалась")
+
+
+@pytest.mark.parametrize("command", ["/credit 1 +5", "/user 1", "/stats", "/refund x", "/ledgercheck",
+                                     "/selftest"])
+async def test_admin_commands_look_unknown_to_others(webhook_stack, command):
+    eve = webhook_stack.telegram.user(4100, first_name="Eve", language_code="en")
+    await eve.send_command(*command.split(" ", 1)) if " " in command else await eve.send_command(command)
+    reply = await eve.wait_for_message()
+    assert reply.text == "I don't know this command. Try /start or /help."
+    assert reply.buttons == []
+
+
+async def test_admin_credit_user_stats_refund_ledgercheck(webhook_stack):
+    stack = webhook_stack
+    ann = stack.telegram.user(4200, first_name="Ann", username="ann_k", language_code="ru")
+    admin = stack.telegram.user(ADMIN_ID, first_name="Root", language_code="en")
+    await ann.send_command("/start")
+    await seen(ann, "Баланс: 50⭐")
+
+    await admin.send_command("/credit", "@ann_k +10 welcome back")
+    await seen(admin, "User 4200: balance 60⭐ (was 50⭐)")
+    notice = await seen(ann, "Администратор изменил ваш баланс на +10⭐")
+    assert "(welcome back)" in notice.text and "Баланс: 60⭐" in notice.text
+    await admin.send_command("/credit", "4200 -100")
+    await seen(admin, "below zero")
+    await admin.send_command("/credit", "@nobody_at_all +1")
+    await seen(admin, "no such user")
+    await admin.send_command("/credit", "4200 =40 reset")
+    await seen(admin, "balance 40⭐ (was 60⭐)")
+    await admin.send_command("/credit")
+    await seen(admin, "Usage: /credit")
+
+    await click(ann, "💰 Баланс")
+    await click(ann, "💳 Пополнить")
+    await click(ann, "50⭐ за 50 Telegram Stars")
+    await ann.wait_until(lambda t: any(e.invoice for e in t))
+    outcome = await ann.pay()
+    await seen(ann, "Баланс: 90⭐")
+
+    await admin.send_command("/user", "@ann_k")
+    card = await seen(admin, "👤 4200 @ann_k Ann")
+    assert "Balance: 90⭐" in card.text and outcome.charge_id in card.text
+    await admin.send_command("/stats")
+    stats = await seen(admin, "📊 Stats")
+    assert "sold 50⭐ (1 payments, 50 Stars)" in stats.text
+
+    await admin.send_command("/refund", outcome.charge_id)
+    await seen(admin, "Refunded 50 Telegram Stars to 4200; debited 50⭐")
+    assert any(c.method == "refundStarPayment" for c in stack.telegram.calls)
+    assert await stack.app.accounts.balance(4200) == 40
+    await admin.send_command("/refund", outcome.charge_id)
+    await seen(admin, "was already refunded")
+    await admin.send_command("/refund", "stxNOPE")
+    await seen(admin, "No payment with charge id stxNOPE")
+    await admin.send_command("/ledgercheck")
+    await seen(admin, "✅ Ledger check")
+    reasons = [r for r, _ in await ledger(stack, 4200)]
+    assert reasons == ["signup_bonus", "admin_adjust", "admin_adjust", "purchase", "purchase_refund"]
+
+
+@pytest.mark.parametrize("button", ["🧪 Seedream 4.5", "🧪 Bytedance V1 Pro"])
+async def test_selftest_runs_a_model_free_and_shows_it_live(webhook_stack, button):
+    admin = webhook_stack.telegram.user(ADMIN_ID, first_name="Root", language_code="en")
+    await admin.send_command("/start")
+    await seen(admin, "Balance: 50⭐")
+    await admin.send_command("/selftest")
+    await click(admin, button)
+    done = await seen(admin, "Results:", timeout=20)
+    assert "Task: " in done.text and "Task: —" not in done.text
+    assert "Poll attempts:" in done.text and "succeeded" in done.text
+    assert "/media/" in done.text
+    assert await webhook_stack.app.accounts.balance(ADMIN_ID) == 50  # no charge
