@@ -5,7 +5,12 @@ s/strike/del, span class="tg-spoiler", tg-spoiler, a href, tg-emoji, code, pre (
 code class="language-…"), blockquote [expandable]; entities &lt; &gt; &amp; &quot; and numeric ones.
 An unsupported or unclosed tag is refused with "can't parse entities", which is how a bot that
 forgets to escape a user's "<prompt>" fails in production. Entity offsets are UTF-16 code units,
-as in Telegram. Markdown modes are passed through unparsed (the fake does not model them).
+as in Telegram.
+
+parse_mode="MarkdownV2" is parsed too (bold, italic, underline, strikethrough, spoiler, inline
+code, pre with language, links, quotes at line start), including its escaping rule: any of
+_*[]()~`>#+-=|{}.! outside an entity must be preceded by a backslash, the most common way a
+MarkdownV2 bot breaks on user text. Legacy "Markdown" is passed through unparsed.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ _SIMPLE = {"b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "u
 
 def apply_parse_mode(text: str, parse_mode: str | None, entities: Any, field: str) -> tuple[str, list | None]:
     """The text the user sees and its entities."""
-    if parse_mode is None or parse_mode.lower() != "html":
+    mode = (parse_mode or "").lower()
+    if mode == "html":
+        plain, parsed = parse_html(text, field)
+    elif mode == "markdownv2":
+        plain, parsed = parse_markdown_v2(text, field)
+    else:
         return text, entities or None
-    plain, parsed = parse_html(text, field)
     return plain, parsed or None
 
 
@@ -111,3 +120,129 @@ def parse_html(text: str, field: str = "text") -> tuple[str, list[dict[str, Any]
     for entity in entities:
         del entity["_seq"]
     return "".join(parser.parts), entities
+
+
+_MD_RESERVED = set("_*[]()~`>#+-=|{}.!")
+_MD_TOGGLES = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough", "||": "spoiler"}
+
+
+class _Markdown:
+    def __init__(self, text: str, field: str) -> None:
+        self.text, self.field = text, field
+        self.out: list[str] = []
+        self.length = 0
+        self.stack: list[dict[str, Any]] = []
+        self.entities: list[dict[str, Any]] = []
+
+    def fail(self, detail: str) -> None:
+        raise bad_request(f"can't parse entities in {self.field}: {detail}")
+
+    def byte_offset(self, i: int) -> int:
+        return len(self.text[:i].encode("utf-8"))
+
+    def emit(self, chunk: str) -> None:
+        self.out.append(chunk)
+        self.length += _utf16_len(chunk)
+
+    def open(self, kind: str, i: int, **extra: Any) -> None:
+        self.stack.append({"type": kind, "offset": self.length, "_at": i, "_seq": len(self.entities) + len(self.stack),
+                           **extra})
+
+    def close(self) -> None:
+        entity = self.stack.pop()
+        entity["length"] = self.length - entity["offset"]
+        if entity["length"] > 0:
+            self.entities.append(entity)
+
+    def read_until(self, i: int, end: str) -> tuple[str, int]:
+        """Raw content up to the closing marker, where only ` and \\ need escaping."""
+        chunk: list[str] = []
+        while i < len(self.text):
+            if self.text[i] == "\\" and i + 1 < len(self.text):
+                chunk.append(self.text[i + 1])
+                i += 2
+            elif self.text.startswith(end, i):
+                return "".join(chunk), i + len(end)
+            else:
+                chunk.append(self.text[i])
+                i += 1
+        self.fail(f"can't find end of the entity starting at byte offset {self.byte_offset(i)}")
+        return "", i
+
+    def parse(self) -> tuple[str, list[dict[str, Any]]]:
+        text, i = self.text, 0
+        while i < len(text):
+            c = text[i]
+            if c == "\\" and i + 1 < len(text) and 1 <= ord(text[i + 1]) <= 126:
+                self.emit(text[i + 1])
+                i += 2
+                continue
+            marker = "__" if text.startswith("__", i) else "||" if text.startswith("||", i) else c
+            if marker in _MD_TOGGLES:
+                kind = _MD_TOGGLES[marker]
+                if self.stack and self.stack[-1]["type"] == kind:
+                    self.close()
+                else:
+                    self.open(kind, i)
+                i += len(marker)
+            elif text.startswith("```", i):
+                body, i = self.read_until(i + 3, "```")
+                language, sep, rest = body.partition("\n")
+                code = rest if sep and language and " " not in language else body
+                entity = {"type": "pre", "offset": self.length, "_seq": len(self.entities)}
+                self.emit(code)
+                if code is rest:
+                    entity["language"] = language
+                entity["length"] = self.length - entity["offset"]
+                self.entities.append(entity)
+            elif c == "`":
+                body, i = self.read_until(i + 1, "`")
+                entity = {"type": "code", "offset": self.length, "_seq": len(self.entities)}
+                self.emit(body)
+                entity["length"] = self.length - entity["offset"]
+                self.entities.append(entity)
+            elif c == "[" or (c == "!" and text.startswith("![", i)):
+                self.open("text_link" if c == "[" else "custom_emoji", i)
+                i += 1 if c == "[" else 2
+            elif c == "]" and self.stack and self.stack[-1]["type"] in ("text_link", "custom_emoji"):
+                if not text.startswith("(", i + 1):
+                    self.fail(f"character ']' at byte offset {self.byte_offset(i)} must be followed by a URL in ()")
+                url, i = self.read_until(i + 2, ")")
+                entity = self.stack[-1]
+                if entity["type"] == "custom_emoji":
+                    entity["custom_emoji_id"] = url.rsplit("id=", 1)[-1]
+                else:
+                    entity["url"] = url
+                self.close()
+            elif c == ">" and (i == 0 or text[i - 1] == "\n"):
+                end = text.find("\n", i)
+                end = len(text) if end < 0 else end
+                self.open("blockquote", i)
+                sub = _Markdown(text[i + 1:end], self.field)
+                plain, inner = sub.parse()
+                for e in inner:
+                    e["offset"] += self.length
+                    e["_seq"] = len(self.entities) + 1
+                    self.entities.append(e)
+                self.emit(plain)
+                self.close()
+                i = end
+            elif c in _MD_RESERVED:
+                self.fail(f"character '{c}' is reserved and must be escaped with the preceding '\\'")
+            else:
+                self.emit(c)
+                i += 1
+        if self.stack:
+            entity = self.stack[-1]
+            self.fail(f"can't find end of {entity['type']} entity at byte offset {self.byte_offset(entity['_at'])}")
+        for e in self.entities:
+            e.pop("_at", None)
+        return "".join(self.out), self.entities
+
+
+def parse_markdown_v2(text: str, field: str = "text") -> tuple[str, list[dict[str, Any]]]:
+    plain, entities = _Markdown(text, field).parse()
+    entities = sorted(entities, key=lambda e: (e["offset"], -e["length"], e.get("_seq", 0)))
+    for entity in entities:
+        entity.pop("_seq", None)
+    return plain, entities

@@ -12,7 +12,7 @@ from aiogram.types import BufferedInputFile
 
 from bot.fake_telegram import FakeTelegram
 from bot.fake_telegram.errors import ApiError
-from bot.fake_telegram.formatting import parse_html
+from bot.fake_telegram.formatting import parse_html, parse_markdown_v2
 
 from .conftest import TOKEN
 from .scenario import png_bytes
@@ -70,3 +70,35 @@ async def test_bot_with_html_default(fake: FakeTelegram) -> None:
     finally:
         await bot.session.close()
     assert [e.text for e in user.transcript] == ["Done in 4s", "x" * 4096, "art"]
+
+
+def test_markdown_v2_entities_and_escapes() -> None:
+    text, entities = parse_markdown_v2(r"*Done* in 3\.5s, _see_ [docs](https://x.org/a\)b) `a\`b` ||s||")
+    assert text == "Done in 3.5s, see docs a`b s"
+    assert [(e["type"], e["offset"], e["length"]) for e in entities] == [
+        ("bold", 0, 4), ("italic", 14, 3), ("text_link", 18, 4), ("code", 23, 3), ("spoiler", 27, 1)]
+    assert entities[2]["url"] == "https://x.org/a)b"
+    text, entities = parse_markdown_v2("```python\nprint(1)\n```")
+    assert text == "print(1)\n" and entities[0]["language"] == "python"
+
+
+@pytest.mark.parametrize("markup, fragment", [
+    ("Done.", "character '.' is reserved and must be escaped with the preceding '\\'"),
+    ("price: 5-10", "character '-' is reserved"),
+    ("*bold", "can't find end of bold entity at byte offset 0"),
+    ("`code", "can't find end of the entity"),
+])
+def test_markdown_v2_mistakes_are_refused(markup: str, fragment: str) -> None:
+    with pytest.raises(ApiError) as info:
+        parse_markdown_v2(markup)
+    assert fragment in info.value.description
+
+
+async def test_markdown_v2_through_aiogram(fake: FakeTelegram, bot: Bot) -> None:
+    fake.user(9)
+    sent = await bot.send_message(9, r"*Balance:* 50 ⭐\.", parse_mode="MarkdownV2")
+    assert sent.text == "Balance: 50 ⭐." and sent.entities[0].type == "bold"
+    with pytest.raises(TelegramBadRequest, match="character '!' is reserved"):
+        await bot.send_message(9, "Thanks!", parse_mode="MarkdownV2")
+    legacy = await bot.send_message(9, "*kept as is*", parse_mode="Markdown")
+    assert legacy.text == "*kept as is*"
