@@ -73,6 +73,7 @@ class Spec:
     ) -> dict[str, Any]:
         """Return the decoded parameters or raise a 400 naming the offending parameter."""
         fields = {f["name"]: f for f in self.methods[method].get("fields", [])}
+        raw = {k: v for k, v in raw.items() if v is not None}  # JSON null means "not given"
         for name in raw:
             if name not in fields:
                 raise bad_request(f'unknown parameter "{name}" for method {method}')
@@ -99,6 +100,12 @@ class Spec:
         return self.check_value(value, types, name, 0)
 
     def check_value(self, value: Any, types: list[str], path: str, depth: int) -> Any:
+        if len(types) > 1 and all(t.startswith(_ARRAY) for t in types) and isinstance(value, list):
+            # "Array of A or Array of B" (sendMediaGroup): each item may be any of them, as in
+            # Telegram's albums mixing photos and videos; the method checks the mixing rules.
+            inner = [t[len(_ARRAY):] for t in types]
+            return [self.check_value(v, inner, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        types = self._by_discriminator(value, types, path)
         errors: list[ApiError] = []
         for candidate in types:
             try:
@@ -111,6 +118,29 @@ class Spec:
         if best is not None:
             raise best
         raise bad_request(f'parameter "{path}" must be {_describe(types)}, got {_kind(value)}')
+
+    def _discriminator(self, type_name: str) -> tuple[str, str] | None:
+        fields = self.types.get(type_name, {}).get("fields", [])
+        for fspec in fields:
+            literal = _literal(fspec)
+            if literal is not None:
+                return fspec["name"], literal
+        return None
+
+    def _by_discriminator(self, value: Any, types: list[str], path: str) -> list[str]:
+        """Pick the variants of a union whose "type"/"status" literal matches the value's."""
+        if len(types) < 2 or not isinstance(value, dict):
+            return types
+        literals = {t: self._discriminator(t) for t in types}
+        keys = {lit[0] for lit in literals.values() if lit}
+        if len(keys) != 1 or not all(literals.values()):
+            return types
+        key = keys.pop()
+        matching = [t for t, lit in literals.items() if lit and value.get(key) == lit[1]]
+        if not matching:
+            allowed = ", ".join(sorted(f'"{lit[1]}"' for lit in literals.values() if lit))
+            raise bad_request(f'field "{path}.{key}" must be one of {allowed}, got {value.get(key)!r}')
+        return matching
 
     def _best_error(self, value: Any, types: list[str], errors: list[ApiError]) -> ApiError | None:
         """For a union of objects, report the error of the variant the value resembles most."""

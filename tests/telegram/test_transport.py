@@ -159,3 +159,26 @@ async def test_secrets_stay_out_of_reprs(fake: FakeTelegram) -> None:
 async def test_non_object_json_body_is_a_bad_request(http: aiohttp.ClientSession) -> None:
     status, body, _ = await call(http, "sendMessage", data=b"[1, 2]", headers={"Content-Type": "application/json"})
     assert (status, body["description"]) == (400, "Bad Request: can't parse JSON object")
+
+
+async def test_albums_may_mix_photos_and_videos_but_not_documents(http: aiohttp.ClientSession) -> None:
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(CHAT))
+    form.add_field("media", json.dumps([{"type": "photo", "media": "attach://a"},
+                                        {"type": "video", "media": "https://cdn.example.com/v.mp4"}]))
+    form.add_field("a", png_bytes(), filename="a.png")
+    status, body, _ = await call(http, "sendMediaGroup", data=form)
+    assert status == 200 and "video" in body["result"][1]
+    status, body, _ = await call(http, "sendMediaGroup", json={"chat_id": CHAT, "media": [
+        {"type": "photo", "media": "https://x.org/a.jpg"}, {"type": "document", "media": "https://x.org/b.pdf"}]})
+    assert status == 400 and "grouped only with items of the same type" in body["description"]
+    status, body, _ = await call(http, "sendMediaGroup", json={"chat_id": CHAT, "media": [
+        {"type": "photo", "media": "https://x.org/a.jpg"}, {"type": "gif", "media": "https://x.org/b.gif"}]})
+    assert status == 400 and 'field "media[1].type" must be one of "audio", "document"' in body["description"]
+
+
+async def test_json_null_means_absent(http: aiohttp.ClientSession) -> None:
+    status, body, _ = await call(http, "sendMessage", json={"chat_id": CHAT, "text": "x", "reply_markup": None})
+    assert status == 200
+    status, body, _ = await call(http, "sendMessage", json={"chat_id": CHAT, "text": None})
+    assert status == 400 and 'parameter "text" is required' in body["description"]
