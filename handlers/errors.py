@@ -37,7 +37,10 @@ async def send_expired(bot: Bot, chat_id: int, lang: str, balance: int) -> None:
 
 
 def router() -> Router:
+    from handlers.middlewares import HandlerContextMiddleware
+
     r = Router(name="errors")
+    r.errors.middleware(HandlerContextMiddleware())  # its replies get the 429 retry too
 
     @r.error(ExceptionTypeFilter(StaleMenu))
     async def stale_button(event: ErrorEvent, bot: Bot, accounts: Any = None) -> bool:
@@ -48,8 +51,11 @@ def router() -> Router:
         chat_id = _chat_id(event)
         if chat_id is not None:
             user = getattr(event.update.event, "from_user", None)
-            balance = await accounts.balance(user.id) if accounts and user else 0
-            await send_expired(bot, chat_id, lang, balance)
+            try:
+                balance = await accounts.balance(user.id) if accounts and user else 0
+                await send_expired(bot, chat_id, lang, balance)
+            except Exception:  # noqa: BLE001 - the callback was answered; nothing else to do
+                log.warning("could not send the fresh menu")
         return True
 
     @r.error()
