@@ -123,10 +123,12 @@ class GenerationService:
             if progress_message_id:
                 await p.repository.update_fields(g.id, progress_message_id=progress_message_id)
                 g = await p.repository.get_generation(g.id) or g
+        # Before the kick: once the submitter runs, the row may already have left the queue.
+        position = await p.repository.queue_position(g.id) if g.status == "queued" else None
+        if result.created:
             p.kick("submit")
         self.progress.track(g)
-        position = await p.repository.queue_position(g.id) if g.status == "queued" else None
-        return Started(generation=g, position=position, created=result.created)
+        return Started(generation=g, position=position or None, created=result.created)
 
     async def _store_source(self, user_id: int, request_key: str, image: SourceImage) -> str:
         # Keyed by the request, not the (not yet existing) generation id; a repeat of the same

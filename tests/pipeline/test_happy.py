@@ -40,6 +40,9 @@ async def test_image_generation_is_charged_stored_and_delivered(tmp_path, webhoo
 
         photos = media_messages(tg)
         assert len(photos) == 1 and photos[0].kind == "photo"
+        card = next(e for e in tg.bot_messages if e.message_id == g.progress_message_id)
+        assert card.edited and "Done" in card.text
+        assert not stack.telegram.flood_events  # the sender kept within Telegram's limits
         assert "a red fox in the snow" in photos[0].text
         assert await balance(stack) == BONUS - 8
         assert await ledger_reasons(stack) == [("signup_bonus", BONUS), ("spend", -8)]

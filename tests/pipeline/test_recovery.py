@@ -17,7 +17,7 @@ SLOW = {"delays": StateDelays(waiting=60.0, queuing=None, generating=None)}
 async def test_stuck_generation_expires_and_is_refunded_once(tmp_path):
     async with plain_stack(tmp_path, emulator_options=SLOW) as stack:
         tg = await make_user(stack)
-        started = await start(stack, card=False)
+        started = await start(stack)
         repo = stack.app.repository
 
         async def generating():
@@ -25,6 +25,13 @@ async def test_stuck_generation_expires_and_is_refunded_once(tmp_path):
             return g.status == "generating"
 
         await wait_until(generating, timeout=10)
+        # While it runs: the status card shows the state and a chat action is sent.
+        card = started.generation.progress_message_id
+        await wait_until(lambda: any(e.message_id == card and "Generating" in e.text
+                                     for e in tg.bot_messages), timeout=10)
+        await wait_until(lambda: any(c.method == "sendChatAction"
+                                     and c.params.get("action") == "upload_photo"
+                                     for c in stack.telegram.calls), timeout=10)
         async with stack.app.engine.begin() as conn:  # as if 30 minutes had passed
             await conn.execute(sa.update(generations).where(generations.c.id == started.generation.id)
                                .values(deadline_at=started.generation.created_at))

@@ -180,6 +180,8 @@ class Completer:
         moved = await p.repository.transition(
             g.id, from_statuses={"storing"}, to_status="succeeded",
             result_urls=stored, preview_url=stored[0] if stored else None,
+            # Keep the storing timestamp: it is part of the stored paths (stored_path()).
+            completed_at=g.completed_at,
         )
         log.info(kv(f"stored {len(stored)} file{'s' if len(stored) != 1 else ''}", generation=g.id))
         if moved:
