@@ -121,3 +121,31 @@ async def test_media_route_refuses_traversal_and_health_reports_queues(running):
         assert resp.status == 200
         body = await resp.json()
         assert body["ok"] is True and body["queues"]["generating"] == 2
+
+
+@pytest.mark.parametrize("webhook", [True, False], ids=["webhook", "polling"])
+async def test_telegram_updates_reach_the_bot(tmp_path, webhook):
+    async with plain_stack(tmp_path, webhook=webhook) as stack:
+        ann = stack.telegram.user(555, first_name="Ann", language_code="en")
+        await ann.send_command("/start")
+        await ann.wait_for_message(lambda m: m.from_bot, timeout=10)
+        hooks = [c for c in stack.telegram.calls if c.method == "setWebhook"]
+        if webhook:
+            assert hooks and hooks[-1].params["url"] == f"http://127.0.0.1:{stack.port}/tg/webhook"
+            assert hooks[-1].params["secret_token"] == stack.app.telegram_secret
+            assert "message" in hooks[-1].params["allowed_updates"]
+        else:
+            assert not hooks and any(c.method == "getUpdates" for c in stack.telegram.calls)
+
+
+async def test_webhook_without_the_secret_header_is_refused(tmp_path):
+    async with plain_stack(tmp_path) as stack, aiohttp.ClientSession() as session:
+        update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"},
+                                              "from": {"id": 1, "is_bot": False, "first_name": "X"},
+                                              "text": "/start"}}
+        url = f"http://127.0.0.1:{stack.port}/tg/webhook"
+        async with session.post(url, json=update) as resp:
+            assert resp.status == 401
+        async with session.post(url, json=update,
+                                headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as resp:
+            assert resp.status == 401
