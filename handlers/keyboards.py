@@ -30,16 +30,18 @@ def option_label(lang: str, option: Any) -> str:
         return str(option.label)
 
 
-def value_text(lang: str, value: Any) -> str:
+def value_text(lang: str, value: Any, option: Any = None) -> str:
     if isinstance(value, bool):
         return tr(lang, "value_on" if value else "value_off")
+    if option is not None and option.name == "duration":
+        return tr(lang, "unit_seconds", n=value)
     return str(value)
 
 
 def options_summary(lang: str, spec: Any, options: dict) -> str:
     """One line such as "Aspect ratio: 16:9 · Quality: high" (only options the model has)."""
     parts = [
-        f"{option_label(lang, o)}: {value_text(lang, options.get(o.name, o.default))}"
+        f"{option_label(lang, o)}: {value_text(lang, options.get(o.name, o.default), o)}"
         for o in spec.options
     ]
     return " · ".join(parts) if parts else tr(lang, "options_none")
@@ -80,12 +82,12 @@ def options_kb(lang: str, d: int, spec: Any, options: dict, price: int) -> Inlin
             # A toggle needs no second screen: the tap flips it.
             flip = list(o.values).index(not current) if (not current) in list(o.values) else 0
             kb.button(
-                text=tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current)),
+                text=tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current, o)),
                 callback_data=OptCb(d=d, o=i, v=flip),
             )
         else:
             kb.button(
-                text=tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current)) + " ▸",
+                text=tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current, o)) + " ▸",
                 callback_data=OptCb(d=d, o=i, v=-1),
             )
         sizes.append(1)
@@ -101,7 +103,7 @@ def option_values_kb(lang: str, d: int, index: int, option: Any, current: Any) -
     values: Sequence[Any] = list(option.values)
     for vi, value in enumerate(values):
         mark = "✅ " if value == current else ""
-        kb.button(text=mark + value_text(lang, value), callback_data=OptCb(d=d, o=index, v=vi))
+        kb.button(text=mark + value_text(lang, value, option), callback_data=OptCb(d=d, o=index, v=vi))
     kb.button(text=tr(lang, "btn_back"), callback_data=FlowCb(d=d, a="opts"))
     kb.button(text=tr(lang, "btn_cancel"), callback_data=FlowCb(d=d, a="cancel"))
     kb.adjust(*([3] * (len(values) // 3)), *([len(values) % 3] if len(values) % 3 else []), 2)

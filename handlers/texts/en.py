@@ -165,5 +165,6 @@ TEXTS.update({
     "cmd_paysupport": "Payment support",
     "cmd_terms": "Terms of service",
     "cmd_privacy": "Privacy policy",
+    "unit_seconds": "{n} s",
     "reason_cancelled": "cancelled",
 })

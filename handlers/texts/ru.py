@@ -165,5 +165,6 @@ TEXTS.update({
     "cmd_paysupport": "Поддержка по оплате",
     "cmd_terms": "Условия",
     "cmd_privacy": "Конфиденциальность",
+    "unit_seconds": "{n} с",
     "reason_cancelled": "отменено",
 })

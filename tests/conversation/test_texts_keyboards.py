@@ -88,7 +88,7 @@ def test_option_screens_cover_only_the_models_options(lang):
             _, values_kb = screens.option_values(lang, catalog, draft, i)
             marked = [b.text for b in _buttons(values_kb) if b.text.startswith("✅")]
             if option.kind == "choice":
-                assert marked == ["✅ " + keyboards.value_text(lang, option.default)]
+                assert marked == ["✅ " + keyboards.value_text(lang, option.default, option)]
 
 
 def test_price_follows_options():
