@@ -35,6 +35,17 @@ def update_type(update: dict[str, Any]) -> str:
     return next((k for k in update if k != "update_id"), "")
 
 
+def queue_key(update: dict[str, Any]) -> tuple[str, int]:
+    """The official server's webhook queues: per chat for messages, per user for queries."""
+    kind = update_type(update)
+    body = update.get(kind) or {}
+    if "chat" in body:
+        return "chat", body["chat"]["id"]
+    if "from" in body:
+        return kind, body["from"]["id"]
+    return kind, 0
+
+
 @dataclass
 class Delivery:
     """One webhook POST attempt."""
@@ -195,23 +206,46 @@ class UpdateQueue:
             raise
 
     async def _deliver_forever(self) -> None:
+        """Like the official server: one queue per chat (per user for queries); only each queue's
+        head is in flight, queues go out in parallel up to max_connections."""
+        in_flight: dict[tuple[str, int], asyncio.Task[None]] = {}
+        try:
+            while True:
+                def next_head() -> dict[str, Any] | bool | None:
+                    if self._closed or not self.webhook.url:
+                        return True
+                    if len(in_flight) >= self.webhook.max_connections:
+                        return None
+                    seen: set[tuple[str, int]] = set()
+                    for update in self._ready():
+                        key = queue_key(update)
+                        if key not in seen and key not in in_flight:
+                            return update
+                        seen.add(key)
+                    return None
+
+                head = await self.notifier.wait_for(next_head, 3600, "webhook updates")
+                if head is True:
+                    return
+                key = queue_key(head)  # type: ignore[arg-type]
+                task = asyncio.create_task(self._deliver_until_done(head))  # type: ignore[arg-type]
+                in_flight[key] = task
+                task.add_done_callback(lambda _t, k=key: (in_flight.pop(k, None), self.notifier.notify()))
+        finally:
+            for task in list(in_flight.values()):
+                task.cancel()
+            await asyncio.gather(*in_flight.values(), return_exceptions=True)
+
+    async def _deliver_until_done(self, update: dict[str, Any]) -> None:
         attempt = 0
-        while True:
-            await self.notifier.wait_for(lambda: self._closed or not self.webhook.url or self._ready(), 3600,
-                                         "webhook updates")
-            if self._closed or not self.webhook.url:
-                return
-            if not self.pending:
-                continue
-            update = self.pending[0]
-            ok = await self._deliver(update)
-            if ok:
-                attempt = 0
-                if self.pending and self.pending[0] is update:
-                    self.pending.pop(0)
+        while self.webhook.url and not self._closed:
+            if await self._deliver(update):
+                for i, pending in enumerate(self.pending):
+                    if pending is update:
+                        del self.pending[i]
+                        break
                 self.delivered.append(update)
-                self.notifier.notify()
-                continue
+                return
             base, cap = self.backoff
             await self.sleep(min(cap, base * (2 ** attempt)))
             attempt += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, AsyncIterator
 
@@ -186,5 +187,34 @@ async def test_aiogram_returned_method_is_executed_from_the_webhook_reply(fake: 
         photo = await user.wait_for_message()
         assert photo.text == "in reply" and photo.media[0].data == png_bytes()
         assert [c.via_webhook_reply for c in fake.calls if c.method in ("sendMessage", "sendPhoto")] == [True, True]
+    finally:
+        await runner.cleanup()
+
+
+async def test_queues_per_chat_go_out_in_parallel_but_in_order_within_a_chat(fake: FakeTelegram, bot: Bot) -> None:
+    b_arrived = asyncio.Event()
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        update = json.loads(await request.read())
+        text = update["message"]["text"]
+        seen.append(text)
+        if text == "a1":
+            await asyncio.wait_for(b_arrived.wait(), 5)  # held open until another chat's update arrives
+        if text == "b1":
+            b_arrived.set()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner, url = await serve(app)
+    try:
+        await bot.set_webhook(f"{url}/hook")
+        a, b = fake.user(31), fake.user(32)
+        await a.send_text("a1")
+        await a.send_text("a2")
+        await b.send_text("b1")
+        await fake.notifier.wait_for(lambda: len(fake.updates.delivered) == 3, 5, "deliveries")
+        assert seen == ["a1", "b1", "a2"]  # a2 waited for a1; b1 did not
     finally:
         await runner.cleanup()
