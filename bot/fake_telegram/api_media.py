@@ -75,7 +75,8 @@ def _send_media(kind: str) -> Any:
         check_reply_markup(params.get("reply_markup"))
         chat = fake.chat(params["chat_id"], sending=True)
         stored = resolve_input(fake, params[kind], kind, kind, files, params)
-        content = {**media_content(fake, stored), **{k: v for k, v in caption.items() if v is not None}}
+        content = {**media_content(fake, stored), **{k: v for k, v in caption.items() if v is not None},
+                   **fake.reply_to(chat, params)}
         markup = params.get("reply_markup")
         if markup and "inline_keyboard" in markup:
             content["reply_markup"] = markup
@@ -93,6 +94,7 @@ async def send_media_group(fake: FakeTelegram, params: dict[str, Any], files: di
     if ("document" in kinds or "audio" in kinds) and len(kinds) > 1:
         raise bad_request("documents and audio can be grouped only with items of the same type")
     chat = fake.chat(params["chat_id"], sending=True)
+    reply = fake.reply_to(chat, params)
     resolved, captions = [], []
     for i, item in enumerate(media):
         captions.append(caption_content(item, f"media[{i}].caption"))
@@ -101,7 +103,7 @@ async def send_media_group(fake: FakeTelegram, params: dict[str, Any], files: di
     messages = []
     for caption, stored in zip(captions, resolved):
         content = {"media_group_id": group_id, **media_content(fake, stored),
-                   **{k: v for k, v in caption.items() if v is not None}}
+                   **{k: v for k, v in caption.items() if v is not None}, **reply}
         messages.append(fake.post_message(chat, content, outgoing=True, files=[stored]).message)
     return messages
 

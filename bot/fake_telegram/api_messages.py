@@ -55,6 +55,7 @@ async def send_message(fake: FakeTelegram, params: dict[str, Any], files: Any) -
     content = {k: v for k, v in _text(params).items() if v is not None}
     markup = _markup(params)
     chat = fake.chat(params["chat_id"], sending=True)
+    content.update(fake.reply_to(chat, params))
     if _inline(markup):
         content["reply_markup"] = markup
     return fake.post_message(chat, content, outgoing=True).message
@@ -149,6 +150,13 @@ async def send_chat_action(fake: FakeTelegram, params: dict[str, Any], files: An
     return True
 
 
+async def get_chat(fake: FakeTelegram, params: dict[str, Any], files: Any) -> Any:
+    from .api_generic import minimal
+
+    chat = fake.chat(params["chat_id"])
+    return {**minimal(fake, "ChatFullInfo", params, 0), **chat.user.as_chat()}
+
+
 async def answer_callback_query(fake: FakeTelegram, params: dict[str, Any], files: Any) -> Any:
     check_callback_answer(params.get("text"))
     query = fake.callback_queries.get(params["callback_query_id"])
@@ -223,6 +231,7 @@ HANDLERS = {
     "deleteMessages": delete_messages,
     "sendChatAction": send_chat_action,
     "answerCallbackQuery": answer_callback_query,
+    "getChat": get_chat,
     "setMyCommands": set_my_commands,
     "getMyCommands": get_my_commands,
     "deleteMyCommands": delete_my_commands,

@@ -26,7 +26,7 @@ async def send_invoice(fake: FakeTelegram, params: dict[str, Any], files: Any) -
     check_reply_markup(params.get("reply_markup"))
     chat = fake.chat(params["chat_id"], sending=True)
     invoice = {k: params[k] for k in _INVOICE_KEYS if k in params}
-    content: dict[str, Any] = {"invoice": invoice_object(invoice)}
+    content: dict[str, Any] = {"invoice": invoice_object(invoice), **fake.reply_to(chat, params)}
     if params.get("reply_markup"):
         content["reply_markup"] = params["reply_markup"]
     return fake.post_message(chat, content, outgoing=True, invoice=invoice).message

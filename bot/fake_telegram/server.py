@@ -183,6 +183,19 @@ class FakeTelegram:
         self.notifier.notify()
         return stored
 
+    def reply_to(self, chat: Chat, params: dict[str, Any]) -> dict[str, Any]:
+        """{"reply_to_message": …} for reply_parameters; 400 if that message does not exist."""
+        reply = params.get("reply_parameters")
+        if not reply:
+            return {}
+        target = chat.messages.get(reply["message_id"])
+        if target is None or target.deleted:
+            if reply.get("allow_sending_without_reply"):
+                return {}
+            raise bad_request("message to be replied not found")
+        quoted = {k: v for k, v in target.message.items() if k != "reply_to_message"}
+        return {"reply_to_message": copy.deepcopy(quoted)}
+
     def find_message(self, chat_id: Any, message_id: int, what: str) -> ChatMessage:
         chat = self.chat(chat_id)
         stored = chat.messages.get(message_id)

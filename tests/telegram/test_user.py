@@ -160,3 +160,20 @@ async def test_calls_and_updates_are_snapshots(fake: FakeTelegram, bot: Bot) -> 
     mine = await ann.send_text("mine")
     fake.chats[7].messages[mine.message_id].message["text"] = "changed later"
     assert (await bot.get_updates(timeout=0))[0].message.text == "mine"
+
+
+async def test_replies_and_get_chat(fake: FakeTelegram, bot: Bot) -> None:
+    ann = fake.user(8, first_name="Ann", username="ann")
+    mine = await ann.send_text("question")
+    update = (await bot.get_updates(timeout=0))[0]
+    assert update.message.message_id == mine.message_id
+    answer = await bot.send_message(8, "answer", reply_parameters={"message_id": mine.message_id})
+    assert answer.reply_to_message.text == "question"
+    with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
+        await bot.send_message(8, "x", reply_parameters={"message_id": 999})
+    loose = await bot.send_message(8, "x", reply_parameters={"message_id": 999, "allow_sending_without_reply": True})
+    assert loose.reply_to_message is None
+    chat = await bot.get_chat(8)
+    assert (chat.id, chat.first_name, chat.username, chat.type) == (8, "Ann", "ann", "private")
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.get_chat(404)
