@@ -10,7 +10,9 @@
         outcome = await ann.pay()                                # pre_checkout → successful_payment
         print(ann.render()); assert not fake.flood_events; await dp.stop_polling(); await polling
 
-Every request is recorded in `fake.calls`; knobs live in `fake.faults`; see control.py for HTTP.
+Every request is recorded in `fake.calls` (`await fake.wait_for_call("sendPhoto")`); 429s in
+`fake.flood_events`; knobs in `fake.faults`; `ann.save_media(dir)` writes the files Ann received.
+The HTTP control API (/_fake/...) is described in control.py; `python -m bot.fake_telegram` serves.
 """
 
 from .errors import ApiError, FakeUserError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -14,6 +15,8 @@ from .state import ChatMessage, PreCheckoutRecord, UserInfo, CallbackQueryRecord
 if TYPE_CHECKING:
     from .server import FakeTelegram
 
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif",
+               "video/mp4": ".mp4"}
 _KINDS = ("text", "photo", "video", "animation", "document", "sticker", "invoice", "successful_payment",
           "refunded_payment")
 
@@ -122,6 +125,21 @@ class FakeUser:
             for row in e.buttons:
                 lines.append("    " + " ".join(f"[{t}]" for t in row))
         return "\n".join(lines)
+
+    def save_media(self, folder: str | Path) -> list[Path]:
+        """Write every file in the transcript that has bytes to folder; returns the paths."""
+        target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for entry in self.transcript:
+            for n, item in enumerate(entry.media):
+                if item.data is None:
+                    continue
+                name = Path(item.file_name or f"{item.kind}{_EXTENSIONS.get(item.mime_type or '', '')}").name
+                path = target / f"{entry.message_id:04d}_{n}_{name}"
+                path.write_bytes(item.data)
+                saved.append(path)
+        return saved
 
     async def wait_for_message(self, predicate: Callable[[TranscriptEntry], bool] | None = None,
                                timeout: float = 5.0) -> TranscriptEntry:

@@ -177,3 +177,14 @@ async def test_replies_and_get_chat(fake: FakeTelegram, bot: Bot) -> None:
     assert (chat.id, chat.first_name, chat.username, chat.type) == (8, "Ann", "ann", "private")
     with pytest.raises(TelegramBadRequest, match="chat not found"):
         await bot.get_chat(404)
+
+
+async def test_save_media_writes_the_files_the_user_got(fake: FakeTelegram, bot: Bot, tmp_path) -> None:
+    ann = fake.user(9)
+    await ann.send_photo(png_bytes(), caption="mine")
+    await bot.send_document(9, BufferedInputFile(b"%PDF", "../report.pdf"))
+    await bot.send_video(9, "https://cdn.example.com/v.mp4")  # by URL: no bytes to save
+    paths = ann.save_media(tmp_path / "out")
+    assert [p.name for p in paths] == ["0001_0_photo.png", "0002_0_report.pdf"]
+    assert paths[0].read_bytes() == png_bytes() and paths[1].read_bytes() == b"%PDF"
+    assert all(p.parent == tmp_path / "out" for p in paths)
