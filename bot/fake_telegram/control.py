@@ -36,9 +36,12 @@ if TYPE_CHECKING:
 def add_control_routes(app: web.Application, fake: FakeTelegram) -> None:
     async def create_user(request: web.Request) -> web.Response:
         body = await _json(request)
-        user = fake.user(_uid(request), first_name=body.get("first_name", "Ann"),
-                         language_code=body.get("language_code", "en"), username=body.get("username"),
-                         last_name=body.get("last_name"))
+        try:
+            user = fake.user(_uid(request), first_name=body.get("first_name", "Ann"),
+                             language_code=body.get("language_code", "en"), username=body.get("username"),
+                             last_name=body.get("last_name"))
+        except ValueError as exc:
+            return _fail(400, str(exc))
         return web.json_response({"id": user.id})
 
     async def act(request: web.Request) -> web.Response:

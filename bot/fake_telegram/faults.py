@@ -30,24 +30,32 @@ class Faults:
     _log: list[str] = field(default_factory=list)
 
     def flood_next(self, n: int, retry_after: int = 1) -> None:
+        _count(n)
         self.flood_count, self.flood_retry_after = n, retry_after
 
     def flood_for(self, seconds: float, retry_after: int = 1) -> None:
+        if seconds < 0 or retry_after < 1:
+            raise ValueError("seconds must be ≥ 0 and retry_after ≥ 1")
         self.flood_until, self.flood_retry_after = self.clock() + seconds, retry_after
 
     def server_error_next(self, n: int, status: int = 500) -> None:
+        _count(n)
         if not 500 <= status <= 599:
             raise ValueError(f"status must be 5xx, got {status}")
         self.error_count, self.error_status = n, status
 
     def delay(self, seconds: float, methods: set[str] | None = None) -> None:
+        if seconds < 0:
+            raise ValueError(f"delay must be ≥ 0, got {seconds}")
         self.delay_seconds = seconds
         self.delay_methods = {m.lower() for m in methods} if methods else None
 
     def drop_deliveries(self, n: int) -> None:
+        _count(n)
         self.drop_count = n
 
     def duplicate_next(self, n: int) -> None:
+        _count(n)
         self.duplicate_count = n
 
     def clear(self) -> None:
@@ -86,3 +94,8 @@ class Faults:
             self.duplicate_count -= 1
             return True
         return False
+
+
+def _count(n: int) -> None:
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"count must be a non-negative integer, got {n!r}")

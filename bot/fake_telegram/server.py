@@ -127,6 +127,10 @@ class FakeTelegram:
         """The simulated user with this id (created on first use, the same object afterwards)."""
         from .user import FakeUser
 
+        if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
+            raise ValueError(f"user_id must be a positive integer, got {user_id!r}")
+        if not first_name:
+            raise ValueError("first_name must not be empty")
         if user_id not in self.users:
             info = UserInfo(user_id, first_name, last_name, username, language_code)
             self.chats[user_id] = Chat(info)

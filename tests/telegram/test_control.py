@@ -69,3 +69,27 @@ async def test_module_runs_a_server() -> None:
 def test_bad_token_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="token must look like"):
         FakeTelegram(token="not-a-token")
+
+
+def test_bad_knob_values_are_refused_with_a_clear_error() -> None:
+    fake = FakeTelegram(token="1:T")
+    with pytest.raises(ValueError, match="count must be a non-negative integer"):
+        fake.faults.flood_next(-1)
+    with pytest.raises(ValueError, match="status must be 5xx"):
+        fake.faults.server_error_next(1, status=404)
+    with pytest.raises(ValueError, match="delay must be"):
+        fake.faults.delay(-1)
+    with pytest.raises(ValueError, match="user_id must be a positive integer"):
+        fake.user("ann")  # type: ignore[arg-type]
+
+
+async def test_control_api_refuses_bad_bodies(fake: FakeTelegram) -> None:
+    async with aiohttp.ClientSession(base_url=fake.base_url) as http:
+        async with http.post("/_fake/faults", json={"flood_next": -2}) as r:
+            assert r.status == 400 and "non-negative" in (await r.json())["description"]
+        async with http.post("/_fake/users/abc", json={}) as r:
+            assert r.status == 400
+        async with http.post("/_fake/users/0", json={}) as r:
+            assert r.status == 400
+        async with http.post("/_fake/users/5", data=b"not json", headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400
