@@ -71,6 +71,7 @@ async def start_image_flow(user, lang: str = "en", prompt: str = "a lighthouse a
     t = {"en": ("🖼 Images", "Aspect ratio: 1:1 ▸", "Continue · 8⭐", "Describe", "Generate · 8⭐"),
          "ru": ("🖼 Картинки", "Формат: 1:1 ▸", "Далее · 8⭐", "Опишите", "Сгенерировать · 8⭐")}[lang]
     await user.send_command("/start")
+    await user.wait_for_message(lambda m: m.buttons)  # this /start's menu, not an older one
     await click(user, t[0])
     await click(user, "Seedream 4.5 · 8⭐")
     await click(user, t[1])
