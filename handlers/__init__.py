@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.types import BotCommand
 
 from handlers.middlewares import HandlerContextMiddleware, UserMiddleware, install_reply_retry
@@ -42,6 +42,8 @@ def setup_routers() -> Router:
     from handlers.menu import models, options, prompt
 
     root = Router(name="handlers")
+    # A private-chat product: in groups a stray message must not become a prompt.
+    root.message.filter(F.chat.type == "private")
     middleware = UserMiddleware()
     root.message.outer_middleware(middleware)
     root.callback_query.outer_middleware(middleware)

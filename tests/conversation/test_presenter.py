@@ -1,0 +1,49 @@
+"""The pipeline's words through the conversation presenter (ru/en, buttons, limits)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from handlers import build_presenter
+from handlers.callbacks import GenCb
+from storage.models import Generation
+
+
+def _gen(**kw) -> Generation:
+    base = dict(id=41, user_id=1, chat_id=1, status="queued", task_id=None, kind="image",
+                model_key="seedream_45_t2i", options={"prompt": "a fox"}, cost=8,
+                created_at=datetime.now(UTC))
+    return Generation(**{**base, **kw})
+
+
+def _buttons(markup):
+    return [(b.text, b.callback_data) for row in markup.inline_keyboard for b in row]
+
+
+def test_queued_status_has_position_and_a_cancel_button():
+    p = build_presenter()
+    r = p.status(_gen(), language="en", position=3, elapsed_s=75)
+    assert "Seedream 4.5: waiting in line, place 3. (1:15)" in r.text and "Prompt: a fox" in r.text
+    assert _buttons(r.reply_markup) == [("✖ Cancel", GenCb(a="x", g=41).pack())]
+    r = p.status(_gen(status="generating"), language="ru", position=None, elapsed_s=5)
+    assert "генерируется" in r.text and r.reply_markup is None
+
+
+def test_result_buttons_depend_on_kind_and_language():
+    p = build_presenter()
+    image = [t for t, _ in _buttons(p.result_markup(_gen(status="succeeded"), language="ru"))]
+    video = [t for t, _ in _buttons(p.result_markup(_gen(status="succeeded", kind="video"), language="en"))]
+    assert image == ["🔁 Ещё раз", "📎 Исходный файл", "🎬 Оживить"]
+    assert video == ["🔁 Again", "📎 Original file"]
+    caption = p.result_caption(_gen(options={"prompt": "x" * 5000}), language="en")
+    assert len(caption) <= 1024 and caption.endswith("…")
+
+
+def test_failure_names_the_reason_and_refund():
+    p = build_presenter()
+    r = p.failure(_gen(status="failed", error="the prompt was flagged"), language="en")
+    assert r.text == "❌ Seedream 4.5: the prompt was flagged\n8⭐ were returned to your balance."
+    r = p.failure(_gen(status="failed", error=None, cost=0), language="ru")
+    assert r.text == "❌ Seedream 4.5: генерация не удалась"
+    r = p.link_instead(_gen(status="succeeded"), "https://example.org/f.mp4", language="en")
+    assert "https://example.org/f.mp4" in r.text
