@@ -94,6 +94,7 @@ class UpdateQueue:
     polls: int = 0  # getUpdates requests received so far
     last_timeout: int | None = None  # the effective (clamped) timeout of the latest getUpdates
     _drop_first: set[int] = field(default_factory=set)
+    _retry_hints: dict[int, int] = field(default_factory=dict)  # Retry-After sent by the webhook
     _worker: asyncio.Task[None] | None = None
     _http: aiohttp.ClientSession | None = None
     _closed: bool = False
@@ -247,7 +248,8 @@ class UpdateQueue:
                 self.delivered.append(update)
                 return
             base, cap = self.backoff
-            await self.sleep(min(cap, base * (2 ** attempt)))
+            hint = self._retry_hints.pop(update["update_id"], None)
+            await self.sleep(hint if hint is not None else min(cap, base * (2 ** attempt)))
             attempt += 1
 
     async def _deliver(self, update: dict[str, Any]) -> bool:
@@ -267,6 +269,9 @@ class UpdateQueue:
                 body = await resp.read()
                 if not 200 <= resp.status < 300:
                     self._fail(uid, resp.status, f"Wrong response from the webhook: {resp.status} {resp.reason}")
+                    hint = resp.headers.get("Retry-After", "")
+                    if hint.isdigit():
+                        self._retry_hints[uid] = min(int(hint), 3600)  # the official server's clamp
                     return False
                 self.deliveries.append(Delivery(uid, resp.status, None, time.monotonic()))
                 await self._reply_method(resp.headers.get("Content-Type", ""), body)

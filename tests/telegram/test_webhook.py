@@ -218,3 +218,29 @@ async def test_queues_per_chat_go_out_in_parallel_but_in_order_within_a_chat(fak
         assert seen == ["a1", "b1", "a2"]  # a2 waited for a1; b1 did not
     finally:
         await runner.cleanup()
+
+
+async def test_backoff_doubles_and_honours_retry_after_from_the_webhook() -> None:
+    slept: list[float] = []
+
+    async def record_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    answers = [web.json_response({}, status=500), web.json_response({}, status=503),
+               web.json_response({}, status=429, headers={"Retry-After": "7"})]
+
+    async def handle(request: web.Request) -> web.Response:
+        return answers.pop(0) if answers else web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner, url = await serve(app)
+    try:
+        async with FakeTelegram(token="1:T", webhook_backoff=(1.0, 60.0), sleep=record_sleep) as fake:
+            await fake.call("setWebhook", {"url": f"{url}/hook"})
+            await fake.user(1).send_text("x")
+            await fake.notifier.wait_for(lambda: fake.updates.delivered, 5, "delivery")
+    finally:
+        await runner.cleanup()
+    assert slept == [1.0, 2.0, 7]
