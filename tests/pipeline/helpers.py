@@ -27,7 +27,10 @@ async def start(stack: LocalStack, user_id: int = 111, model_key: str = "seedrea
     app = stack.app
     progress_id = None
     if card:
-        msg = await app.bot.send_message(user_id, "Starting…")
+        from aiogram.methods import SendMessage
+
+        # Through the process's sender, as the handlers' summary card would be.
+        msg = await app.sender.send(user_id, SendMessage(chat_id=user_id, text="Starting…"))
         progress_id = msg.message_id
     return await app.generations.start(
         user_id=user_id, chat_id=user_id, model_key=model_key, options=options or {},
