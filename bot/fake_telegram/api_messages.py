@@ -66,6 +66,7 @@ def _edit_target(fake: FakeTelegram, params: dict[str, Any]) -> Any:
         return None
     if params.get("chat_id") is None or params.get("message_id") is None:
         raise bad_request("chat_id and message_id are required unless inline_message_id is given")
+    fake.chat(params["chat_id"], sending=True)  # edits in a chat that blocked the bot get 403 too
     stored = fake.find_message(params["chat_id"], params["message_id"], "edit")
     if not stored.outgoing:
         raise bad_request("message can't be edited")

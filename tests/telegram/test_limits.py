@@ -153,6 +153,8 @@ async def test_blocked_user_gets_403(fake: FakeTelegram, bot: Bot, chat: int) ->
     with pytest.raises(TelegramForbiddenError):
         await bot.send_chat_action(chat, "typing")
     with pytest.raises(TelegramForbiddenError):
+        await bot.edit_message_text("edited", chat_id=chat, message_id=user.transcript[0].message_id)
+    with pytest.raises(TelegramForbiddenError):
         await bot.send_photo(chat, BufferedInputFile(png_bytes(), "p.png"))
     assert last_error(fake)["error_code"] == 403
     updates = await bot.get_updates(timeout=0)
