@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
@@ -23,12 +25,20 @@ from storage.errors import InFlightLimitError, InsufficientBalanceError
 log = logging.getLogger(__name__)
 
 
+class _DownloadFailed(Exception):
+    pass
+
+
 async def _source_image(bot: Bot, photo: dict | None) -> SourceImage | None:
     if not photo:
         return None
-    buf = await bot.download(photo["file_id"])
+    try:
+        buf = await bot.download(photo["file_id"])
+    except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("photo download failed: %s", type(exc).__name__)
+        raise _DownloadFailed() from None
     if buf is None:
-        raise SourceImageError("the photo could not be downloaded from Telegram")
+        raise _DownloadFailed()
     return SourceImage(data=buf.getvalue(), mime_type=photo["mime"], file_name=photo["name"])
 
 
@@ -59,13 +69,14 @@ def router() -> Router:
         except InFlightLimitError as exc:
             await query.answer(tr(lang, "inflight_limit", limit=exc.limit), show_alert=True)
             return
-        except SourceImageError as exc:
+        except (SourceImageError, _DownloadFailed) as exc:
             await query.answer()
             draft["photo"] = None
             await drafts.save(state, draft)
             await state.set_state(Draft.photo)
-            text, kb = screens.ask_photo(lang, catalog, draft,
-                                         error=tr(lang, "err_source", reason=exc.user_reason))
+            error = (tr(lang, "err_download") if isinstance(exc, _DownloadFailed)
+                     else tr(lang, "err_source", reason=exc.user_reason))
+            text, kb = screens.ask_photo(lang, catalog, draft, error=error)
             await bot.send_message(chat_id, text, reply_markup=kb)
             return
         except CatalogError as exc:

@@ -94,3 +94,16 @@ async def test_mid_flow_state_survives_a_restart_with_redis(tmp_path, redis_url)
         await ann.wait_until(lambda t: any(e.media for e in t), timeout=20)
         await stack.app.dispatcher.storage.redis.delete(*[
             k async for k in stack.app.dispatcher.storage.redis.scan_iter(f"*{uid}*")] or ["none"])
+
+
+async def test_deep_link_payload_is_kept_for_later(webhook_stack):
+    from aiogram.fsm.storage.base import StorageKey
+
+    ann = webhook_stack.telegram.user(5300, first_name="Ann", language_code="en")
+    await ann.send_command("/start", "promo42")
+    await seen(ann, "Pick a section")
+    await ann.send_command("/start", "other")
+    await ann.wait_for_message()
+    app = webhook_stack.app
+    key = StorageKey(bot_id=app.bot.id, chat_id=5300, user_id=5300)
+    assert (await app.dispatcher.storage.get_data(key))["start_payload"] == "promo42"
