@@ -23,7 +23,7 @@ async def make_user(stack: LocalStack, user_id: int = 111, *, language: str = "e
 
 async def start(stack: LocalStack, user_id: int = 111, model_key: str = "seedream_45_t2i", *,
                 prompt: str = "a red fox in the snow", options: dict | None = None,
-                card: bool = True, **kwargs):
+                card: bool = False, **kwargs):
     app = stack.app
     progress_id = None
     if card:
@@ -69,5 +69,8 @@ def media_messages(tg) -> list:
 def plain_stack(tmp_path, **kwargs) -> LocalStack:
     """A stack whose user-visible texts come from PlainPresenter (stable for assertions)."""
     from bot.presenter import PlainPresenter
+    from kie_client.emulator.faults import StateDelays
 
-    return LocalStack(tmp_path, presenter=PlainPresenter(), **kwargs)
+    options = kwargs.pop("emulator_options", None) or {}
+    options.setdefault("delays", StateDelays(waiting=0.1, queuing=None, generating=0.1))
+    return LocalStack(tmp_path, presenter=PlainPresenter(), emulator_options=options, **kwargs)

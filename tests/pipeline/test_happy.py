@@ -21,7 +21,7 @@ from tests.pipeline.helpers import (
 async def test_image_generation_is_charged_stored_and_delivered(tmp_path, webhook):
     async with plain_stack(tmp_path, webhook=webhook) as stack:
         tg = await make_user(stack)
-        started = await start(stack, prompt="a red fox in the snow")
+        started = await start(stack, prompt="a red fox in the snow", card=True)
         assert started.created and started.position == 1
         assert started.generation.cost == 8
         assert await balance(stack) == BONUS - 8

@@ -17,7 +17,7 @@ SLOW = {"delays": StateDelays(waiting=60.0, queuing=None, generating=None)}
 async def test_stuck_generation_expires_and_is_refunded_once(tmp_path):
     async with plain_stack(tmp_path, emulator_options=SLOW) as stack:
         tg = await make_user(stack)
-        started = await start(stack)
+        started = await start(stack, card=True)
         repo = stack.app.repository
 
         async def generating():
