@@ -188,3 +188,42 @@ async def test_allowed_name_resolving_to_a_private_address_is_refused(files_serv
             await _read(dl, f"http://sub.localhost:{port}/ok.png")
     finally:
         await dl.aclose()
+
+
+async def test_healthz_is_503_when_the_database_is_down(unused_port):
+    import aiohttp
+
+    from bot.server import build_web_app
+
+    class DownRepository:
+        async def queue_depths(self):
+            raise ConnectionRefusedError("database is down")
+
+    app = build_web_app(generations=None, repository=DownRepository(), callback_secret="s" * 16,
+                        hmac_key=None, media=None)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_port).start()
+    try:
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"http://127.0.0.1:{unused_port}/healthz") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["database"] == "unreachable"
+    finally:
+        await runner.cleanup()
+
+
+def test_plain_presenter_trims_captions_to_telegram_limits():
+    from datetime import UTC, datetime
+
+    from bot.presenter import CAPTION_LIMIT, PlainPresenter
+    from storage.models import Generation
+
+    g = Generation(id=1, user_id=1, chat_id=1, status="failed", task_id=None, kind="image",
+                   model_key="seedream_45_t2i", options={"prompt": "p" * 5000}, error="too slow",
+                   cost=8, created_at=datetime.now(UTC))
+    presenter = PlainPresenter()
+    caption = presenter.result_caption(g, language="en")
+    assert len(caption) == CAPTION_LIMIT and caption.endswith("…")
+    assert "8⭐ refunded" in presenter.failure(g, language="en").text
+    assert "1:05" in presenter.status(g, language="en", position=None, elapsed_s=65).text
