@@ -181,7 +181,9 @@ class App:
             self._polling = None
         elif self._started and s.webhook_mode:
             await self.dispatcher.emit_shutdown(bot=self.bot, **self.dispatcher.workflow_data)
-        await self.jobs.stop()
+        # Long enough for an in-flight createTask to get its answer: cancelling it would leave
+        # the outcome unknown (submit_unknown) for the next process.
+        await self.jobs.stop(grace_s=s.kie_timeout_seconds + 5)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -154,7 +154,6 @@ class LocalStack:
 
     async def start_process(self) -> asyncio.subprocess.Process:
         env = {**os.environ, **self.env()}
-        env.pop("CI", None)
         log = open(self.log_path, "ab")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", env=env, stdout=log, stderr=log,

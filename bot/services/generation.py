@@ -224,7 +224,10 @@ class GenerationService:
     async def run_pass(self, stage: str) -> int:
         """Claim up to a batch of rows for `stage`, handle them, release. Returns rows handled."""
         p = self.pipeline
-        rows = await p.repository.claim(stage, owner=p.owner, lease_seconds=p.config.lease_seconds,
+        # Per-stage owner: a late release by one stage (e.g. the submitter, after a callback
+        # already moved the row on) never frees a lease another stage of this process holds.
+        owner = f"{p.owner}:{stage}"
+        rows = await p.repository.claim(stage, owner=owner, lease_seconds=p.config.lease_seconds,
                                         limit=p.config.batch_size)
         if not rows:
             return 0
@@ -246,7 +249,7 @@ class GenerationService:
                 log.exception(kv("stage error", stage=stage, generation=g.id))
             finally:
                 try:
-                    await asyncio.shield(p.repository.release(g.id, owner=p.owner))
+                    await asyncio.shield(p.repository.release(g.id, owner=owner))
                 except Exception:
                     log.warning(kv("lease release failed", generation=g.id))
 
