@@ -141,6 +141,9 @@ class App:
             from storage.migrate import ensure_schema
 
             await ensure_schema(self.engine)
+        ensure_bucket = getattr(self.media, "ensure_bucket", None)
+        if ensure_bucket is not None:  # Supabase: create the public `generations` bucket once
+            await ensure_bucket()
         self._runner = web.AppRunner(self.web_app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.server_host, s.server_port, reuse_address=True)
@@ -187,8 +190,12 @@ class App:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for closer in (self.bot.session.close, self.kie.aclose, self.downloader.aclose,
-                       self.dispatcher.storage.close, *self._extra_cleanup):
+        media_close = getattr(self.media, "aclose", None)
+        closers = [self.bot.session.close, self.kie.aclose, self.downloader.aclose,
+                   self.dispatcher.storage.close, *self._extra_cleanup]
+        if media_close is not None:
+            closers.append(media_close)
+        for closer in closers:
             try:
                 await closer()
             except Exception as exc:

@@ -60,3 +60,20 @@ async def test_video_generation_is_sent_as_video(tmp_path, webhook):
         videos = media_messages(tg)
         assert [m.kind for m in videos] == ["video"]
         assert await balance(stack) == BONUS - started.generation.cost
+
+
+async def test_results_go_to_supabase_storage_when_configured(tmp_path):
+    from tests.storage.fake_supabase import FakeSupabaseStorage
+
+    key = "service-role-key-for-the-pipeline-test"
+    async with FakeSupabaseStorage(key) as supa:
+        settings = {"MEDIA_STORE": "supabase", "SUPABASE_URL": supa.url,
+                    "SUPABASE_SERVICE_ROLE_KEY": key}
+        async with plain_stack(tmp_path, settings=settings) as stack:
+            tg = await make_user(stack)
+            started = await start(stack, prompt="a bucketful")
+            g = await wait_final(stack, started.generation.id)
+            assert g.status == "succeeded"
+            assert g.preview_url.startswith(supa.url) and "/generations/111/image/" in g.preview_url
+            assert len(media_messages(tg)) == 1
+            assert not (tmp_path / "media").exists()
