@@ -13,7 +13,7 @@ from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
-USERS = {"charged": 401, "submitted": 402, "stored": 403, "sent": 404}
+USERS = {"charged": 401, "submitted": 402, "stored": 403, "sent": 404, "creating": 405}
 BONUS = 100
 
 
@@ -100,6 +100,20 @@ async def test_sigkill_at_every_step_ends_delivered_or_refunded(tmp_path):
             await stack.start_process()
             await _wait_done(client, gid)
 
+            # 5. Killed inside createTask: KIE made the task but we never saw the answer. The
+            #    restarted submitter must not create again; the (late) callback finishes it.
+            stack.kie.faults.hang_creates = 1
+            stack.kie.faults.hang_seconds = 20.0
+            stack.kie.faults.callback_delay = 5.0
+            gid = await begin("creating")
+            await wait_until(lambda: len(stack.kie.tasks) == 5, timeout=10)
+            await asyncio.sleep(0.3)
+            await stack.kill_process()
+            stack.kie.faults.hang_creates = 0
+            await stack.start_process()
+            await _wait_status(client, gid, {"submit_unknown", "generating", "storing", "succeeded"})
+            await _wait_done(client, gid)
+
             for name, uid in USERS.items():
                 g = await _row(client, ids[name])
                 user = await client.repository.get_user(uid)
@@ -113,7 +127,8 @@ async def test_sigkill_at_every_step_ends_delivered_or_refunded(tmp_path):
                     assert g.status == "failed", name
                     assert ledger == [("refund", 8), ("signup_bonus", BONUS), ("spend", -8)], name
                     assert user.balance == BONUS and not photos, name
-            assert len(stack.kie.tasks) == 4  # one KIE task per generation, never a second
+            assert len(stack.kie.tasks) == 5  # one KIE task per generation, never a second
+            assert (await _row(client, ids["creating"])).status == "succeeded"
             assert await client.repository.ledger_check() == []
             assert await stack.terminate_process() == 0  # SIGTERM: clean shutdown
         finally:
