@@ -100,6 +100,24 @@ def build_fsm_storage(settings: Settings) -> BaseStorage:
     return MemoryStorage()
 
 
+def build_kie_limiters(settings: Settings, cleanup: list):
+    """KIE limits are per account: shared through Redis when several processes may run."""
+    if not settings.redis_url:
+        return (SlidingWindowLimiter(settings.kie_create_per_10s, 10.0),
+                SlidingWindowLimiter(settings.kie_status_per_second, 1.0))
+    from redis.asyncio import Redis
+
+    from bot.shared_limits import RedisWindowLimiter, limiter_key
+
+    redis = Redis.from_url(settings.redis_url)
+    cleanup.append(redis.aclose)
+    api_key = settings.kie_api_key.get_secret_value()
+    return (
+        RedisWindowLimiter(redis, limiter_key(api_key, "create"), settings.kie_create_per_10s, 10.0),
+        RedisWindowLimiter(redis, limiter_key(api_key, "status"), settings.kie_status_per_second, 1.0),
+    )
+
+
 def _owner() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -219,13 +237,15 @@ def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = 
     repository = Repository(engine)
     media = build_media_store(s)
     catalog = Catalog(price_overrides=s.price_overrides or None)
+    cleanup: list = []
+    create_limiter, status_limiter = build_kie_limiters(s, cleanup)
     kie = KieClient(
         s.kie_api_key.get_secret_value(),
         market_base_url=s.kie_market_base_url,
         upload_base_url=s.kie_upload_base_url,
         timeout=s.kie_timeout_seconds,
-        create_limiter=SlidingWindowLimiter(s.kie_create_per_10s, 10.0),
-        status_limiter=SlidingWindowLimiter(s.kie_status_per_second, 1.0),
+        create_limiter=create_limiter,
+        status_limiter=status_limiter,
     )
     session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base_url))
     bot = Bot(s.bot_token.get_secret_value(), session=session)
@@ -264,5 +284,5 @@ def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = 
         settings=s, engine=engine, repository=repository, media=media, kie=kie, catalog=catalog,
         bot=bot, dispatcher=dispatcher, sender=sender, downloader=downloader,
         presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
-        web_app=web_app, telegram_secret=telegram_secret,
+        web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
     )
