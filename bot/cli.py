@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import signal
 import sys
 
-from bot.config import SettingsError, load_settings
+from bot.config import DatabaseSettings, SettingsError, load_settings
 from bot.logging import configure_logging, install_redaction, kv
+from storage.errors import StorageError
 
 log = logging.getLogger("bot.cli")
 
 EXIT_CONFIG = 2
+EXIT_DATABASE = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +60,7 @@ async def _migrate(sql: bool) -> int:
     if sql:
         print(migrate.postgres_sql())
         return 0
-    settings = load_settings()
+    settings = DatabaseSettings()
     configure_logging(settings.log_level)
     handle = install_redaction(secrets_from_url(settings.database_url))
     try:
@@ -82,14 +83,9 @@ def secrets_from_url(url: str) -> list[str]:
 
 
 def _demo() -> int:
-    if importlib.util.find_spec("bot.demo") is not None:
-        from bot import demo
+    from bot import demo
 
-        result = demo.main()
-        return int(result or 0)
-    from kie_client.emulator.__main__ import main as emulator_main
-
-    return int(emulator_main(["--walkthrough"]) or 0)
+    return int(demo.main() or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+    except StorageError as exc:
+        # Already scrubbed of the URL's password by the storage layer; no traceback for operators.
+        print(f"database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
 

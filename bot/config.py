@@ -196,6 +196,15 @@ class Settings(BaseSettings):
         return {k: Decimal(v) for k, v in self.price_overrides.items()}
 
 
+class DatabaseSettings(BaseSettings):
+    """The subset `kiebot migrate` needs: an operator migrating Supabase has no bot token at hand."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field("sqlite+aiosqlite:///data/kiebot.sqlite3", alias="DATABASE_URL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build Settings or raise SettingsError naming every bad variable (values never echoed)."""
     try:
