@@ -285,6 +285,10 @@ class KieClient:
         started = time.perf_counter()
         outcome = "-"
         try:
+            # Errors are raised outside the except blocks: httpx exceptions carry the request
+            # with its Authorization header, and `from None` would still keep them reachable
+            # as __context__ for error reporters that walk the chain.
+            failure: KieError | None = None
             try:
                 req = self._http.build_request(method, url, **request)
                 resp = await self._http.send(req, stream=True)
@@ -295,11 +299,13 @@ class KieClient:
                     await resp.aclose()
             except httpx.TransportError as exc:
                 outcome = type(exc).__name__
-                raise self._transport_error(exc) from None
+                failure = self._transport_error(exc)
             except httpx.DecodingError:
-                raise KieResponseError(
+                failure = KieResponseError(
                     f"KIE response body could not be decoded (HTTP {outcome})"
-                ) from None
+                )
+            if failure is not None:
+                raise failure
             try:
                 return self._decode(resp, content, upload=(kind == "upload"),
                                     parse_float=parse_float)

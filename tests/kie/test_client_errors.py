@@ -180,6 +180,14 @@ async def test_missing_task_id_in_record():
 # ---------------------------------------------------------------- secrets
 
 
+def _chain(err: BaseException) -> list[BaseException]:
+    found, current = [], err.__context__
+    while current is not None and len(found) < 10:
+        found.append(current)
+        current = current.__context__
+    return found
+
+
 async def test_api_key_never_exposed(caplog):
     caplog.set_level(logging.DEBUG)
     script = Script(
@@ -202,6 +210,16 @@ async def test_api_key_never_exposed(caplog):
         for text in (str(err), repr(err), err.message, err.user_reason, str(err.args)):
             assert API_KEY not in text
         assert err.__cause__ is None
+        # Error reporters (Sentry and the like) walk __context__ too: nothing down the chain may
+        # hold a request carrying the key.
+        chained, seen = err.__context__, 0
+        while chained is not None and seen < 10:
+            request = getattr(chained, "request", None) if isinstance(
+                chained, httpx.HTTPError) else None
+            assert request is None or API_KEY not in str(dict(request.headers))
+            assert API_KEY not in repr(chained)
+            chained, seen = chained.__context__, seen + 1
+        assert not any(isinstance(e, httpx.HTTPError) for e in _chain(err))
         if err.response is not None:
             assert API_KEY not in repr(err.response.request.headers)
             assert API_KEY not in str(dict(err.response.request.headers))
