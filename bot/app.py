@@ -73,6 +73,7 @@ def secrets_of(settings: Settings) -> list[str]:
         values.append(webhook_secret(token, secret))
     if token:
         values.append(token.partition(":")[2])
+    values.extend(settings.url_passwords())
     return [v for v in values if v]
 
 

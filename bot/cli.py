@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 
-from bot.config import DatabaseSettings, SettingsError, load_settings
+from bot.config import DatabaseSettings, SettingsError, load_settings, url_password
 from bot.logging import configure_logging, install_redaction, kv
 from storage.errors import StorageError
 
@@ -62,24 +62,13 @@ async def _migrate(sql: bool) -> int:
         return 0
     settings = DatabaseSettings()
     configure_logging(settings.log_level)
-    handle = install_redaction(secrets_from_url(settings.database_url))
+    handle = install_redaction([p for p in [url_password(settings.database_url)] if p])
     try:
         changed = await migrate.ensure_schema(settings.database_url)
     finally:
         handle.uninstall()
     print("schema upgraded" if changed else "schema already up to date")
     return 0
-
-
-def secrets_from_url(url: str) -> list[str]:
-    """The password inside a database URL, so a failed connection never prints it."""
-    from urllib.parse import urlsplit
-
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return []
-    return [password] if password else []
 
 
 def _demo() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -187,6 +188,19 @@ class Settings(BaseSettings):
             )
         return self
 
+    def __repr_args__(self):  # type: ignore[override]
+        # Database and Redis URLs are plain strings (every driver wants them so) but carry
+        # passwords: show them masked.
+        for name, value in super().__repr_args__():
+            if name in _URL_FIELDS and isinstance(value, str):
+                value = mask_url_password(value)
+            yield name, value
+
+    def url_passwords(self) -> list[str]:
+        """Passwords inside DATABASE_URL / REDIS_URL, for the log redaction layer."""
+        found = [url_password(getattr(self, name)) for name in _URL_FIELDS]
+        return [p for p in found if p]
+
     @property
     def webhook_mode(self) -> bool:
         """With a public URL Telegram and KIE call us; without it we long-poll and poll."""
@@ -194,6 +208,23 @@ class Settings(BaseSettings):
 
     def price_override_decimal(self) -> dict[str, Decimal]:
         return {k: Decimal(v) for k, v in self.price_overrides.items()}
+
+
+_URL_FIELDS = ("database_url", "redis_url")
+
+
+def url_password(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def mask_url_password(url: str) -> str:
+    password = url_password(url)
+    return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
 class DatabaseSettings(BaseSettings):

@@ -85,3 +85,21 @@ def test_secrets_never_show_in_repr(env):
         assert secret not in shown
     # The part of the token before ':' is the bot id, which is public; the rest must be hidden.
     assert "AAF-secret" not in shown
+
+
+def test_url_passwords_are_masked_and_offered_for_redaction(env):
+    env.setenv("DATABASE_URL", "postgresql://u:db-pass-secret@db.example.com:5432/postgres")
+    env.setenv("REDIS_URL", "redis://:redis-pass-secret@127.0.0.1:6379/0")
+    s = load_settings()
+    assert "db-pass-secret" not in repr(s) and "redis-pass-secret" not in repr(s)
+    assert "postgresql://u:***@db.example.com" in repr(s)
+    assert sorted(s.url_passwords()) == ["db-pass-secret", "redis-pass-secret"]
+    # The real value is untouched: drivers need it.
+    assert s.database_url.endswith("u:db-pass-secret@db.example.com:5432/postgres")
+
+
+def test_app_redaction_list_includes_url_passwords(env):
+    from bot.app import secrets_of
+
+    env.setenv("DATABASE_URL", "postgresql://u:db-pass-secret@db.example.com/postgres")
+    assert "db-pass-secret" in secrets_of(load_settings())
