@@ -60,8 +60,8 @@ def create_engine(url: str | None = None, **engine_kwargs: Any) -> AsyncEngine:
     text_url = normalise_url(url)
     try:
         parsed = make_url(text_url)
-    except ArgumentError as exc:
-        raise DatabaseURLError("the database URL cannot be parsed") from exc
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+        raise DatabaseURLError("the database URL cannot be parsed") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **engine_kwargs)
     return _postgres_engine(parsed, **engine_kwargs)
@@ -106,6 +106,10 @@ def _postgres_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
     # server-side prepared statements must be neither cached nor reused by name.
     query = dict(url.query)
     query.setdefault("prepared_statement_cache_size", "0")
+    # libpq spells it sslmode (Supabase's connection strings carry ?sslmode=require); asyncpg
+    # takes the same values as `ssl` and rejects `sslmode` with a TypeError at connect time.
+    if "sslmode" in query:
+        query.setdefault("ssl", query.pop("sslmode"))
     url = url.set(query=query)
     connect_args = dict(engine_kwargs.pop("connect_args", {}) or {})
     connect_args.setdefault("statement_cache_size", 0)
