@@ -38,6 +38,19 @@ def require_service(name: str, url: str, default_port: int) -> str:
     pytest.skip(reason)
 
 
+def require_tool(name: str) -> str:
+    """Return the path of a command-line tool; skip locally or fail under CI when missing."""
+    import shutil
+
+    path = shutil.which(name)
+    if path:
+        return path
+    reason = f"{name} tool unavailable (service unavailable: install the postgresql-client package)"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI=true: required tools must be present, not skipped)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     return require_service("postgres", os.environ.get("TEST_DATABASE_URL", DEFAULT_PG), 5432)
