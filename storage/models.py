@@ -53,6 +53,7 @@ class User:
     blocked: bool
     created_at: datetime
     last_seen_at: datetime
+    start_payload: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Payment:
     payload: str | None
     created_at: datetime
     refunded_at: datetime | None
+    refunded_credits: int | None = None  # what the refund debited (≤ credits)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ users = sa.Table(
     sa.Column("blocked", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
     sa.Column("last_seen_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    # The first /start deep-link payload (t.me/<bot>?start=<payload>), for referrals.
+    sa.Column("start_payload", sa.String(64)),
     sa.CheckConstraint("balance >= 0", name="ck_users_balance_nonnegative"),
 )
 
@@ -119,6 +121,8 @@ payments = sa.Table(
     sa.Column("payload", sa.Text),
     sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
     sa.Column("refunded_at", Timestamp),
+    # Credits the refund actually debited: min(credits, balance at refund time).
+    sa.Column("refunded_credits", sa.Integer),
     sa.UniqueConstraint("telegram_payment_charge_id", name="uq_payments_charge_id"),
     sa.Index("ix_payments_user_created", "user_id", "created_at"),
 )

@@ -40,12 +40,19 @@ class MoneyRepository(RepositoryBase):
         last_name: str | None,
         language: str | None,
         signup_bonus: int,
+        start_payload: str | None = None,
         now: datetime | None = None,
     ) -> tuple[User, bool]:
         """Insert the user or refresh names and last_seen_at. The bonus is paid once per user
-        ever (unique index); language is kept on refresh because the user may have chosen it."""
+        ever (unique index); language is kept on refresh because the user may have chosen it.
+
+        Any update from the user proves they can be reached again, so `blocked` is cleared: a
+        user who blocked and later unblocked the bot gets their undelivered results. The first
+        non-empty `start_payload` (deep link) is kept; later ones never overwrite it."""
         check_id("user_id", user_id)
         check_amount("signup_bonus", signup_bonus, allow_zero=True)
+        if start_payload is not None:
+            start_payload = start_payload.strip()[:64] or None
         now = to_utc(now) or utcnow()
         username = username.lstrip("@") if username else username
         async with self._tx() as conn:
@@ -54,16 +61,18 @@ class MoneyRepository(RepositoryBase):
                 sa.insert(users).values(
                     id=user_id, username=username, first_name=first_name, last_name=last_name,
                     language=language, balance=0, blocked=False, created_at=now, last_seen_at=now,
+                    start_payload=start_payload,
                 ),
             )
             created = inserted is not None
             if not created:
-                await conn.execute(
-                    sa.update(users).where(users.c.id == user_id).values(
-                        username=username, first_name=first_name, last_name=last_name,
-                        last_seen_at=now,
-                    )
+                values: dict[str, object] = dict(
+                    username=username, first_name=first_name, last_name=last_name,
+                    last_seen_at=now, blocked=False,
                 )
+                if start_payload is not None:
+                    values["start_payload"] = sa.func.coalesce(users.c.start_payload, start_payload)
+                await conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
             elif signup_bonus > 0:
                 await self._credit(conn, user_id, signup_bonus, reason="signup_bonus", now=now)
             return await self._user(conn, user_id), created
@@ -138,7 +147,9 @@ class MoneyRepository(RepositoryBase):
         self, charge_id: str, *, admin_id: int | None = None, now: datetime | None = None
     ) -> Payment | None:
         """Mark a payment refunded and take its credits back once, never below zero (what was
-        already spent stays spent). None if the charge is unknown; DuplicateError if repeated."""
+        already spent stays spent). The returned Payment's `refunded_credits` is what was
+        actually debited (also the ledger row's -delta). None if the charge is unknown;
+        DuplicateError if repeated."""
         check_text("charge_id", charge_id, max_length=256)
         now = to_utc(now) or utcnow()
         async with self._tx() as conn:
@@ -162,6 +173,10 @@ class MoneyRepository(RepositoryBase):
             await conn.execute(
                 sa.update(users).where(users.c.id == payment.user_id, users.c.balance >= amount)
                 .values(balance=users.c.balance - amount)
+            )
+            await conn.execute(
+                sa.update(payments).where(payments.c.id == payment.id)
+                .values(refunded_credits=amount)
             )
             await conn.execute(
                 sa.insert(credit_ledger).values(

@@ -49,6 +49,49 @@ async def test_set_language_and_blocked(repo):
         await repo.set_blocked(2, True)
 
 
+async def test_any_update_from_the_user_clears_blocked(repo):
+    await _user(repo)
+    await repo.set_blocked(1, True)
+    user, created = await repo.register_user(
+        1, username="Alice", first_name="A", last_name=None, language="en", signup_bonus=50
+    )
+    assert not created and user.blocked is False
+    assert (await repo.get_user(1)).blocked is False
+
+
+async def test_start_payload_is_kept_from_the_first_deep_link(repo):
+    user, _ = await repo.register_user(
+        1, username=None, first_name="A", last_name=None, language="en", signup_bonus=0,
+        start_payload="ref_42",
+    )
+    assert user.start_payload == "ref_42"
+    again, _ = await repo.register_user(
+        1, username=None, first_name="A", last_name=None, language="en", signup_bonus=0,
+        start_payload="ref_99",
+    )
+    assert again.start_payload == "ref_42"  # the first one wins
+    plain, _ = await repo.register_user(
+        1, username=None, first_name="A", last_name=None, language="en", signup_bonus=0,
+    )
+    assert plain.start_payload == "ref_42"  # an update without a payload keeps it
+    # an existing user without one gets the first payload seen later
+    await _user(repo, user_id=2)
+    later, _ = await repo.register_user(
+        2, username=None, first_name="B", last_name=None, language="en", signup_bonus=0,
+        start_payload="  promo  ",
+    )
+    assert later.start_payload == "promo"
+
+
+async def test_full_purchase_refund_records_the_whole_pack(repo):
+    await _user(repo, bonus=0)
+    await repo.credit_purchase(user_id=1, charge_id="ch9", stars=50, credits=55, payload="p")
+    reversed_ = await repo.reverse_purchase("ch9")
+    assert reversed_.refunded_credits == 55
+    assert (await repo.ledger(1, limit=1))[0].delta == -55
+    assert await repo.ledger_check() == []
+
+
 async def test_purchase_once_per_charge_and_reverse(repo):
     await _user(repo, bonus=0)
     assert await repo.credit_purchase(user_id=1, charge_id="ch1", stars=100, credits=120, payload="p")
@@ -63,6 +106,8 @@ async def test_purchase_once_per_charge_and_reverse(repo):
     )
     reversed_ = await repo.reverse_purchase("ch1", admin_id=7)
     assert reversed_.refunded_at is not None
+    assert reversed_.refunded_credits == 20  # what was debited, not the pack's 120
+    assert (await repo.get_payment("ch1")).refunded_credits == 20
     # only the 20 still unspent can be taken back; the balance never goes negative
     assert (await repo.get_user(1)).balance == 0
     entry = (await repo.ledger(1, limit=1))[0]
