@@ -159,12 +159,18 @@ class SafeDownloader:
                 size = int(length) if length and length.isdigit() else None
                 if size is not None and size > self.max_bytes:
                     raise DownloadTooLargeError(f"file is {size} bytes, cap {self.max_bytes}")
+                chunks = self._capped(response)
+                head = await _read_head(chunks, 16)
+                sniffed = sniff_media_type(head)
+                if sniffed is None:
+                    # An HTML error page or a script stored as .jpg and served from a public
+                    # bucket is worse than no file: only real images and videos are kept.
+                    raise DownloadRefusedError("the file is not an image or a video")
                 yield Download(
                     url=current,
-                    content_type=(response.headers.get("content-type") or "").split(";")[0].strip()
-                    or None,
+                    content_type=sniffed,
                     content_length=size,
-                    chunks=self._capped(response),
+                    chunks=_prepend(head, chunks),
                 )
                 return
             finally:
@@ -181,3 +187,41 @@ class SafeDownloader:
                 yield chunk
         except httpx.HTTPError as exc:
             raise DownloadUnavailableError(f"download interrupted: {type(exc).__name__}") from None
+
+
+# Magic numbers of the formats KIE returns; the declared Content-Type is not trusted.
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
+    (4, b"ftypqt", "video/quicktime"),
+    (4, b"ftyp", "video/mp4"),
+)
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """The media type the first bytes prove, or None for anything else (HTML, scripts, …)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    for offset, magic, media_type in _SIGNATURES:
+        if head[offset:offset + len(magic)] == magic:
+            return media_type
+    return None
+
+
+async def _read_head(chunks: AsyncIterator[bytes], size: int) -> bytes:
+    head = b""
+    async for chunk in chunks:
+        head += chunk
+        if len(head) >= size:
+            break
+    return head
+
+
+async def _prepend(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    async for chunk in rest:
+        yield chunk

@@ -116,7 +116,7 @@ def test_host_allow_list_is_a_suffix_match_on_labels():
 @pytest.fixture
 async def files_server(unused_port):
     app = web.Application()
-    body = b"\x89PNG" + b"0" * 2000
+    body = b"\x89PNG\r\n\x1a\n" + b"0" * 2000
 
     async def ok(request):
         return web.Response(body=body, content_type="image/png")
@@ -133,6 +133,7 @@ async def files_server(unused_port):
     async def endless(request):
         resp = web.StreamResponse(headers={"Content-Type": "video/mp4"})
         await resp.prepare(request)
+        await resp.write(b"\x00\x00\x00\x18ftypmp42")
         for _ in range(100):
             await resp.write(b"1" * 10_000)
         return resp
@@ -142,6 +143,11 @@ async def files_server(unused_port):
     app.router.add_get("/foreign", to_foreign)
     app.router.add_get("/local", to_local)
     app.router.add_get("/endless", endless)
+
+    async def html_as_png(request):
+        return web.Response(body=b"<html><script>alert(1)</script></html>", content_type="image/png")
+
+    app.router.add_get("/html.png", html_as_png)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_port).start()
@@ -168,6 +174,11 @@ async def test_downloader_follows_same_host_redirects_only(files_server):
             await _read(dl, base + "/endless")  # no Content-Length: capped while streaming
         with pytest.raises(DownloadRefusedError):
             await _read(dl, "file:///etc/passwd")
+        # The declared type is not trusted: an HTML page served as image/png is refused.
+        with pytest.raises(DownloadRefusedError, match="not an image or a video"):
+            await _read(dl, base + "/html.png")
+        async with dl.open(base + "/ok.png") as d:
+            assert d.content_type == "image/png"
     finally:
         await dl.aclose()
 
@@ -227,3 +238,19 @@ def test_plain_presenter_trims_captions_to_telegram_limits():
     assert len(caption) == CAPTION_LIMIT and caption.endswith("…")
     assert "8⭐ refunded" in presenter.failure(g, language="en").text
     assert "1:05" in presenter.status(g, language="en", position=None, elapsed_s=65).text
+
+
+@pytest.mark.parametrize("head,expected", [
+    (b"\x89PNG\r\n\x1a\n....", "image/png"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+    (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
+    (b"\x00\x00\x00\x18ftypmp42", "video/mp4"),
+    (b"\x00\x00\x00\x14ftypqt  ", "video/quicktime"),
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "video/webm"),
+    (b"<!doctype html><html>", None),
+    (b"", None),
+])
+def test_sniff_media_type(head, expected):
+    from bot.downloads import sniff_media_type
+
+    assert sniff_media_type(head) == expected
