@@ -189,3 +189,29 @@ async def test_mirrored_http_status_maps_the_same():
             assert record.state is TaskState.SUCCESS
     finally:
         await emu.stop()
+
+
+async def test_create_500_is_unknown_outcome_after_one_request(emulator):
+    """A 5xx from createTask may hide a created (and billed) task: never sent again."""
+    emulator.faults.create_errors = 1
+    emulator.faults.create_error_code = 500
+    sleep = FakeSleep()
+    async with client_for(emulator, sleep=sleep) as client:
+        before = sum(1 for r in emulator.requests if r.path.endswith("/jobs/createTask"))
+        with pytest.raises(KieSubmissionUnknownError) as info:
+            await client.create_task(*SEEDREAM)
+        after = sum(1 for r in emulator.requests if r.path.endswith("/jobs/createTask"))
+    assert after - before == 1 and sleep.delays == []
+    assert info.value.body_code == 500
+
+
+async def test_lagging_record_info_is_seen_through_the_client(emulator):
+    """recordInfo may trail the real state; the client reports what KIE shows, not a guess."""
+    emulator.faults.record_lag = 0.6
+    async with client_for(emulator) as client:
+        created = await client.create_task(*SEEDREAM)
+        await emulator.wait_final(created.task_id)
+        lagging = await client.get_task(created.task_id)
+        assert lagging.state is not TaskState.SUCCESS and not lagging.result_urls
+        record, _ = await poll_until_final(client, created.task_id)
+    assert record.state is TaskState.SUCCESS and record.result_urls
