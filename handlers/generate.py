@@ -54,11 +54,13 @@ def router() -> Router:
         chat_id = query.message.chat.id
         card_id = query.message.message_id
         try:
-            source = await _source_image(bot, draft.get("photo"))
+            # One source only: a chosen result (Animate) wins over any photo.
+            src = draft.get("src") or None
+            source = None if src else await _source_image(bot, draft.get("photo"))
             started = await generations.start(
                 user_id=query.from_user.id, chat_id=chat_id, model_key=draft["model"],
                 options=draft["opts"], prompt=draft["prompt"], request_key=f"{chat_id}:{card_id}",
-                source_image=source, source_generation_id=draft.get("src") or None,
+                source_image=source, source_generation_id=src,
                 progress_message_id=card_id,
             )
         except InsufficientBalanceError as exc:
@@ -116,12 +118,13 @@ def router() -> Router:
             await query.bot.send_message(query.from_user.id, tr(lang, "resend_failed"))
 
     @r.callback_query(GenCb.filter(F.a == "anim"))
-    async def animate(query: CallbackQuery, callback_data: GenCb, lang: str, catalog: Any,
-                      generations: Any) -> None:
+    async def animate(query: CallbackQuery, callback_data: GenCb, state: FSMContext, lang: str,
+                      catalog: Any, generations: Any) -> None:
         g = await generations.get(user_id=query.from_user.id, generation_id=callback_data.g)
         if g is None or g.kind != "image" or g.status != "succeeded":
             raise StaleMenu()
         await query.answer()
+        await drafts.drop(state)  # a new flow whose only source is this result
         text, kb = screens.picker(lang, catalog, "video", src=g.id)
         await query.bot.send_message(query.from_user.id, text, reply_markup=kb)
 

@@ -71,10 +71,10 @@ def card(lang: str, catalog: Any, draft: dict, balance: int) -> Screen:
     if len(prompt) > PROMPT_IN_CARD:
         prompt = prompt[: PROMPT_IN_CARD - 1] + "…"
     photo = ""
-    if draft.get("photo"):
-        photo = tr(lang, "card_photo")
-    elif draft.get("src"):
+    if draft.get("src"):  # the same precedence as the Generate button
         photo = tr(lang, "card_source", id=draft["src"])
+    elif draft.get("photo"):
+        photo = tr(lang, "card_photo")
     text = tr(lang, "card", name=spec.name, options=keyboards.options_summary(lang, spec, draft["opts"]),
               prompt=prompt, photo=photo, balance=balance)
     short = balance < price

@@ -48,11 +48,17 @@ def router() -> Router:
                     or spec.image_input is None:
                 raise StaleMenu()
         await query.answer()
-        # Keep what the user already typed when they only switch models.
+        # Keep what the user already typed when they only switch models. Animating a result
+        # (src given) takes that result as the only source: an older draft's photo or prompt
+        # must not ride along, or the user would pay to animate a different picture.
         old = (await state.get_data()).get("draft") or {}
-        prompt = old.get("prompt")
-        photo = old.get("photo") if spec.image_input is not None else None
-        src = src or (old.get("src") if spec.image_input is not None else 0) or 0
+        if src:
+            prompt = old.get("prompt") if old.get("src") == src else None
+            photo = None
+        else:
+            prompt = old.get("prompt")
+            photo = old.get("photo") if spec.image_input is not None else None
+            src = (old.get("src") if spec.image_input is not None and not photo else 0) or 0
         draft = await drafts.new_draft(state, model=spec.key, opts=catalog.defaults(spec.key),
                                        prompt=prompt, photo=photo, src=src)
         await state.set_state(Draft.options)

@@ -33,7 +33,11 @@ async def test_image_flow_with_options_and_result_buttons(stack):
 
     await click(ann, "📎 Original file")
     doc = await ann.wait_until(lambda t: next((e for e in t if e.kind == "document"), None))
-    assert doc.media[0].data == result.media[0].data or doc.media[0].data
+    from bot.services.pipeline.complete import stored_path
+
+    [g], _ = await stack.app.generations.library(user_id=111, page=0, page_size=5)
+    original = await stack.app.generations.pipeline.media.read(stored_path(g, 0, g.result_urls[0]))
+    assert doc.media[0].data == original
 
     await click(ann, "🔁 Again")
     again_card = await seen(ann, "Ready to generate")
@@ -100,38 +104,54 @@ async def test_cancel_while_queued_refunds(webhook_stack):
     assert await ledger(webhook_stack, 555) == [("signup_bonus", 50), ("spend", -8), ("refund", 8)]
 
 
-async def test_i2v_with_photo_and_caption_then_animate(webhook_stack):
-    ann = webhook_stack.telegram.user(666, first_name="Ann", language_code="en")
-    await webhook_stack.app.accounts.register(666, language_code="en")
-    await webhook_stack.app.accounts.admin_credit("666", "=200", admin_id=1)
+async def test_i2v_with_photo_then_animate_an_older_result_uses_only_that_result(stack):
+    ann = stack.telegram.user(666, first_name="Ann", language_code="en")
+    await stack.app.accounts.register(666, language_code="en")
+    await stack.app.accounts.admin_credit("666", "=200", admin_id=1)
+    # R1: an image result, made before the i2v draft below.
+    await start_image_flow(ann, prompt="a quiet harbour")
+    await click(ann, "Generate · 8⭐")
+    [r1_message] = await wait_media(ann, 1)
+
     await ann.send_command("/start")
     await click(ann, "🎬 Videos")
     await click(ann, "Bytedance V1 Pro · 30⭐")
     await click(ann, "Continue · 30⭐")
     await seen(ann, "Send a photo for Bytedance V1 Pro")
-    await ann.send_photo(png_bytes(), caption="the waves start moving")
+    photo = png_bytes(48)
+    await ann.send_photo(photo, caption="the waves start moving")
     card = await seen(ann, "Ready to generate")
     assert "Photo: ✅ attached" in card.text and "the waves start moving" in card.text
     await click(ann, "Generate · 30⭐")
-    [video] = await wait_media(ann, 1)
-    assert video.media[0].kind == "video"
-    assert video.buttons == [["🔁 Again", "📎 Original file"]]  # no Animate for videos
+    media = await wait_media(ann, 2)
+    assert media[-1].media[0].kind == "video"
+    assert media[-1].buttons == [["🔁 Again", "📎 Original file"]]  # no Animate for videos
 
-    # Animate an image result: the i2v flow starts with that picture as its source.
-    await start_image_flow(ann, prompt="a quiet harbour")
-    await click(ann, "Generate · 8⭐")
-    await wait_media(ann, 2)
-    await click(ann, "🎬 Animate")
+    # Animate R1: a fresh draft whose only source is R1 (not the photo, not the old prompt).
+    await ann.tap("🎬 Animate", r1_message)
     await seen(ann, "animate this image")
     await click(ann, "Kling 2.6 Animate · 25⭐")
     await click(ann, "Continue · 25⭐")
-    await seen(ann, "Describe")
+    ask = await seen(ann, "Describe")
+    assert "waves" not in ask.text
     await ann.send_text("boats rocking gently")
     card = await seen(ann, "Source: your result #")
+    assert "Photo: ✅" not in card.text and "waves" not in card.text
+    assert "Prompt: boats rocking gently" in card.text
     await click(ann, "Generate · 25⭐")
     media = await wait_media(ann, 3)
     assert media[-1].media[0].kind == "video"
-    assert await balance(webhook_stack, 666) == 200 - 30 - 8 - 25
+    assert await balance(stack, 666) == 200 - 8 - 30 - 25
+
+    from bot.services.pipeline.complete import stored_path
+
+    items, _ = await stack.app.generations.library(user_id=666, page=0, page_size=5)
+    animated, i2v, r1 = items
+    assert animated.model_key != i2v.model_key
+    media_store = stack.app.generations.pipeline.media
+    source = await media_store.read(animated.options["_source_path"])
+    assert source == await media_store.read(stored_path(r1, 0, r1.result_urls[0]))
+    assert source != photo and source != await media_store.read(i2v.options["_source_path"])
 
 
 async def test_prompt_typed_from_main_menu_offers_last_model(webhook_stack):
