@@ -41,8 +41,8 @@ async def test_library_pages_resends_and_explains_failures(webhook_stack):
 
 async def test_library_in_russian(webhook_stack):
     ivan = webhook_stack.telegram.user(4001, first_name="Иван", language_code="ru")
-    await _failed_rows(webhook_stack, 4001, 1) if await webhook_stack.app.accounts.register(
-        4001, language_code="ru") else None
+    await webhook_stack.app.accounts.register(4001, language_code="ru")
+    await _failed_rows(webhook_stack, 4001, 1)
     await ivan.send_command("/library")
     page = await seen(ivan, "Мои работы: 1")
     assert "❌ ошибка" in page.text
