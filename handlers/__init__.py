@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import BotCommand
 
 from handlers.middlewares import HandlerContextMiddleware, UserMiddleware, install_reply_retry
@@ -25,6 +26,17 @@ async def on_startup(bot: Bot) -> None:
     await bot.set_my_commands(bot_commands("ru"), language_code="ru")
 
 
+class PrivateChatsOnly(BaseMiddleware):
+    """Outer middleware placed before registration: a message or button from a group or channel
+    is dropped unseen, so group members are never registered (nor given the signup bonus)."""
+
+    async def __call__(self, handler, event, data):  # type: ignore[no-untyped-def]
+        chat = data.get("event_chat")
+        if chat is not None and chat.type != "private":
+            return UNHANDLED
+        return await handler(event, data)
+
+
 def setup_routers() -> Router:
     from handlers import (
         admin,
@@ -35,6 +47,7 @@ def setup_routers() -> Router:
         help,
         lang,
         library,
+        middlewares,
         payments,
         selftest,
         start,
@@ -44,6 +57,8 @@ def setup_routers() -> Router:
     root = Router(name="handlers")
     # A private-chat product: in groups a stray message must not become a prompt.
     root.message.filter(F.chat.type == "private")
+    for observer in (root.message, root.callback_query):
+        observer.outer_middleware(PrivateChatsOnly())  # before UserMiddleware registers anyone
     middleware = UserMiddleware()
     root.message.outer_middleware(middleware)
     root.callback_query.outer_middleware(middleware)
@@ -54,6 +69,7 @@ def setup_routers() -> Router:
     # Order matters: commands before free text, the draft's text steps before the fallback.
     root.include_routers(
         errors.router(),
+        middlewares.membership_router(),
         start.router(),
         help.router(),
         lang.router(),
