@@ -38,8 +38,13 @@ from bot.logging import RedactionHandle, install_redaction, kv
 from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
 from bot.services.generation import GenerationService
 from bot.services.pipeline.context import Pipeline, PipelineConfig
+from bot.services.reconcile import PaymentReconciler
 
 log = logging.getLogger("bot.app")
+
+# Stars payments the handler could not credit are found in getStarTransactions on start and
+# then this often (bot/services/reconcile.py).
+RECONCILE_INTERVAL_S = 300.0
 
 
 def _secret(value: Any) -> str | None:
@@ -148,6 +153,7 @@ class App:
     # getUpdates long-poll seconds; LocalStack shortens it so the fake server stops promptly.
     polling_timeout: int = 10
     _extra_cleanup: list = field(default_factory=list)
+    reconciler: PaymentReconciler | None = None
 
     @property
     def base_url(self) -> str:
@@ -265,6 +271,9 @@ def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = 
     pipeline.kick = jobs.kick
     accounts = AccountService(repository, signup_bonus=s.signup_bonus, packs=s.topup_packs,
                               admin_ids=s.admin_ids)
+    reconciler = PaymentReconciler(bot, accounts, notify=_late_payment_notice(sender))
+    jobs.add_periodic("reconcile-payments", reconciler.run,
+                      interval_s=RECONCILE_INTERVAL_S)
     dispatcher = Dispatcher(
         storage=build_fsm_storage(s), settings=s, catalog=catalog, generations=generations,
         accounts=accounts, presenter=presenter,
@@ -286,4 +295,23 @@ def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = 
         bot=bot, dispatcher=dispatcher, sender=sender, downloader=downloader,
         presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
         web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
+        reconciler=reconciler,
     )
+
+
+def _late_payment_notice(sender: ChatSender):
+    """The same "payment received" text the handler sends, for payments credited late; through
+    the ChatSender, which paces per chat and waits out 429s (no handler retry applies here)."""
+    from aiogram.methods import SendMessage
+
+    from handlers import keyboards
+    from handlers.texts import normalise, tr
+
+    async def notify(tg_user: Any, user: Any, result: Any) -> None:
+        lang = normalise(getattr(user, "language", None))
+        await sender.send(tg_user.id, SendMessage(
+            chat_id=tg_user.id, text=tr(lang, "paid", credits=result.credits,
+                                        balance=result.balance),
+            reply_markup=keyboards.main_menu(lang)))
+
+    return notify

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,13 @@ class JobRunner:
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
         self._started = False
+        self._periodic: list[tuple[str, Callable[[], Awaitable[Any]], float]] = []
+
+    def add_periodic(self, name: str, run: Callable[[], Awaitable[Any]], *,
+                     interval_s: float) -> None:
+        """Run `run()` at start and then every `interval_s` (e.g. payment reconciliation);
+        call before start(). Failures are logged, never raised into the scheduler."""
+        self._periodic.append((name, run, interval_s))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task:
         """Start a tracked background task (awaited or cancelled by stop())."""
@@ -55,6 +62,10 @@ class JobRunner:
             scheduler.add_job(self._tick, "interval", seconds=self.interval_s, args=[stage],
                               id=f"stage-{stage}", max_instances=1, coalesce=True,
                               next_run_time=now, misfire_grace_time=None)
+        for name, run, interval_s in self._periodic:
+            scheduler.add_job(self._periodic_run, "interval", seconds=interval_s,
+                              args=[name, run], id=f"periodic-{name}", max_instances=1,
+                              coalesce=True, next_run_time=now, misfire_grace_time=None)
         scheduler.add_job(self._progress, "interval", seconds=self.progress_interval_s,
                           id="progress", max_instances=1, coalesce=True,
                           misfire_grace_time=None)
@@ -65,6 +76,18 @@ class JobRunner:
 
     async def _tick(self, stage: str) -> None:
         self.kick(stage)
+
+    async def _periodic_run(self, name: str, run: Callable[[], Awaitable[Any]]) -> None:
+        if self._stopping:
+            return
+        task = self.spawn(run(), name=f"periodic-{name}")  # tracked: stop() waits for it
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error(kv("periodic job failed", job=name, error=type(exc).__name__,
+                         reason=str(exc)[:200]))
 
     async def _progress(self) -> None:
         try:

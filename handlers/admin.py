@@ -124,9 +124,18 @@ def router() -> Router:
         except DuplicateError:
             await message.answer(tr(lang, "adm_refund_already", charge=charge))
             return
-        credits = reversed_.credits if reversed_ else payment.credits
-        await message.answer(tr(lang, "adm_refund_done", stars=payment.stars,
-                                user_id=payment.user_id, credits=credits))
+        if reversed_ is None:  # the payment row vanished between the lookup and the debit
+            await message.answer(tr(lang, "adm_refund_unknown", charge=charge))
+            return
+        # Only what was left on the balance is debited; report that, not the pack size.
+        debited = int(reversed_.refunded_credits or 0)
+        if debited == reversed_.credits:
+            await message.answer(tr(lang, "adm_refund_done", stars=payment.stars,
+                                    user_id=payment.user_id, credits=debited))
+        else:
+            await message.answer(tr(lang, "adm_refund_partial", stars=payment.stars,
+                                    user_id=payment.user_id, credits=debited,
+                                    bought=reversed_.credits))
 
     @r.message(Command("ledgercheck"))
     async def ledgercheck(message: Message, lang: str, accounts: Any) -> None:

@@ -1,22 +1,38 @@
 """Registers (or touches) the Telegram user on every update and decides the reply language.
 
 Handlers then receive `user` (storage User), `lang` ("ru"/"en") and `user_created` (True only on
-the very first update, when the signup bonus was granted).
+the very first update, when the signup bonus was granted). Registering also clears `blocked`: a
+user who writes to us has unblocked the bot. `membership_router()` follows my_chat_member
+updates (blocked / unblocked) and wakes the deliverer when a user comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, F, Router
+from aiogram.enums import ChatMemberStatus
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.types import TelegramObject
+from aiogram.types import ChatMemberUpdated, Message, TelegramObject
 
 from handlers.texts import language_for, normalise
+
+
+_PAYLOAD = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{1,64})\s*$")
+
+
+def start_payload(event: TelegramObject) -> str | None:
+    """The deep-link payload of "/start <payload>" (t.me/<bot>?start=<payload>), else None.
+    Registration stores the first one on the user row, so it survives restarts (FSM data in
+    memory does not)."""
+    text = getattr(event, "text", None) if isinstance(event, Message) else None
+    match = _PAYLOAD.match(text or "")
+    return match.group(1) if match else None
 
 
 class UserMiddleware(BaseMiddleware):
@@ -39,6 +55,7 @@ class UserMiddleware(BaseMiddleware):
             first_name=tg_user.first_name,
             last_name=tg_user.last_name,
             language_code=tg_user.language_code,
+            start_payload=start_payload(event),
         )
         data["user"] = user
         data["user_created"] = created
@@ -86,3 +103,24 @@ def install_reply_retry(bot: Any) -> None:
     """Once per bot session (startup may run again after a restart with the same bot)."""
     if not any(isinstance(m, ReplyRetryMiddleware) for m in bot.session.middleware._middlewares):
         bot.session.middleware(ReplyRetryMiddleware())
+
+
+def membership_router() -> Router:
+    """my_chat_member in private chats: "kicked" means the user blocked the bot, "member" that
+    they unblocked (or started) it. Results finished while they were blocked wait undelivered
+    (the deliverer skips blocked users); unblocking makes the deliverer send them now."""
+    r = Router(name="membership")
+
+    @r.my_chat_member(F.chat.type == "private")
+    async def member_changed(update: ChatMemberUpdated, accounts: Any = None,
+                             generations: Any = None) -> None:
+        if accounts is None or update.from_user is None:
+            return
+        status = update.new_chat_member.status
+        if status == ChatMemberStatus.KICKED:
+            await accounts.set_blocked(update.from_user.id, True)
+        elif status == ChatMemberStatus.MEMBER:
+            if await accounts.set_blocked(update.from_user.id, False) and generations is not None:
+                generations.pipeline.kick("deliver")
+
+    return r

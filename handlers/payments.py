@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,6 +13,28 @@ from handlers import keyboards
 from handlers.texts import tr
 
 log = logging.getLogger(__name__)
+
+# Short: the user is looking at the payment screen. A longer outage is left to the
+# reconciliation job (bot/services/reconcile.py).
+CREDIT_RETRY_DELAYS_S = (0.2, 0.5, 1.0)
+
+
+async def credit_with_retry(accounts: Any, *, delays: tuple[float, ...] | None = None,
+                            sleep=asyncio.sleep, **payment: Any) -> Any:
+    """accounts.credit_payment, tried once plus once per delay; None when every attempt failed.
+    Safe to repeat: the credit is unique per charge id."""
+    delays = CREDIT_RETRY_DELAYS_S if delays is None else delays
+    for attempt in range(len(delays) + 1):
+        try:
+            return await accounts.credit_payment(**payment)
+        except Exception as exc:  # noqa: BLE001 - any failure: retry, then hand to reconciliation
+            log.warning("crediting payment failed (attempt %d): %s", attempt + 1,
+                        type(exc).__name__)
+            if attempt < len(delays):
+                await sleep(delays[attempt])
+    log.error("payment not credited now; reconciliation will credit it (user %s)",
+              payment.get("user_id"))
+    return None
 
 
 def router() -> Router:
@@ -30,11 +53,15 @@ def router() -> Router:
     @r.message(F.successful_payment)
     async def paid(message: Message, lang: str, accounts: Any) -> None:
         sp = message.successful_payment
-        result = await accounts.credit_payment(
-            user_id=message.from_user.id, charge_id=sp.telegram_payment_charge_id,
+        result = await credit_with_retry(
+            accounts, user_id=message.from_user.id, charge_id=sp.telegram_payment_charge_id,
             payload=sp.invoice_payload, total_amount=sp.total_amount,
         )
-        if result.credited:
+        if result is None:
+            # Telegram already took the Stars: "try again" would make them pay twice. The
+            # reconciliation job credits this charge from getStarTransactions and tells them.
+            await message.answer(tr(lang, "paid_pending"))
+        elif result.credited:
             await message.answer(tr(lang, "paid", credits=result.credits, balance=result.balance),
                                  reply_markup=keyboards.main_menu(lang))
         else:

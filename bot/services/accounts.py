@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.errors import InsufficientBalanceError, InvalidAmountError
+from storage.errors import InsufficientBalanceError, InvalidAmountError, UnknownUserError
 
 PAYLOAD_VERSION = "v1"
 _DELTA = re.compile(r"^([+\-=])(\d{1,9})$")
@@ -97,8 +97,11 @@ class AccountService:
         first_name: str | None = None,
         last_name: str | None = None,
         language_code: str | None = None,
+        start_payload: str | None = None,
     ) -> tuple[Any, bool]:
-        """Create the user (signup bonus once ever) or refresh names; returns (user, created)."""
+        """Create the user (signup bonus once ever) or refresh names; returns (user, created).
+        Also marks the user reachable again (an update from them means they unblocked us) and
+        keeps the first deep-link `start_payload`."""
         return await self._repo.register_user(
             user_id,
             username=username,
@@ -106,7 +109,16 @@ class AccountService:
             last_name=last_name,
             language=language_for(language_code),
             signup_bonus=self.signup_bonus,
+            start_payload=start_payload,
         )
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> bool:
+        """Record that the user blocked (or unblocked) the bot; False for an unknown user."""
+        try:
+            await self._repo.set_blocked(user_id, blocked)
+        except UnknownUserError:
+            return False
+        return True
 
     async def get_user(self, user_id: int) -> Any:
         return await self._repo.get_user(user_id)
@@ -164,7 +176,9 @@ class AccountService:
         return await self._repo.get_payment(charge_id)
 
     async def reverse_purchase(self, charge_id: str, *, admin_id: int | None = None) -> Any:
-        """Debit a refunded purchase once (raises storage DuplicateError when already done)."""
+        """Debit a refunded purchase once (raises storage DuplicateError when already done).
+        The returned payment's `refunded_credits` is what was actually debited: never more
+        than the balance, so credits already spent stay spent."""
         return await self._repo.reverse_purchase(charge_id, admin_id=admin_id)
 
     # admin -----------------------------------------------------------------------------------

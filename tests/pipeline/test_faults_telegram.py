@@ -42,9 +42,35 @@ async def test_blocked_user_is_marked_and_not_retried(tmp_path):
             return user.blocked
 
         await wait_until(marked, timeout=10)
+        # Told by my_chat_member, the bot does not even try; told only by a 403, it tried once.
         attempts = _sends_to(stack, 301)
-        assert attempts == 1
-        await asyncio.sleep(1.5)  # several deliverer passes later: still one attempt
+        assert attempts <= 1
+        await asyncio.sleep(1.5)  # several deliverer passes later: no further attempt
         assert _sends_to(stack, 301) == attempts
         g = await stack.app.repository.get_generation(g.id)
-        assert g.delivered_at is None  # kept: the library still has it if they come back
+        assert g.delivered_at is None  # kept for when they come back
+
+        tg.unblock()  # my_chat_member "member": the waiting result goes out now
+        g = await wait_final(stack, g.id)
+        assert g.delivered_at is not None
+        await wait_until(lambda: len(media_messages(tg)) == 1, timeout=10)
+        assert not (await stack.app.repository.get_user(301)).blocked
+
+
+async def test_blocked_user_found_by_a_403_gets_the_result_after_writing_again(tmp_path):
+    async with plain_stack(tmp_path) as stack:
+        tg = await make_user(stack, 302)
+        started = await start(stack, 302, card=False)
+        tg.chat.blocked = True  # no my_chat_member: the bot learns it from the 403
+        g = await wait_final(stack, started.generation.id, delivered=False)
+
+        async def marked():
+            return (await stack.app.repository.get_user(302)).blocked
+
+        await wait_until(marked, timeout=10)
+        assert _sends_to(stack, 302) == 1
+        tg.chat.blocked = False  # unblocked; again the update is lost
+        await tg.send_text("hello again")  # any update from the user clears `blocked`
+        g = await wait_final(stack, g.id)
+        await wait_until(lambda: len(media_messages(tg)) == 1, timeout=10)
+        assert _sends_to(stack, 302) == 2
