@@ -1,5 +1,6 @@
-"""A user who blocked the bot while a paid generation ran gets the result once they come back:
-by unblocking (my_chat_member) or simply by writing again; the status card is finalised too."""
+"""Users coming back. One who blocked the bot while a paid generation ran gets the result once
+they return: by unblocking (my_chat_member) or simply by writing again; the status card is
+finalised too. A deep-link payload from the first /start survives a restart."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from bot.services.pipeline.deliver import _elapsed
 from bot.stack import LocalStack
 from kie_client.emulator.faults import StateDelays
 from tests.conftest import wait_until
-from tests.conversation.conftest import ADMIN_ID, click, media_messages, start_image_flow
+from tests.conversation.conftest import ADMIN_ID, click, media_messages, seen, start_image_flow
 
 UID = 5100
 
@@ -87,3 +88,21 @@ async def test_writing_again_delivers_even_without_a_member_update(slow_stack):
     await ann.wait_until(lambda t: len(media_messages(ann)) == 2, timeout=20)
     assert await stack.app.accounts.balance(UID) == 50 - 2 * g.cost
     assert await stack.app.repository.ledger_check() == []
+
+
+async def test_first_deep_link_payload_is_kept_across_restarts(webhook_stack):
+    stack = webhook_stack
+    ann = stack.telegram.user(5200, first_name="Ann", language_code="en")
+    await ann.send_command("/start", "ref_42")
+    await seen(ann, "Pick a section")
+    assert (await stack.app.repository.get_user(5200)).start_payload == "ref_42"
+    await stack.restart()  # no Redis: FSM data is gone, the user row is not
+    await ann.send_command("/start", "campaign_7")
+    await seen(ann, "Pick a section")
+    await ann.send_command("/start")
+    assert (await stack.app.repository.get_user(5200)).start_payload == "ref_42"
+    bob = stack.telegram.user(5201, first_name="Bob", language_code="en")
+    await bob.send_command("/start")
+    await bob.send_command("/start", "late_link")
+    await bob.wait_until(lambda t: sum(e.from_bot for e in t) >= 2, timeout=10)
+    assert (await stack.app.repository.get_user(5201)).start_payload == "late_link"
