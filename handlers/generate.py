@@ -18,7 +18,8 @@ from handlers import screens
 from handlers.callbacks import FlowCb, GenCb
 from handlers.errors import StaleMenu
 from handlers.states import Draft
-from handlers.texts import tr
+from handlers.failures import catalog_text, source_text
+from handlers.texts import count, tr
 from kie_client.catalog import CatalogError
 from storage.errors import InFlightLimitError, InsufficientBalanceError
 
@@ -69,21 +70,22 @@ def router() -> Router:
             await screens.show(query, *screens.card(lang, catalog, draft, exc.balance))
             return
         except InFlightLimitError as exc:
-            await query.answer(tr(lang, "inflight_limit", limit=exc.limit), show_alert=True)
+            await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")), show_alert=True)
             return
         except (SourceImageError, _DownloadFailed) as exc:
             await query.answer()
             draft["photo"] = None
             await drafts.save(state, draft)
             await state.set_state(Draft.photo)
-            error = (tr(lang, "err_download") if isinstance(exc, _DownloadFailed)
-                     else tr(lang, "err_source", reason=exc.user_reason))
+            error = (tr(lang, "err_download") if isinstance(exc, _DownloadFailed) else tr(
+                lang, "err_source", reason=source_text(lang, exc.user_reason, catalog.get(draft["model"]))))
             text, kb = screens.ask_photo(lang, catalog, draft, error=error)
             await bot.send_message(chat_id, text, reply_markup=kb)
             return
         except CatalogError as exc:
             await query.answer()
-            await bot.send_message(chat_id, tr(lang, "err_catalog", reason=str(exc)))
+            spec = catalog.get(draft["model"])
+            await bot.send_message(chat_id, tr(lang, "err_catalog", reason=catalog_text(lang, exc, spec)))
             return
         if not started.created:
             await query.answer(tr(lang, "already_started"))

@@ -35,6 +35,12 @@ def value_text(lang: str, value: Any, option: Any = None) -> str:
         return tr(lang, "value_on" if value else "value_off")
     if option is not None and option.name == "duration":
         return tr(lang, "unit_seconds", n=value)
+    if option is not None:
+        # Words such as quality "basic"/"high" are translated; sizes and ratios read the same.
+        try:
+            return tr(lang, f"value_{option.name}_{value}")
+        except KeyError:
+            pass
     return str(value)
 
 

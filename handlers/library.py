@@ -12,6 +12,7 @@ from bot.presenter import prompt_of
 from handlers import keyboards, screens
 from handlers.callbacks import GenCb, LibCb, MenuCb
 from handlers.errors import StaleMenu
+from handlers.failures import failure_text
 from handlers.texts import tr
 
 PAGE_SIZE = 5
@@ -86,9 +87,8 @@ def router() -> Router:
             if not await generations.resend(user_id=chat, chat_id=chat, generation_id=g.id):
                 await query.bot.send_message(chat, tr(lang, "resend_failed"))
         elif g.status == "failed":
-            reason = g.error or tr(lang, "failure_default")
-            if reason == "cancelled":
-                reason = tr(lang, "reason_cancelled")
+            reason = (failure_text(lang, g.error, g.fail_code) if g.error
+                      else tr(lang, "failure_default"))
             key = "lib_failed" if g.cost else "lib_failed_free"
             await query.bot.send_message(chat, tr(lang, key, reason=reason, cost=g.cost))
         else:

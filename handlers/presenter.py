@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.presenter import CAPTION_LIMIT, TEXT_LIMIT, Rendered, prompt_of, trim
 from handlers import keyboards
+from handlers.failures import failure_text
 from handlers.texts import tr
 
 _PROMPT_IN_STATUS = 300
@@ -58,7 +59,8 @@ class ConversationPresenter:
         )
 
     def failure(self, generation: Any, *, language: str | None) -> Rendered:
-        reason = generation.error or tr(language, "failure_default")
+        reason = (failure_text(language, generation.error, generation.fail_code)
+                  if generation.error else tr(language, "failure_default"))
         if generation.cost:
             text = tr(language, "failure", name=self._name(generation), reason=reason, cost=generation.cost)
         else:

@@ -13,7 +13,7 @@ from handlers import draft as drafts
 from handlers import screens
 from handlers.callbacks import FlowCb
 from handlers.states import Draft
-from handlers.texts import tr
+from handlers.texts import decimal, tr
 from kie_client.catalog import InvalidPromptError
 
 _DEFAULT_MIMES = ("image/jpeg", "image/png", "image/webp")
@@ -44,7 +44,8 @@ def photo_of(message: Message, spec: Any, lang: str) -> tuple[dict | None, str |
     else:
         return None, tr(lang, "err_expect_photo")
     if record["size"] > limit:
-        return None, tr(lang, "err_file_big", size=f"{record['size'] / (1024 * 1024):.1f}")
+        return None, tr(lang, "err_file_big", size=decimal(lang, record["size"] / (1024 * 1024)),
+                        limit=limit // (1024 * 1024))
     return record, None
 
 

@@ -41,9 +41,11 @@ def test_result_buttons_depend_on_kind_and_language():
 
 def test_failure_names_the_reason_and_refund():
     p = build_presenter()
-    r = p.failure(_gen(status="failed", error="the prompt was flagged"), language="en")
-    assert r.text == "❌ Seedream 4.5: the prompt was flagged\n8⭐ were returned to your balance."
+    r = p.failure(_gen(status="failed", error="KIE could not generate this: flagged as sensitive",
+                       fail_code="400"), language="en")
+    assert r.text == ("❌ Seedream 4.5: the model refused this request (often its content filter). "
+                      "Try changing the prompt or the picture.\nRefunded to your balance: 8⭐.")
     r = p.failure(_gen(status="failed", error=None, cost=0), language="ru")
-    assert r.text == "❌ Seedream 4.5: генерация не удалась"
+    assert r.text == "❌ Seedream 4.5: генерация не удалась."
     r = p.link_instead(_gen(status="succeeded"), "https://example.org/f.mp4", language="en")
     assert "https://example.org/f.mp4" in r.text
