@@ -1,0 +1,37 @@
+"""/paysupport: the default text says how to reach support, and `/paysupport <message>` does."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.stack import LocalStack
+from tests.conversation.conftest import ADMIN_ID, seen
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_paysupport_message_reaches_every_admin(webhook_stack, lang):
+    tg = webhook_stack.telegram
+    admin = tg.user(ADMIN_ID, first_name="Root", language_code="en")
+    pat = tg.user(5100, first_name="Pat", username="pat_w", language_code=lang)
+    how, sent = {"en": ("send /paysupport followed by your message", "passed to support"),
+                 "ru": ("отправьте /paysupport и сразу за ним ваше сообщение", "передано в поддержку")}[lang]
+    await pat.send_command("/paysupport")
+    assert how in (await seen(pat, "/paysupport")).text
+    await pat.send_command("/paysupport", "paid 50 Stars on 24.11, no ⭐ arrived")
+    await seen(pat, sent)
+    forwarded = await seen(admin, "Payment support from 5100 @pat_w Pat")
+    assert "paid 50 Stars on 24.11, no ⭐ arrived" in forwarded.text
+    # Nothing the user typed turned into a generation prompt.
+    assert not any("Ready to generate" in e.text or "Всё готово" in e.text
+                   for e in pat.transcript if e.from_bot)
+
+
+async def test_paysupport_without_admins_points_to_terms_and_keeps_the_override(tmp_path):
+    async with LocalStack(tmp_path, webhook=True, settings={
+            "ADMIN_IDS": "", "PAYSUPPORT_TEXT": "Billing: write to @kie_owner"}) as stack:
+        pat = stack.telegram.user(5200, first_name="Pat", language_code="ru")
+        await pat.send_command("/paysupport")
+        await seen(pat, "Billing: write to @kie_owner")
+        await pat.send_command("/paysupport", "где мои звёзды?")
+        reply = await seen(pat, "по контакту из /terms")
+        assert "не подключена" in reply.text
