@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.conversation.conftest import (
     balance,
     click,
@@ -20,7 +22,7 @@ async def test_image_flow_with_options_and_result_buttons(stack):
     ann = stack.telegram.user(111, first_name="Ann", language_code="en")
     generate = await start_image_flow(ann)
     card = await seen(ann, "Ready to generate")
-    assert "Aspect ratio: 16:9 · Quality: basic" in card.text
+    assert "Aspect ratio: 16:9 · Quality: standard (2K)" in card.text
     assert "Prompt: a lighthouse at dusk" in card.text and "Balance: 50⭐" in card.text
     await click(ann, generate)
     [result] = await wait_media(ann, 1)
@@ -55,7 +57,7 @@ async def test_russian_user_sees_russian(webhook_stack):
     assert welcome.buttons[0] == ["🖼 Картинки", "🎬 Видео"]
     generate = await start_image_flow(ivan, "ru", "кот в космосе")
     card = await seen(ivan, "Всё готово")
-    assert "Формат: 16:9 · Качество: basic" in card.text and "Баланс: 50⭐" in card.text
+    assert "Формат: 16:9 · Качество: стандарт (2K)" in card.text and "Баланс: 50⭐" in card.text
     await click(ivan, generate)
     [result] = await wait_media(ivan, 1)
     assert result.buttons == [["🔁 Ещё раз", "📎 Исходный файл"], ["🎬 Оживить"]]
@@ -63,7 +65,8 @@ async def test_russian_user_sees_russian(webhook_stack):
     assert "Balance" not in texts and "Generate" not in texts
 
 
-async def test_double_tap_on_generate_charges_once(webhook_stack):
+async def test_double_tap_on_generate_charges_once(stack):
+    webhook_stack = stack  # both stacks: webhook and long polling
     ann = webhook_stack.telegram.user(333, first_name="Ann", language_code="en")
     generate = await start_image_flow(ann)
     answers = await asyncio.gather(ann.tap(generate), ann.tap(generate))
@@ -76,32 +79,50 @@ async def test_double_tap_on_generate_charges_once(webhook_stack):
     assert total == 1
 
 
-async def test_short_balance_shows_shortfall_and_top_up(webhook_stack):
-    ann = webhook_stack.telegram.user(444, first_name="Ann", language_code="en")
+SHORT = {
+    "en": ("Balance: 50⭐", "Not enough ⭐", "this costs 8⭐, you have 3⭐", "at least 5⭐", "💳 Top up",
+           "Choose a pack"),
+    "ru": ("Баланс: 50⭐", "Не хватает ⭐", "стоимость 8⭐, у вас 3⭐", "хотя бы на 5⭐", "💳 Пополнить",
+           "Выберите пакет"),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_short_balance_shows_shortfall_and_top_up(stack, lang):
+    t = SHORT[lang]
+    ann = stack.telegram.user(444, first_name="Ann", language_code=lang)
     await ann.send_command("/start")
-    await seen(ann, "Balance: 50⭐")
-    await webhook_stack.app.accounts.admin_credit("444", "=3", admin_id=1)
-    generate = await start_image_flow(ann)
-    card = await seen(ann, "Not enough ⭐")
-    assert "this costs 8⭐, you have 3⭐" in card.text and "at least 5⭐" in card.text
-    assert has_button("💳 Top up")(ann.transcript)
+    await seen(ann, t[0])
+    await stack.app.accounts.admin_credit("444", "=3", admin_id=1)
+    generate = await start_image_flow(ann, lang)
+    card = await seen(ann, t[1])
+    assert t[2] in card.text and t[3] in card.text
+    assert has_button(t[4])(ann.transcript)
     await ann.tap(generate)
-    assert await balance(webhook_stack, 444) == 3
-    assert (await webhook_stack.app.generations.library(user_id=444, page=0, page_size=5))[1] == 0
-    await click(ann, "💳 Top up")
-    await seen(ann, "Choose a pack")
+    assert await balance(stack, 444) == 3
+    assert (await stack.app.generations.library(user_id=444, page=0, page_size=5))[1] == 0
+    await click(ann, t[4])
+    await seen(ann, t[5])
 
 
-async def test_cancel_while_queued_refunds(webhook_stack):
-    ann = webhook_stack.telegram.user(555, first_name="Ann", language_code="en")
-    generate = await start_image_flow(ann)
-    await webhook_stack.app.jobs.stop()  # nothing submits: the generation waits in line
-    webhook_stack.app.generations.pipeline.kick = lambda stage: None
+CANCEL = {
+    "en": ("waiting in line", "✖ Cancel", "Cancelled. 8⭐ returned to your balance."),
+    "ru": ("в очереди", "✖ Отмена", "Отменено. На баланс возвращено 8⭐."),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_cancel_while_queued_refunds(stack, lang):
+    t = CANCEL[lang]
+    ann = stack.telegram.user(555, first_name="Ann", language_code=lang)
+    generate = await start_image_flow(ann, lang)
+    await stack.app.jobs.stop()  # nothing submits: the generation waits in line
+    stack.app.generations.pipeline.kick = lambda stage: None
     await click(ann, generate)
-    await seen(ann, "waiting in line")
-    await click(ann, "✖ Cancel")
-    await seen(ann, "Cancelled. 8⭐ returned")
-    assert await ledger(webhook_stack, 555) == [("signup_bonus", 50), ("spend", -8), ("refund", 8)]
+    await seen(ann, t[0])
+    await click(ann, t[1])
+    await seen(ann, t[2])
+    assert await ledger(stack, 555) == [("signup_bonus", 50), ("spend", -8), ("refund", 8)]
 
 
 async def test_i2v_with_photo_then_animate_an_older_result_uses_only_that_result(stack):

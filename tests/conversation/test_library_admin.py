@@ -13,7 +13,8 @@ async def _failed_rows(stack, user_id: int, count: int) -> None:
         started = await repo.start_generation(
             user_id=user_id, chat_id=user_id, model_key="kling_26_t2v", kind="video", cost=1,
             options={"prompt": f"old idea number {i}"}, request_key=f"lib-{i}")
-        await repo.fail_generation(started.generation.id, error="the model refused this prompt")
+        await repo.fail_generation(started.generation.id, fail_code="400",
+                                   error="KIE could not generate this: prompt flagged as sensitive")
 
 
 async def test_library_pages_resends_and_explains_failures(webhook_stack):
@@ -34,8 +35,8 @@ async def test_library_pages_resends_and_explains_failures(webhook_stack):
     page2 = await seen(ann, "page 2/2")
     assert "7. Kling 2.6 · ❌ failed" in page2.text
     await ann.tap("7", page2)
-    failure = await seen(ann, "This generation failed: the model refused this prompt")
-    assert "1⭐ were returned" in failure.text
+    failure = await seen(ann, "This generation failed: the model refused this request")
+    assert "Refunded to your balance: 1⭐." in failure.text and "KIE" not in failure.text
     assert all(a.answered for a in ann.callback_answers)
 
 
@@ -47,7 +48,9 @@ async def test_library_in_russian(webhook_stack):
     page = await seen(ivan, "Мои работы: 1")
     assert "❌ ошибка" in page.text
     await ivan.tap("1", page)
-    await seen(ivan, "Генерация не удалась")
+    failure = await seen(ivan, "Генерация не удалась: модель отклонила запрос")
+    assert "На баланс возвращено 1⭐." in failure.text
+    assert not any(w in failure.text for w in ("KIE", "flagged", "sensitive"))
 
 
 @pytest.mark.parametrize("command", ["/credit 1 +5", "/user 1", "/stats", "/refund x", "/ledgercheck",
@@ -58,6 +61,16 @@ async def test_admin_commands_look_unknown_to_others(webhook_stack, command):
     reply = await eve.wait_for_message()
     assert reply.text == "I don't know this command. Try /start or /help."
     assert reply.buttons == []
+
+
+async def test_admin_commands_look_unknown_to_russian_speakers_too(webhook_stack):
+    ivan = webhook_stack.telegram.user(4101, first_name="Иван", language_code="ru")
+    for command, args in (("/credit", "4101 +100"), ("/stats", None), ("/refund", "x")):
+        await ivan.send_command(command, args)
+        reply = await ivan.wait_for_message()
+        assert reply.text == "Я не знаю такой команды. Попробуйте /start или /help."
+        assert reply.buttons == []
+    assert await webhook_stack.app.accounts.balance(4101) == 50
 
 
 async def test_admin_credit_user_stats_refund_ledgercheck(webhook_stack):

@@ -18,7 +18,8 @@ async def _to_photo_step(user, lang):
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
-async def test_photo_step_rejects_everything_but_an_image(webhook_stack, lang):
+async def test_photo_step_rejects_everything_but_an_image(stack, lang):
+    webhook_stack = stack  # both stacks: webhook and long polling
     uid = 1000 + (lang == "ru")
     user = webhook_stack.telegram.user(uid, first_name="Pat", language_code=lang)
     ask = {"en": "Send a photo for Bytedance V1 Pro", "ru": "Пришлите фото для Bytedance V1 Pro"}[lang]
@@ -26,7 +27,7 @@ async def test_photo_step_rejects_everything_but_an_image(webhook_stack, lang):
         "en": ["Stickers can't be used here", "Videos can't be used", "I need a photo at this step",
                "This file is 11.0 MB, the limit is 10 MB", "This file type (application/pdf)"],
         "ru": ["Стикер здесь не подойдёт", "Видео не подходит", "На этом шаге нужно фото",
-               "Файл весит 11.0 МБ", "Этот тип файла (application/pdf)"],
+               "Файл весит 11,0 МБ", "Этот тип файла (application/pdf)"],
     }[lang]
     await _to_photo_step(user, lang)
     await seen(user, ask)
@@ -50,7 +51,8 @@ async def test_photo_step_rejects_everything_but_an_image(webhook_stack, lang):
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
-async def test_prompt_step_rejects_bad_prompts(webhook_stack, lang):
+async def test_prompt_step_rejects_bad_prompts(stack, lang):
+    webhook_stack = stack  # both stacks: webhook and long polling
     uid = 2000 + (lang == "ru")
     user = webhook_stack.telegram.user(uid, first_name="Pat", language_code=lang)
     images, cont, ask = {"en": ("🖼 Images", "Continue · 8⭐", "Describe what you want"),
