@@ -114,3 +114,30 @@ async def test_refund_reports_only_what_was_debited(webhook_stack):
     assert await balance(stack, 3530) == 0
     assert (await ledger(stack, 3530))[-1] == ("purchase_refund", -40)
     assert (await stack.app.accounts.get_payment(outcome.charge_id)).refunded_credits == 40
+
+
+async def test_credit_retry_backs_off_then_gives_up_without_raising():
+    from types import SimpleNamespace
+
+    attempts: list[str] = []
+    slept: list[float] = []
+
+    async def credit_payment(**kw):
+        attempts.append(kw["charge_id"])
+        raise DatabaseUnavailableError("database unavailable: injected")
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    accounts = SimpleNamespace(credit_payment=credit_payment)
+    result = await handlers.payments.credit_with_retry(
+        accounts, sleep=sleep, user_id=1, charge_id="c", payload="p", total_amount=1)
+    assert result is None
+    assert attempts == ["c"] * 4 and slept == list(handlers.payments.CREDIT_RETRY_DELAYS_S)
+
+
+async def test_reconciliation_runs_at_start(webhook_stack):
+    from tests.conftest import wait_until
+
+    await wait_until(lambda: any(c.method == "getStarTransactions"
+                                 for c in webhook_stack.telegram.calls), timeout=10)
