@@ -93,6 +93,12 @@ def source_text(lang: str, reason: str, spec: Any) -> str:
     return tr(lang, "fail_source")
 
 
+def prompt_text(lang: str, exc: InvalidPromptError) -> str:
+    if exc.length > exc.max:
+        return tr(lang, "err_prompt_long", length=count(lang, exc.length, "char"), max=exc.max)
+    return tr(lang, "err_prompt_short", length=count(lang, exc.length, "char"), min=exc.min)
+
+
 def catalog_text(lang: str, exc: CatalogError, spec: Any = None) -> str:
     """A catalog error rendered from its attributes in the user's language."""
     from handlers import keyboards
@@ -100,9 +106,7 @@ def catalog_text(lang: str, exc: CatalogError, spec: Any = None) -> str:
     if isinstance(exc, UnknownModelError):
         return tr(lang, "cat_unknown_model")
     if isinstance(exc, InvalidPromptError):
-        if exc.length > exc.max:
-            return tr(lang, "err_prompt_long", length=exc.length, max=exc.max)
-        return tr(lang, "err_prompt_short", length=exc.length, min=exc.min)
+        return prompt_text(lang, exc)
     if isinstance(exc, ImageInputError):
         if spec is not None and spec.image_input is not None:
             return image_rule_text(lang, spec)

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message
 from handlers import draft as drafts
 from handlers import screens
 from handlers.callbacks import FlowCb
+from handlers.failures import prompt_text
 from handlers.states import Draft
 from handlers.texts import decimal, tr
 from kie_client.catalog import InvalidPromptError
@@ -50,9 +51,7 @@ def photo_of(message: Message, spec: Any, lang: str) -> tuple[dict | None, str |
 
 
 def prompt_error(lang: str, exc: InvalidPromptError) -> str:
-    if exc.length > exc.max:
-        return tr(lang, "err_prompt_long", length=exc.length, max=exc.max)
-    return tr(lang, "err_prompt_short", length=exc.length, min=exc.min)
+    return prompt_text(lang, exc)
 
 
 async def show_card(message: Message, state: FSMContext, draft: dict, lang: str, catalog: Any,

@@ -48,8 +48,8 @@ TEXTS: dict[str, str] = {
     "err_file_big": "This file is {size} MB, the limit is {limit} MB. Please send a smaller image.",
     "err_download": "I couldn't fetch that file from Telegram. Please send it again.",
     "err_expect_text": "Please send the prompt as a text message.",
-    "err_prompt_short": "The prompt is too short: {length} characters, at least {min} are needed.",
-    "err_prompt_long": "The prompt is too long: {length} characters, the limit is {max}. Please shorten it.",
+    "err_prompt_short": "The prompt is too short: {length}, the minimum is {min}.",
+    "err_prompt_long": "The prompt is too long: {length}, the limit is {max}. Please shorten it.",
     "err_source": "This image can't be used: {reason}. Please send another one.",
     "err_catalog": "This request can't be made: {reason}.",
     # summary card
@@ -177,6 +177,7 @@ TEXTS.update({
     "value_quality_high": "high (4K)",
     "word_generation": "generation|generations",
     "word_minute": "minute|minutes",
+    "word_char": "character|characters",
     # failure reasons (handlers/failures.py); shown after "…failed:" and end without a stop
     "fail_model": "this model is no longer offered",
     "fail_service": "the generation service is unavailable because of a problem on our side. Please try again later",

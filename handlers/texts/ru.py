@@ -48,8 +48,8 @@ TEXTS: dict[str, str] = {
     "err_file_big": "Файл весит {size} МБ, а можно не больше {limit} МБ. Пришлите картинку поменьше.",
     "err_download": "Не удалось получить файл от Telegram. Пришлите его ещё раз.",
     "err_expect_text": "Пожалуйста, пришлите описание текстом.",
-    "err_prompt_short": "Описание слишком короткое: {length} симв., нужно хотя бы {min}.",
-    "err_prompt_long": "Описание слишком длинное: {length} симв., максимум {max}. Сократите его, пожалуйста.",
+    "err_prompt_short": "Описание слишком короткое: {length}, минимум {min}.",
+    "err_prompt_long": "Описание слишком длинное: {length}, максимум {max}. Сократите его, пожалуйста.",
     "err_source": "Эту картинку нельзя использовать: {reason}. Пришлите другую.",
     "err_catalog": "Такой запрос выполнить нельзя: {reason}.",
     # summary card
@@ -177,6 +177,7 @@ TEXTS.update({
     "value_quality_high": "высокое (4K)",
     "word_generation": "генерация|генерации|генераций",
     "word_minute": "минуту|минуты|минут",
+    "word_char": "символ|символа|символов",
     # failure reasons (handlers/failures.py); shown after "…не удалась:" and end without a stop
     "fail_model": "эта модель больше недоступна",
     "fail_service": "сервис генерации временно недоступен из-за проблемы на нашей стороне. Попробуйте позже",

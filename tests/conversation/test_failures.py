@@ -86,7 +86,7 @@ def test_catalog_errors_are_rendered_from_their_attributes():
     assert catalog_text("en", bad, spec) == (
         "Quality can't be ultra; choose one of: standard (2K), high (4K)")
     long = error(lambda: catalog.validate_prompt(spec.key, "x" * 3001))
-    assert catalog_text("ru", long, spec).startswith("Описание слишком длинное: 3001 симв., максимум 3000")
+    assert catalog_text("ru", long, spec).startswith("Описание слишком длинное: 3001 символ, максимум 3000")
     i2v = catalog.get("kling_26_i2v")
     image = error(lambda: catalog.check_image(i2v.key, mime_type="image/gif", size=10))
     assert catalog_text("ru", image, i2v) == "подходят JPEG, PNG, WebP до 10 МБ"
@@ -107,6 +107,7 @@ def test_plural_and_decimal_helpers():
         "1 генерация", "3 генерации", "5 генераций", "11 генераций", "21 генерация", "104 генерации"]
     assert [count("en", n, "generation") for n in (1, 2, 0)] == [
         "1 generation", "2 generations", "0 generations"]
+    assert [count("ru", n, "char") for n in (1, 2, 5)] == ["1 символ", "2 символа", "5 символов"]
     assert decimal("ru", 11.0) == "11,0" and decimal("en", 10.25, 2) == "10.25"
     assert tr("ru", "inflight_limit", generations=count("ru", 3, "generation")).startswith(
         "У вас уже 3 генерации в работе")

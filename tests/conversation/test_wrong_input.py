@@ -65,8 +65,8 @@ async def test_prompt_step_rejects_bad_prompts(stack, lang):
     expected = {
         "en": ["Please send the prompt as a text message", "too long: 3001 characters, the limit is 3000",
                "too short: 0 characters"],
-        "ru": ["пришлите описание текстом", "слишком длинное: 3001 симв., максимум 3000",
-               "слишком короткое: 0 симв."],
+        "ru": ["пришлите описание текстом", "слишком длинное: 3001 символ, максимум 3000",
+               "слишком короткое: 0 символов, минимум 1"],
     }[lang]
     for action, text in zip([user.send_sticker, lambda: user.send_text("x" * 3001),
                              lambda: user.send_text("   ")], expected):
@@ -88,4 +88,4 @@ async def test_minimum_prompt_length_comes_from_the_catalog(webhook_stack):
     await seen(user, "(3–5000 characters)")
     await user.send_text("ab")
     reply = await user.wait_for_message()
-    assert "too short: 2 characters, at least 3 are needed" in reply.text
+    assert "too short: 2 characters, the minimum is 3" in reply.text
