@@ -70,7 +70,8 @@ def router() -> Router:
             await screens.show(query, *screens.card(lang, catalog, draft, exc.balance))
             return
         except InFlightLimitError as exc:
-            await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")), show_alert=True)
+            await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")),
+                               show_alert=True)
             return
         except (SourceImageError, _DownloadFailed) as exc:
             await query.answer()

@@ -1,11 +1,12 @@
-"""/paysupport: the default text says how to reach support, and `/paysupport <message>` does."""
+"""/paysupport: the default text says how to reach support, and `/paysupport <message>` does;
+the in-flight limit alert with a counted noun."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.stack import LocalStack
-from tests.conversation.conftest import ADMIN_ID, seen
+from tests.conversation.conftest import ADMIN_ID, seen, start_image_flow
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
@@ -35,3 +36,18 @@ async def test_paysupport_without_admins_points_to_terms_and_keeps_the_override(
         await pat.send_command("/paysupport", "где мои звёзды?")
         reply = await seen(pat, "по контакту из /terms")
         assert "не подключена" in reply.text
+
+
+async def test_in_flight_limit_alert_counts_generations_in_russian(tmp_path):
+    async with LocalStack(tmp_path, webhook=True,
+                          settings={"MAX_IN_FLIGHT": "1", "SIGNUP_BONUS": "50"}) as stack:
+        ivan = stack.telegram.user(5300, first_name="Иван", language_code="ru")
+        await stack.app.jobs.stop()  # the first generation stays in line
+        stack.app.generations.pipeline.kick = lambda stage: None
+        generate = await start_image_flow(ivan, "ru", "кот")
+        await ivan.tap(generate)
+        await seen(ivan, "в очереди")
+        generate = await start_image_flow(ivan, "ru", "пёс")
+        answer = await ivan.tap(generate)
+        assert answer.text.startswith("У вас уже 1 генерация в работе — это максимум")
+        assert answer.show_alert and await stack.app.accounts.balance(5300) == 42
