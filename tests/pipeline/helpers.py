@@ -73,4 +73,5 @@ def plain_stack(tmp_path, **kwargs) -> LocalStack:
 
     options = kwargs.pop("emulator_options", None) or {}
     options.setdefault("delays", StateDelays(waiting=0.1, queuing=None, generating=0.1))
-    return LocalStack(tmp_path, presenter=PlainPresenter(), emulator_options=options, **kwargs)
+    presenter = kwargs.pop("presenter", None) or PlainPresenter()
+    return LocalStack(tmp_path, presenter=presenter, emulator_options=options, **kwargs)

@@ -74,3 +74,31 @@ async def test_blocked_user_found_by_a_403_gets_the_result_after_writing_again(t
         g = await wait_final(stack, g.id)
         await wait_until(lambda: len(media_messages(tg)) == 1, timeout=10)
         assert _sends_to(stack, 302) == 2
+
+
+async def test_content_telegram_refuses_for_good_becomes_a_link_once(tmp_path):
+    """A 400 never changes on retry: the result goes out as a link, once, and is recorded."""
+    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from bot.presenter import PlainPresenter
+
+    class RefusedMarkupPresenter(PlainPresenter):
+        def result_markup(self, generation, *, language):
+            # 65 bytes of callback data: Telegram answers 400 to every send carrying it.
+            bad = InlineKeyboardButton(text="Again", callback_data="x" * 65)
+            return InlineKeyboardMarkup(inline_keyboard=[[bad]])
+
+    async with plain_stack(tmp_path, presenter=RefusedMarkupPresenter()) as stack:
+        tg = await make_user(stack, 401)
+        started = await start(stack, 401, card=False)
+        g = await wait_final(stack, started.generation.id, timeout=30)
+        assert g.status == "succeeded" and g.delivered_at is not None
+        refused = [c for c in stack.telegram.calls
+                   if c.method in ("sendPhoto", "sendDocument") and c.status == 400]
+        assert len(refused) == 2  # the photo, then the document fallback
+        await wait_until(lambda: any("/media/" in (e.text or "") for e in tg.bot_messages),
+                         timeout=10)
+        await asyncio.sleep(1.5)  # several deliverer passes: nothing is sent again
+        assert len([c for c in stack.telegram.calls
+                    if c.method in ("sendPhoto", "sendDocument")]) == 2
+        assert sum("/media/" in (e.text or "") for e in tg.bot_messages) == 1

@@ -73,9 +73,34 @@ class Deliverer:
         except MediaStoreError as exc:
             log.error(kv("stored result unreadable", generation=g.id, error=type(exc).__name__))
             return False
+        except TelegramBadRequest as exc:
+            # Telegram refuses this content for good (a 400 does not change on retry): without
+            # this the deliverer would resend it every pass, forever. Fall back to a plain
+            # message with the stored file's link, which carries nothing Telegram can refuse.
+            log.error(kv("delivery refused by telegram; sending a link", generation=g.id,
+                         reason=str(exc)[:200]))
+            if not await self._send_link_instead(g, language):
+                return False
         done = await p.repository.mark_delivered(g.id)
         log.info(kv("delivered", generation=g.id, status=g.status))
         return done
+
+    async def _send_link_instead(self, g: Generation, language: str | None) -> bool:
+        p = self.p
+        try:
+            if g.status == "succeeded" and g.result_urls:
+                url = await p.media.share_url(stored_path(g, 0, g.result_urls[0]))
+                rendered = p.presenter.link_instead(g, url, language=language)
+                text = rendered.text
+            else:
+                text = p.presenter.failure(g, language=language).text
+            await p.sender.send(g.chat_id, SendMessage(chat_id=g.chat_id, text=text[:4096]))
+        except (TelegramBadRequest, MediaStoreError) as exc:
+            log.error(kv("link fallback failed; result stays in the library", generation=g.id,
+                         error=type(exc).__name__))
+        except (SendFailedError, ChatBlockedError):
+            return False  # transient or blocked: the next pass (or the unblock) tries again
+        return True
 
     async def send_results(self, g: Generation, *, chat_id: int, language: str | None,
                            as_document: bool = False) -> None:
