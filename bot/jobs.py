@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.services.generation import GenerationService
 
 log = logging.getLogger("bot.jobs")
+MAX_IMMEDIATE_PASSES = 10
 
 STAGES = ("submit", "poll", "store", "deliver", "expire")
 
@@ -108,7 +109,12 @@ class JobRunner:
         self._running[stage] = self.spawn(self._run(stage), name=f"stage-{stage}")
 
     async def _run(self, stage: str) -> None:
-        while not self._stopping:
+        # A full batch means more rows may be waiting, so pass again at once — but only a few
+        # times in a row: rows that fail fast are deferred by the stage, and this cap keeps a
+        # stage from spinning even if one is not.
+        repeats = 0
+        while not self._stopping and repeats < MAX_IMMEDIATE_PASSES:
+            repeats += 1
             self._again.discard(stage)
             try:
                 handled = await self.service.run_pass(stage)

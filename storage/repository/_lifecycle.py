@@ -248,20 +248,25 @@ class LifecycleRepository(MoneyRepository):
         now = to_utc(now) or utcnow()
         g = generations.c
         free = sa.or_(g.lease_until.is_(None), g.lease_until <= now)
-        order: list[Any] = [g.id]
+        # next_poll_at doubles as "not before" for every stage: a row whose work was deferred
+        # (file host down, unreadable file, Telegram unreachable) waits its turn and goes to the
+        # back, so it can neither spin a stage nor starve the rows behind it.
+        due = sa.or_(g.next_poll_at.is_(None), g.next_poll_at <= now)
+        order: list[Any] = [g.next_poll_at.asc().nulls_first(), g.id]
         if stage == "submit":
-            ready = g.status == "queued"
+            ready = sa.and_(g.status == "queued", due)
         elif stage == "poll":
             ready = sa.and_(
                 g.status.in_(("generating", "submit_unknown")),
                 sa.or_(g.next_poll_at.is_(None), g.next_poll_at <= now),
             )
-            order = [g.next_poll_at.asc().nulls_first(), g.id]
         elif stage == "store":
-            ready = g.status == "storing"
+            ready = sa.and_(g.status == "storing", due)
         elif stage == "deliver":
             blocked = sa.select(users.c.id).where(users.c.id == g.user_id, users.c.blocked.is_(True))
-            ready = sa.and_(g.status.in_(tuple(FINAL_STATUSES)), g.delivered_at.is_(None), ~blocked.exists())
+            ready = sa.and_(
+                g.status.in_(tuple(FINAL_STATUSES)), g.delivered_at.is_(None), ~blocked.exists(), due
+            )
         else:
             ready = sa.and_(
                 g.status.in_(tuple(NON_FINAL_STATUSES)), g.deadline_at.is_not(None), g.deadline_at <= now

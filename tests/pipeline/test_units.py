@@ -254,3 +254,26 @@ def test_sniff_media_type(head, expected):
     from bot.downloads import sniff_media_type
 
     assert sniff_media_type(head) == expected
+
+
+async def test_a_stage_whose_batches_stay_full_stops_after_a_few_passes():
+    """Rows that fail fast and stay claimable must not make a stage spin without pause."""
+    from bot.jobs import MAX_IMMEDIATE_PASSES, JobRunner
+
+    class AlwaysFullService:
+        def __init__(self):
+            self.passes = 0
+
+        async def run_pass(self, stage):
+            self.passes += 1
+            return 20
+
+        async def run_progress(self):  # the progress job is not started in this test
+            return None
+
+    service = AlwaysFullService()
+    runner = JobRunner(service, interval_s=3600, batch_size=20)
+    runner._started = True  # kick without the scheduler: exactly the path a callback takes
+    runner.kick("store")
+    await runner.drain(timeout=5)
+    assert service.passes == MAX_IMMEDIATE_PASSES

@@ -229,3 +229,31 @@ async def test_concurrent_claimers_never_share_a_row(repo):
     results = await asyncio.gather(*(worker(f"w{i}") for i in range(8)))
     claimed = [gid for r in results for gid in r]
     assert len(claimed) == 60 and len(set(claimed)) == 60
+
+
+async def test_deferred_rows_wait_and_go_to_the_back_of_every_stage(repo):
+    """next_poll_at is 'not before' for submit/store/deliver: a row whose work was deferred can
+    neither be re-claimed at once (a stage spinning on it) nor keep fresher rows waiting."""
+    await _setup(repo)
+    gens = [(await _start(repo, key=f"d{i}", cost=1)).generation for i in range(3)]
+    later = T0 + timedelta(seconds=20)
+    # The oldest row was deferred: the next pass takes the others first, and not it.
+    assert await repo.update_fields(gens[0].id, next_poll_at=later)
+    picked = await repo.claim("submit", owner="s", lease_seconds=1, limit=1, now=T0)
+    assert [g.id for g in picked] == [gens[1].id]
+    assert gens[0].id not in [g.id for g in await repo.claim(
+        "submit", owner="s", lease_seconds=1, limit=5, now=T0 + timedelta(seconds=2))]
+    assert gens[0].id in [g.id for g in await repo.claim(
+        "submit", owner="s", lease_seconds=1, limit=5, now=later)]
+    # The same rule for storing and for delivery.
+    for g in gens[:2]:
+        await repo.transition(g.id, from_statuses={"queued"}, to_status="generating", task_id=f"t{g.id}")
+        await repo.transition(g.id, from_statuses={"generating"}, to_status="storing")
+    await repo.update_fields(gens[0].id, next_poll_at=later + timedelta(seconds=60))
+    now = later + timedelta(seconds=5)
+    assert [g.id for g in await repo.claim("store", owner="st", lease_seconds=1, limit=5, now=now)] == [gens[1].id]
+    await repo.fail_generation(gens[2].id, error="x")
+    await repo.update_fields(gens[2].id, next_poll_at=now + timedelta(seconds=60))
+    assert await repo.claim("deliver", owner="dl", lease_seconds=1, limit=5, now=now) == []
+    assert [g.id for g in await repo.claim(
+        "deliver", owner="dl", lease_seconds=1, limit=5, now=now + timedelta(seconds=61))] == [gens[2].id]

@@ -176,6 +176,7 @@ class Completer:
             # Transient: leave the row in `storing`; the storer retries until the deadline.
             log.warning(kv("store deferred", generation=g.id, error=type(exc).__name__,
                            reason=str(exc)))
+            await p.defer(g)
             return
         moved = await p.repository.transition(
             g.id, from_statuses={"storing"}, to_status="succeeded",

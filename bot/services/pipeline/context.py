@@ -77,6 +77,10 @@ class PipelineConfig:
         return random.uniform(15, 30)
 
 
+# How long a row whose work could not be done right now waits before it is claimed again.
+DEFER_SECONDS = 20.0
+
+
 @dataclass
 class Pipeline:
     repository: Repository
@@ -91,3 +95,9 @@ class Pipeline:
     clock: Callable[[], datetime] = utcnow
     # Set by the job runner: ask a stage to run now instead of at its next interval.
     kick: Callable[[str], None] = field(default=lambda stage: None)
+
+    async def defer(self, generation: Generation, seconds: float = DEFER_SECONDS) -> None:
+        """Work on this row failed for a reason that may pass: try again later, not next pass."""
+        await self.repository.update_fields(
+            generation.id, next_poll_at=self.clock() + timedelta(seconds=seconds)
+        )

@@ -25,7 +25,7 @@ from storage.models import Generation
 from bot.delivery import ChatBlockedError, SendFailedError, is_not_modified
 from bot.logging import kv
 from bot.services.pipeline.complete import stored_path
-from bot.services.pipeline.context import Pipeline
+from bot.services.pipeline.context import DEFER_SECONDS, Pipeline
 
 log = logging.getLogger("bot.pipeline.deliver")
 
@@ -69,9 +69,11 @@ class Deliverer:
             return False
         except SendFailedError as exc:
             log.warning(kv("delivery deferred", generation=g.id, reason=str(exc)))
+            await p.defer(g)
             return False
         except MediaStoreError as exc:
             log.error(kv("stored result unreadable", generation=g.id, error=type(exc).__name__))
+            await p.defer(g, seconds=5 * DEFER_SECONDS)
             return False
         except TelegramBadRequest as exc:
             # Telegram refuses this content for good (a 400 does not change on retry): without

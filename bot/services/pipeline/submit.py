@@ -72,6 +72,7 @@ class Submitter:
         except KieError as exc:  # upload failed
             if exc.retryable:
                 log.warning(kv("upload deferred", generation=g.id, error=type(exc).__name__))
+                await p.defer(g)
                 return
             await self._fail(g, exc.user_reason, _code(exc))
             return
@@ -91,6 +92,7 @@ class Submitter:
                 # or KIE refused it with 429): clear the mark and wait for the next pass.
                 await p.repository.update_fields(g.id, kie_state=None)
                 log.warning(kv("createTask deferred", generation=g.id, error=type(exc).__name__))
+                await p.defer(g, seconds=5)
                 return
             log.warning(kv("createTask rejected", generation=g.id, error=type(exc).__name__,
                            code=_code(exc)))
