@@ -57,7 +57,8 @@ class CallbackView:
 
     async def handle(self, request: web.Request) -> web.Response:
         raw_id = request.match_info.get("generation_id", "")
-        if not raw_id.isdigit() or len(raw_id) > 18:
+        # isascii: str.isdigit() also accepts "²" and other Unicode digits int() refuses.
+        if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
             return _json_error(404, "unknown generation")
         generation_id = int(raw_id)
         if not check_callback_token(self._secret, generation_id, request.query.get("token")):
@@ -65,8 +66,8 @@ class CallbackView:
             return _json_error(401, "unauthorized")
         if request.content_length is not None and request.content_length > self._max_bytes:
             return _json_error(413, "body too large")
-        body = await request.content.read(self._max_bytes + 1)
-        if len(body) > self._max_bytes:
+        body = await _read_body(request, self._max_bytes)
+        if body is None:
             return _json_error(413, "body too large")
         try:
             payload = parse_callback(body)
@@ -90,6 +91,19 @@ class CallbackView:
         if outcome is CallbackOutcome.task_mismatch:
             return _json_error(409, "task does not belong to this generation")
         return web.json_response(OK_BODY)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, however many TCP segments it came in; None once it passes `limit`.
+    (StreamReader.read(n) returns only what is buffered so far, which cut long callbacks.)"""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.content.iter_any():
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def build_web_app(
@@ -123,10 +137,10 @@ def build_web_app(
         async def serve_media(request: web.Request) -> web.StreamResponse:
             try:
                 path = store.file_path(request.match_info["path"])
-            except UnsafePathError:
+                if not path.is_file():
+                    raise web.HTTPNotFound()
+            except (UnsafePathError, OSError):  # OSError: e.g. a name too long for the disk
                 raise web.HTTPNotFound() from None
-            if not path.is_file():
-                raise web.HTTPNotFound()
             ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             return web.FileResponse(path, headers={
                 "Content-Type": ctype, "X-Content-Type-Options": "nosniff",

@@ -149,3 +149,39 @@ async def test_webhook_without_the_secret_header_is_refused(tmp_path):
         async with session.post(url, json=update,
                                 headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as resp:
             assert resp.status == 401
+
+
+async def test_callback_body_arriving_in_several_segments_is_read_whole(running):
+    """A long callback (several result URLs) spans TCP segments; it must not be cut and refused."""
+    import asyncio
+
+    stack, g, _, _ = running
+    body = json.loads(_body(g.task_id, state="waiting"))
+    body["data"]["param"] = json.dumps({"input": {"prompt": "p" * 3000}})
+    raw = json.dumps(body).encode()
+    token = make_callback_token(stack.callback_secret, g.id)
+    head = (f"POST /kie/callback/{g.id}?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in _headers(g.task_id).items()
+                      if k != "Content-Type")
+            + "Connection: close\r\n\r\n").encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.port)
+    writer.write(head + raw[:700])
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the server has the first part buffered before the rest arrives
+    writer.write(raw[700:])
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    writer.close()
+    assert b" 200 " in status_line, status_line
+    after = await stack.app.repository.get_generation(g.id)
+    assert after.callback_received_at is not None
+
+
+async def test_odd_paths_get_404_never_500(running):
+    stack, _, _, session = running
+    base = f"http://127.0.0.1:{stack.port}"
+    async with session.post(base + "/kie/callback/%C2%B2?token=x", data=b"{}") as resp:
+        assert resp.status == 404  # "²".isdigit() is True, int("²") is not
+    async with session.get(base + "/media/111/image/" + "a" * 300 + ".png") as resp:
+        assert resp.status == 404  # a name too long for the file system
