@@ -17,6 +17,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -110,8 +111,14 @@ class ChatSender:
                     continue
                 except TelegramForbiddenError:
                     raise ChatBlockedError(chat_id) from None
+                except TelegramEntityTooLarge:
+                    raise  # 413 is final for this content (aiogram files it as a network error)
                 except (TelegramNetworkError, TelegramServerError) as exc:
-                    if attempt >= self._max_attempts:
+                    # A timed-out upload may have reached the chat: resending it at once could
+                    # post it several times. Hand it back (the caller defers the row) unless
+                    # repeating the call is harmless.
+                    repeatable = isinstance(exc, TelegramServerError) or not _posts_message(method)
+                    if attempt >= self._max_attempts or not repeatable:
                         raise SendFailedError(f"telegram unavailable: {type(exc).__name__}") from None
                     await self._sleep(min(2.0 ** attempt * 0.25, 10.0))
                     continue
@@ -129,3 +136,10 @@ class ChatSender:
         if lock is not None and not lock.locked():
             self._chat_locks.pop(chat_id, None)
             self._chat_next.pop(chat_id, None)
+
+
+def _posts_message(method: TelegramMethod) -> bool:
+    """Whether running `method` twice would show the user two messages."""
+    return not isinstance(method, SendChatAction) and type(method).__name__.startswith(
+        ("Send", "Copy", "Forward")
+    )

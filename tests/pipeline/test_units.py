@@ -277,3 +277,32 @@ async def test_a_stage_whose_batches_stay_full_stops_after_a_few_passes():
     runner.kick("store")
     await runner.drain(timeout=5)
     assert service.passes == MAX_IMMEDIATE_PASSES
+
+
+async def test_timed_out_send_is_handed_back_not_resent_but_an_edit_is_retried():
+    """An upload that timed out may have reached the chat: resending at once could duplicate."""
+    from aiogram.exceptions import TelegramNetworkError
+    from aiogram.methods import EditMessageText
+
+    clock = FakeClock()
+    method = SendMessage(chat_id=7, text="x")
+    bot = ScriptedBot(clock, errors=[TelegramNetworkError(method=method, message="timeout")])
+    with pytest.raises(SendFailedError):
+        await _sender(bot, clock).send(7, SendMessage(chat_id=7, text="result"))
+    assert not bot.sent and not bot.errors  # exactly one attempt
+
+    edit = EditMessageText(chat_id=7, message_id=1, text="status")
+    bot = ScriptedBot(clock, errors=[TelegramNetworkError(method=edit, message="timeout")])
+    await _sender(bot, clock).send(7, edit)
+    assert len(bot.sent) == 1  # editing twice shows nothing twice: retried
+
+
+async def test_entity_too_large_is_final_not_retried():
+    from aiogram.exceptions import TelegramEntityTooLarge
+
+    clock = FakeClock()
+    method = SendMessage(chat_id=7, text="x")
+    bot = ScriptedBot(clock, errors=[TelegramEntityTooLarge(method=method, message="too large")] * 3)
+    with pytest.raises(TelegramEntityTooLarge):
+        await _sender(bot, clock).send(7, SendMessage(chat_id=7, text="big"))
+    assert len(bot.errors) == 2  # one attempt only

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge, TelegramNotFound
 from aiogram.methods import (
     EditMessageText,
     SendChatAction,
@@ -75,7 +75,7 @@ class Deliverer:
             log.error(kv("stored result unreadable", generation=g.id, error=type(exc).__name__))
             await p.defer(g, seconds=5 * DEFER_SECONDS)
             return False
-        except TelegramBadRequest as exc:
+        except (TelegramBadRequest, TelegramEntityTooLarge, TelegramNotFound) as exc:
             # Telegram refuses this content for good (a 400 does not change on retry): without
             # this the deliverer would resend it every pass, forever. Fall back to a plain
             # message with the stored file's link, which carries nothing Telegram can refuse.
