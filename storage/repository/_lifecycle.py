@@ -152,10 +152,25 @@ class LifecycleRepository(MoneyRepository):
         check_id("user_id", user_id)
         now = to_utc(now) or utcnow()
         async with self._tx() as conn:
+            # kie_state set means a createTask may be in flight: too late to cancel.
             return await self._fail(
                 conn, generation_id, {"queued"}, now=now, error="cancelled",
-                extra=generations.c.user_id == user_id,
+                extra=sa.and_(generations.c.user_id == user_id, generations.c.kie_state.is_(None)),
             )
+
+    async def mark_submitting(self, generation_id: int, *, kie_state: str) -> bool:
+        """Record the intent to call createTask, only on a `queued` row nobody marked yet.
+        False means the row was cancelled (or marked) meanwhile: do not create a task."""
+        check_id("generation_id", generation_id)
+        check_text("kie_state", kie_state, max_length=32)
+        g = generations.c
+        async with self._tx() as conn:
+            result = await conn.execute(
+                sa.update(generations)
+                .where(g.id == generation_id, g.status == "queued", g.kie_state.is_(None))
+                .values(kie_state=kie_state, updated_at=utcnow())
+            )
+            return result.rowcount == 1
 
     async def transition(
         self,

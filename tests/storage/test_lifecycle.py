@@ -257,3 +257,20 @@ async def test_deferred_rows_wait_and_go_to_the_back_of_every_stage(repo):
     assert await repo.claim("deliver", owner="dl", lease_seconds=1, limit=5, now=now) == []
     assert [g.id for g in await repo.claim(
         "deliver", owner="dl", lease_seconds=1, limit=5, now=now + timedelta(seconds=61))] == [gens[2].id]
+
+
+async def test_cancel_and_the_submit_mark_exclude_each_other(repo):
+    """Whichever comes first wins: a cancelled row is never marked for createTask, and a
+    marked row (createTask possibly in flight) can no longer be cancelled and refunded."""
+    await _setup(repo)
+    first = (await _start(repo, key="c1", cost=5)).generation
+    assert await repo.cancel_generation(first.id, user_id=1)
+    assert not await repo.mark_submitting(first.id, kie_state="creating")
+
+    second = (await _start(repo, key="c2", cost=5)).generation
+    assert await repo.mark_submitting(second.id, kie_state="creating")
+    assert not await repo.mark_submitting(second.id, kie_state="creating")
+    assert not await repo.cancel_generation(second.id, user_id=1)
+    row = await repo.get_generation(second.id)
+    assert row.status == "queued" and row.kie_state == "creating"
+    assert (await repo.get_user(1)).balance == 100 - 5  # first refunded, second still charged

@@ -77,7 +77,9 @@ class Submitter:
             await self._fail(g, exc.user_reason, _code(exc))
             return
 
-        await p.repository.update_fields(g.id, kie_state=CREATING)
+        if not await p.repository.mark_submitting(g.id, kie_state=CREATING):
+            log.info(kv("createTask skipped: cancelled meanwhile", generation=g.id))
+            return
         log.info(kv("createTask started", model=g.model_key, generation=g.id))
         try:
             created = await p.kie.create_task(
