@@ -208,6 +208,9 @@ class ProgressTracker:
             entry.last_edit = now
             try:
                 await self._update(g, entry)
+                # The sender may hold an edit back (per-chat pacing, 429): space the next one
+                # from when this one went out, not from when it was decided.
+                entry.last_edit = self._monotonic()
             except ChatBlockedError:
                 await p.repository.set_blocked(g.user_id, True)
                 self._tracked.pop(gid, None)
