@@ -17,10 +17,11 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.services.generation import SourceImage, SourceImageError
 from handlers import keyboards
-from handlers.admin import IsAdmin
+from handlers.admin import IsAdmin, status_text
 from handlers.callbacks import SelfTestCb
 from handlers.errors import StaleMenu
-from handlers.texts import tr
+from handlers.failures import catalog_text, failure_text, source_text
+from handlers.texts import count, tr
 from kie_client.catalog import CatalogError
 from storage.errors import InFlightLimitError
 
@@ -49,11 +50,26 @@ def render(lang: str, name: str, g: Any, now: datetime) -> str:
     if g.status == "succeeded":
         result = tr(lang, "selftest_result", links="\n".join(g.result_urls) or "—")
     elif g.status == "failed":
-        result = tr(lang, "selftest_failed", reason=g.error or "?")
+        # The same sentence a user would get; the stored English error stays in the logs/DB.
+        result = tr(lang, "selftest_failed", reason=failure_text(lang, g.error, g.fail_code))
     else:
         result = ""
-    return tr(lang, "selftest_status", name=name, id=g.id, task=g.task_id or "—", status=g.status,
-              kie_state=g.kie_state or "—", polls=g.poll_attempts, elapsed=elapsed, result=result).strip()
+    return tr(lang, "selftest_status", name=name, id=g.id, task=g.task_id or "—",
+              status=status_text(lang, g.status), kie_state=g.kie_state or "—",
+              polls=g.poll_attempts, elapsed=tr(lang, "unit_seconds", n=max(0, elapsed)),
+              result=result).strip()
+
+
+def start_error_text(lang: str, exc: Exception, spec: Any) -> str:
+    if isinstance(exc, InFlightLimitError):
+        return tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation"))
+    if isinstance(exc, SourceImageError):
+        reason = source_text(lang, exc.user_reason, spec)
+    elif isinstance(exc, CatalogError):
+        reason = catalog_text(lang, exc, spec)
+    else:
+        reason = tr(lang, "fail_generic")
+    return tr(lang, "selftest_failed", reason=reason)
 
 
 def router() -> Router:
@@ -103,7 +119,7 @@ def router() -> Router:
                 user_id=chat, chat_id=chat, model_key=spec.key, options=catalog.defaults(spec.key),
                 prompt=TEST_PROMPT, request_key=f"selftest:{query.id}", source_image=source, free=True)
         except (CatalogError, SourceImageError, InFlightLimitError) as exc:
-            await bot.send_message(chat, tr(lang, "selftest_failed", reason=str(exc)))
+            await bot.send_message(chat, start_error_text(lang, exc, spec))
             return
         g = started.generation
         sent = await bot.send_message(chat, render(lang, spec.name, g, datetime.now(UTC)))

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.errors import InsufficientBalanceError, InvalidAmountError, UnknownUserError
+from storage.errors import (
+    InsufficientBalanceError,
+    InvalidAmountError,
+    InvalidFieldError,
+    UnknownUserError,
+)
+from storage.models import GenerationStatus
 
 PAYLOAD_VERSION = "v1"
 _DELTA = re.compile(r"^([+\-=])(\d{1,9})$")
@@ -27,11 +33,14 @@ def language_for(code: str | None) -> str:
 
 
 class AccountError(Exception):
-    """Bad input to an account operation; `.reason` is safe to show an admin."""
+    """Bad input to an account operation. `.reason` is English and safe for logs; `.code` and
+    `.params` let a handler say the same thing in the admin's language."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, code: str = "generic", **params: object) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,7 @@ class AccountService:
 
     async def set_language(self, user_id: int, language: str) -> None:
         if language not in ("ru", "en"):
-            raise AccountError(f"unsupported language {language!r}")
+            raise AccountError(f"unsupported language {language!r}", code="bad_language")
         await self._repo.set_language(user_id, language)
 
     def is_admin(self, user_id: int | None) -> bool:
@@ -190,14 +199,17 @@ class AccountService:
             return await self._repo.get_user(int(who))
         return await self._repo.find_user_by_username(who) if who else None
 
-    async def admin_credit(self, who: str, amount: str, *, admin_id: int, note: str = "") -> CreditResult:
-        """+N / -N / =N; never below zero (AccountError), unknown user → AccountError."""
+    async def admin_credit(
+        self, who: str, amount: str, *, admin_id: int, note: str | None = None
+    ) -> CreditResult:
+        """+N / -N / =N; never below zero (AccountError), unknown user → AccountError.
+        `admin_id` is recorded on the ledger row; a blank `note` is stored as none."""
         match = _DELTA.match((amount or "").strip())
         if not match:
-            raise AccountError("amount must look like +N, -N or =N")
+            raise AccountError("amount must look like +N, -N or =N", code="bad_amount")
         user = await self.find_user(who)
         if user is None:
-            raise AccountError(f"no such user: {who}")
+            raise AccountError(f"no such user: {who}", code="no_user", who=who)
         sign, number = match.group(1), int(match.group(2))
         old = int(user.balance)
         try:
@@ -206,19 +218,25 @@ class AccountService:
             else:
                 delta = number if sign == "+" else -number
                 if delta == 0:
-                    raise AccountError("amount must not be zero")
+                    raise AccountError("amount must not be zero", code="zero_amount")
                 new = await self._repo.admin_adjust(user.id, delta, admin_id=admin_id, note=note)
         except InsufficientBalanceError:
-            raise AccountError(f"balance would go below zero (it is {old})") from None
+            raise AccountError(f"balance would go below zero (it is {old})", code="below_zero",
+                               balance=old) from None
         except InvalidAmountError as exc:
-            raise AccountError(f"amount is not acceptable: {exc}") from None
+            raise AccountError(f"amount is not acceptable: {exc}", code="amount_range") from None
+        except InvalidFieldError as exc:  # a bad admin id or an overlong note
+            raise AccountError(f"not recorded: {exc}", code="bad_note") from None
         return CreditResult(user=user, old_balance=old, new_balance=int(new))
 
     async def user_report(self, user: Any, *, limit: int = 5) -> UserReport:
+        # Every status, not just the library's: an admin looks here for failed and stuck runs.
+        every = tuple(s.value for s in GenerationStatus)
         return UserReport(
             user=user,
-            generation_count=await self._repo.count_library(user.id),
-            generations=await self._repo.list_library(user.id, limit=limit, offset=0),
+            generation_count=await self._repo.count_library(user.id, statuses=every),
+            generations=await self._repo.list_library(user.id, limit=limit, offset=0,
+                                                      statuses=every),
             payments=await self._repo.payments_for(user.id, limit=limit),
         )
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.errors import (
     DuplicateError,
     InsufficientBalanceError,
+    InvalidFieldError,
     UnknownUserError,
 )
 from storage.models import LedgerEntry, Payment, User
@@ -191,12 +192,15 @@ class MoneyRepository(RepositoryBase):
     # -- admin -------------------------------------------------------------------------------
 
     async def admin_adjust(
-        self, user_id: int, delta: int, *, admin_id: int | None, note: str | None,
+        self, user_id: int, delta: int, *, admin_id: int, note: str | None = None,
         now: datetime | None = None,
     ) -> int:
-        """Add (or take, if negative) credits; refuses to go below zero. Returns the balance."""
+        """Add (or take, if negative) credits; refuses to go below zero. Returns the balance.
+        Every admin change names its admin (a positive Telegram id), so the ledger can always
+        say who moved the money; `note` is optional and stored as given (blank → NULL)."""
         check_id("user_id", user_id)
         check_amount("delta", delta, allow_negative=True)
+        admin_id, note = _check_admin(admin_id, note)
         now = to_utc(now) or utcnow()
         async with self._tx() as conn:
             await self._lock_user(conn, user_id)
@@ -215,12 +219,14 @@ class MoneyRepository(RepositoryBase):
             return await self._balance(conn, user_id)
 
     async def admin_set(
-        self, user_id: int, balance: int, *, admin_id: int | None, note: str | None,
+        self, user_id: int, balance: int, *, admin_id: int, note: str | None = None,
         now: datetime | None = None,
     ) -> int:
-        """Set the balance to an exact value through one admin_adjust ledger row."""
+        """Set the balance to an exact value through one admin_adjust ledger row (same
+        admin_id / note rules as admin_adjust)."""
         check_id("user_id", user_id)
         check_amount("balance", balance, allow_zero=True)
+        admin_id, note = _check_admin(admin_id, note)
         now = to_utc(now) or utcnow()
         async with self._tx() as conn:
             current = await self._lock_user(conn, user_id)
@@ -331,6 +337,26 @@ class MoneyRepository(RepositoryBase):
             sa.update(users).where(users.c.id == user_id).values(balance=users.c.balance + amount)
         )
         return True
+
+
+MAX_NOTE = 500
+
+
+def _check_admin(admin_id: object, note: object) -> tuple[int, str | None]:
+    """Validate the admin's id and note before any write."""
+    if admin_id is None:
+        raise InvalidFieldError("admin_id is required for an admin balance change")
+    check_id("admin_id", admin_id)
+    if admin_id <= 0:  # type: ignore[operator]
+        raise InvalidFieldError(f"admin_id must be a positive Telegram user id, got {admin_id}")
+    if note is None:
+        return admin_id, None  # type: ignore[return-value]
+    if not isinstance(note, str):
+        raise InvalidFieldError(f"note must be a string, got {type(note).__name__}")
+    note = note.strip()
+    if len(note) > MAX_NOTE:
+        raise InvalidFieldError(f"note is longer than {MAX_NOTE} characters")
+    return admin_id, note or None  # type: ignore[return-value]
 
 
 # Referenced by the lifecycle mixin; kept here so both halves agree on what "in flight" is.

@@ -87,7 +87,11 @@ async def test_admin_credit_user_stats_refund_ledgercheck(webhook_stack):
     await admin.send_command("/credit", "4200 -100")
     await seen(admin, "below zero")
     await admin.send_command("/credit", "@nobody_at_all +1")
-    await seen(admin, "no such user")
+    await seen(admin, "No such user: @nobody_at_all. Check the id or @username")
+    await admin.send_command("/credit", "4200 +0")
+    await seen(admin, "The amount must not be zero.")
+    await admin.send_command("/credit", "4200 lots")
+    await seen(admin, "The amount must look like +N, -N or =N")
     await admin.send_command("/credit", "4200 =40 reset")
     await seen(admin, "balance 40⭐ (was 60⭐)")
     await admin.send_command("/credit")
@@ -103,9 +107,12 @@ async def test_admin_credit_user_stats_refund_ledgercheck(webhook_stack):
     await admin.send_command("/user", "@ann_k")
     card = await seen(admin, "👤 4200 @ann_k Ann")
     assert "Balance: 90⭐" in card.text and outcome.charge_id in card.text
+    assert "blocked the bot: no" in card.text and "Language: Russian" in card.text
+    assert "🎨 0 generations in total" in card.text
     await admin.send_command("/stats")
     stats = await seen(admin, "📊 Stats")
-    assert "sold 50⭐ (1 payments, 50 Stars)" in stats.text
+    assert "Sold 50⭐ (1 payment, 50 Stars)" in stats.text
+    assert "— Today —" in stats.text and "payments" not in stats.text
 
     await admin.send_command("/refund", outcome.charge_id)
     await seen(admin, "Refunded 50 Telegram Stars to 4200; debited 50⭐")
@@ -130,6 +137,22 @@ async def test_selftest_runs_a_model_free_and_shows_it_live(webhook_stack, butto
     await click(admin, button)
     done = await seen(admin, "Results:", timeout=20)
     assert "Task: " in done.text and "Task: —" not in done.text
-    assert "Poll attempts:" in done.text and "succeeded" in done.text
+    assert "Poll attempts:" in done.text and "State: ✅ done" in done.text
+    assert "succeeded" not in done.text
     assert "/media/" in done.text
     assert await webhook_stack.app.accounts.balance(ADMIN_ID) == 50  # no charge
+
+
+async def test_admin_credit_records_who_and_why(webhook_stack):
+    stack = webhook_stack
+    await stack.app.accounts.register(4300, language_code="en")
+    admin = stack.telegram.user(ADMIN_ID, first_name="Root", language_code="en")
+    await admin.send_command("/credit", "4300 +7  goodwill  ")
+    await seen(admin, "User 4300: balance 57⭐ (was 50⭐)")
+    await admin.send_command("/credit", "4300 =10")
+    await seen(admin, "User 4300: balance 10⭐ (was 57⭐)")
+    await admin.send_command("/credit", f"4300 +1 {'x' * 501}")
+    await seen(admin, "The reason is too long: at most 500 characters.")
+    rows = [(e.delta, e.admin_id, e.note) for e in await stack.app.repository.ledger(4300, limit=10)
+            if e.reason == "admin_adjust"]
+    assert rows == [(-47, ADMIN_ID, None), (7, ADMIN_ID, "goodwill")]

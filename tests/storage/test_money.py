@@ -164,3 +164,42 @@ async def test_stats_counts_models_and_credits(repo):
 
     future = await repo.stats(datetime.now(UTC) + timedelta(days=1))
     assert future["generations"] == {} and future["credits_sold"] == 0
+
+
+async def _ledger_rows(engine):
+    import sqlalchemy as sa
+
+    from storage.schema import credit_ledger
+
+    async with engine.connect() as conn:
+        return await conn.scalar(sa.select(sa.func.count()).select_from(credit_ledger))
+
+
+@pytest.mark.parametrize("admin_id", [None, 0, -5, "9", 1.5, True])
+async def test_admin_change_without_a_valid_admin_id_writes_nothing(repo, engine, admin_id):
+    from storage.errors import InvalidFieldError
+
+    await _user(repo, bonus=10)
+    before = await _ledger_rows(engine)
+    with pytest.raises(InvalidFieldError, match="admin_id"):
+        await repo.admin_adjust(1, 5, admin_id=admin_id, note="gift")
+    with pytest.raises(InvalidFieldError, match="admin_id"):
+        await repo.admin_set(1, 99, admin_id=admin_id)
+    with pytest.raises(TypeError):
+        await repo.admin_adjust(1, 5, note="no admin at all")  # admin_id has no default
+    assert await _ledger_rows(engine) == before
+    assert (await repo.get_user(1)).balance == 10
+
+
+async def test_admin_note_is_optional_and_stored(repo):
+    from storage.errors import InvalidFieldError
+
+    await _user(repo, bonus=10)
+    await repo.admin_adjust(1, 5, admin_id=9)
+    await repo.admin_set(1, 20, admin_id=9, note="  reset after support chat  ")
+    await repo.admin_adjust(1, 1, admin_id=9, note="   ")
+    with pytest.raises(InvalidFieldError, match="note"):
+        await repo.admin_adjust(1, 1, admin_id=9, note="x" * 501)
+    rows = [(e.delta, e.admin_id, e.note) for e in await repo.ledger(1, limit=10)]
+    assert rows[:3] == [(1, 9, None), (5, 9, "reset after support chat"), (5, 9, None)]
+    assert (await repo.get_user(1)).balance == 21
