@@ -166,3 +166,24 @@ async def test_user_and_stats_stay_unknown_to_non_admins(webhook_stack, language
         await eve.send_command(command, args)
         reply = await eve.wait_for_message()
         assert reply.text == answer and reply.buttons == []
+
+
+async def test_refund_refused_by_telegram_and_ledger_mismatch_read_as_sentences(webhook_stack):
+    import sqlalchemy as sa
+
+    from storage.schema import users
+
+    stack = webhook_stack
+    await _fixture_user(stack, 4404, payments=1, blocked=False)  # a charge Telegram never saw
+    admin = stack.telegram.user(ADMIN_ID, first_name="Админ", language_code="ru")
+    await admin.send_command("/refund", "ch-4404-0")
+    refused = await seen(admin, "Telegram отказал в возврате (CHARGE_NOT_FOUND)")
+    assert "Ничего не изменено" in refused.text and "Bad Request" not in refused.text
+    assert await stack.app.accounts.balance(4404) == 60
+    assert (await stack.app.accounts.get_payment("ch-4404-0")).refunded_at is None
+
+    async with stack.app.repository.engine.begin() as conn:
+        await conn.execute(sa.update(users).where(users.c.id == 4404).values(balance=61))
+    await admin.send_command("/ledgercheck")
+    bad = await seen(admin, "❌ Расхождения в журнале, пользователей: 1")
+    assert "4404: 61⭐ / 60⭐" in bad.text and "и ещё" not in bad.text
