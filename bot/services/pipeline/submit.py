@@ -9,6 +9,8 @@ the row if the create response was lost.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import secrets
 from datetime import timedelta
@@ -27,6 +29,25 @@ from bot.services.pipeline.context import (
 )
 
 log = logging.getLogger("bot.pipeline.submit")
+
+# Set once this task's createTask got a slot from the client's create limiter: before that the
+# request certainly never left, so a shutdown cancelling the wait must not leave the intent mark
+# (it would become submit_unknown and a refund long after, for a task KIE never saw).
+_SLOT_TAKEN: contextvars.ContextVar[bool] = contextvars.ContextVar("kie_create_slot", default=False)
+
+
+class _SlotNoting:
+    """Wraps the create limiter to record (per task) that a slot was handed out."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def acquire(self) -> None:
+        await self.inner.acquire()
+        _SLOT_TAKEN.set(True)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
 
 
 class TerminalSubmitError(Exception):
@@ -47,6 +68,9 @@ class Submitter:
     def __init__(self, pipeline: Pipeline, fail) -> None:
         self.p = pipeline
         self._fail = fail  # async (generation, reason, fail_code) -> None; refunds and delivers
+        limiter = getattr(pipeline.kie, "create_limiter", None)
+        if limiter is not None and not isinstance(limiter, _SlotNoting):
+            pipeline.kie.create_limiter = _SlotNoting(limiter)
 
     async def submit(self, generation: Generation) -> None:
         """Handle one claimed `queued` row (the caller holds its lease)."""
@@ -81,10 +105,16 @@ class Submitter:
             log.info(kv("createTask skipped: cancelled meanwhile", generation=g.id))
             return
         log.info(kv("createTask started", model=g.model_key, generation=g.id))
+        _SLOT_TAKEN.set(False)
         try:
             created = await p.kie.create_task(
                 kie_model, kie_input, callback_url=p.config.callback_url(g.id)
             )
+        except asyncio.CancelledError:
+            if not _SLOT_TAKEN.get():
+                await asyncio.shield(p.repository.update_fields(g.id, kie_state=None))
+                log.info(kv("createTask wait cancelled before sending", generation=g.id))
+            raise
         except KieSubmissionUnknownError:
             await self._unknown(g)
             return
