@@ -16,7 +16,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(VENV)/bin/kiebot demo
+	$(PY) -m testkit.demo
 
 run: $(STAMP)
 	$(VENV)/bin/kiebot run

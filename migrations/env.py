@@ -1,6 +1,6 @@
-"""Alembic environment, configured programmatically by storage.migrate (no alembic.ini).
+"""Alembic environment, configured programmatically by migrations.runner (no alembic.ini).
 
-storage.migrate passes either a live sync connection (config.attributes["connection"], from
+migrations.runner passes either a live sync connection (config.attributes["connection"], from
 AsyncConnection.run_sync) or, for offline --sql output, a URL (config.attributes["url"])."""
 
 from __future__ import annotations
@@ -40,5 +40,5 @@ if context.is_offline_mode():
 else:
     connection = config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("run migrations through storage.migrate (it supplies the connection)")
+        raise RuntimeError("run migrations through migrations.runner (it supplies the connection)")
     _run_online(connection)

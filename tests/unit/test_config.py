@@ -99,7 +99,7 @@ def test_url_passwords_are_masked_and_offered_for_redaction(env):
 
 
 def test_app_redaction_list_includes_url_passwords(env):
-    from bot.app import secrets_of
+    from kiebot.app import secrets_of
 
     env.setenv("DATABASE_URL", "postgresql://u:db-pass-secret@db.example.com/postgres")
     assert "db-pass-secret" in secrets_of(load_settings())

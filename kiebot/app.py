@@ -1,0 +1,317 @@
+"""Composition root: every long-lived object is built here, from Settings, and nowhere else.
+
+`build_app(settings)` does no I/O; `await app.start()` migrates (if needed), opens the server,
+starts the jobs and then Telegram (webhook or long polling); `await app.stop()` undoes it in
+reverse, letting in-flight work finish or handing it back (leases released).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiohttp import web
+from kie_client.catalog import Catalog
+from kie_client.client import KieClient
+from kie_client.ratelimit import SlidingWindowLimiter
+from sqlalchemy.ext.asyncio import AsyncEngine
+from storage.db import create_engine
+from storage.media import LocalMediaStore
+from storage.repository import Repository
+
+from bot.config import Settings
+from bot.delivery import ChatSender
+from bot.downloads import SafeDownloader
+from bot.jobs import JobRunner
+from bot.logging import RedactionHandle, install_redaction, kv
+from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
+from bot.services.generation import GenerationService
+from bot.services.pipeline.context import Pipeline, PipelineConfig
+from bot.services.reconcile import PaymentReconciler
+
+log = logging.getLogger("kiebot.app")
+
+# Stars payments the handler could not credit are found in getStarTransactions on start and
+# then this often (bot/services/reconcile.py).
+RECONCILE_INTERVAL_S = 300.0
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        callback_secret=settings.kie_callback_secret.get_secret_value(),
+        public_base_url=settings.public_base_url,
+        max_in_flight=settings.max_in_flight,
+        image_expiry=timedelta(minutes=settings.image_expiry_minutes),
+        video_expiry=timedelta(minutes=settings.video_expiry_minutes),
+        submit_unknown_window=timedelta(minutes=settings.submit_unknown_refund_minutes),
+        callback_grace_s=settings.callback_grace_seconds,
+        poll_initial_s=settings.poll_initial_seconds,
+        lease_seconds=settings.lease_seconds,
+        max_result_bytes=settings.max_result_bytes,
+    )
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every value the redaction layer must mask (derived ones included)."""
+    values = [
+        _secret(settings.bot_token), _secret(settings.kie_api_key),
+        _secret(settings.kie_callback_secret), _secret(settings.kie_webhook_hmac_key),
+        _secret(settings.supabase_service_role_key),
+    ]
+    token, secret = values[0], values[2]
+    if token and secret:
+        values.append(webhook_secret(token, secret))
+    if token:
+        values.append(token.partition(":")[2])
+    values.extend(settings.url_passwords())
+    return [v for v in values if v]
+
+
+def media_base_url(settings: Settings) -> str:
+    if settings.public_base_url:
+        return settings.public_base_url
+    return f"http://{settings.server_host}:{settings.server_port}"
+
+
+def build_media_store(settings: Settings):
+    if settings.media_store == "supabase":
+        from storage.supabase_store import SupabaseMediaStore
+
+        return SupabaseMediaStore(settings.supabase_url,
+                                  settings.supabase_service_role_key.get_secret_value(),
+                                  settings.supabase_bucket)
+    return LocalMediaStore(settings.media_dir, media_base_url(settings))
+
+
+def build_fsm_storage(settings: Settings) -> BaseStorage:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
+def build_kie_limiters(settings: Settings, cleanup: list):
+    """KIE limits are per account: shared through Redis when several processes may run."""
+    if not settings.redis_url:
+        return (SlidingWindowLimiter(settings.kie_create_per_10s, 10.0),
+                SlidingWindowLimiter(settings.kie_status_per_second, 1.0))
+    from redis.asyncio import Redis
+
+    from bot.shared_limits import RedisWindowLimiter, limiter_key
+
+    redis = Redis.from_url(settings.redis_url)
+    cleanup.append(redis.aclose)
+    api_key = settings.kie_api_key.get_secret_value()
+    return (
+        RedisWindowLimiter(redis, limiter_key(api_key, "create"), settings.kie_create_per_10s, 10.0),
+        RedisWindowLimiter(redis, limiter_key(api_key, "status"), settings.kie_status_per_second, 1.0),
+    )
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    repository: Repository
+    media: Any
+    kie: KieClient
+    catalog: Catalog
+    bot: Bot
+    dispatcher: Dispatcher
+    sender: ChatSender
+    downloader: SafeDownloader
+    presenter: Any
+    generations: GenerationService
+    accounts: Any
+    jobs: JobRunner
+    web_app: web.Application
+    telegram_secret: str
+    _runner: web.AppRunner | None = None
+    _polling: asyncio.Task | None = None
+    _redaction: RedactionHandle | None = None
+    _started: bool = False
+    # getUpdates long-poll seconds; LocalStack shortens it so the fake server stops promptly.
+    polling_timeout: int = 10
+    _extra_cleanup: list = field(default_factory=list)
+    reconciler: PaymentReconciler | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.server_host}:{self.settings.server_port}"
+
+    async def start(self, *, migrate: bool = True) -> None:
+        s = self.settings
+        self._redaction = install_redaction(secrets_of(s))
+        if migrate:
+            from migrations.runner import ensure_schema
+
+            await ensure_schema(self.engine)
+        ensure_bucket = getattr(self.media, "ensure_bucket", None)
+        if ensure_bucket is not None:  # Supabase: create the public `generations` bucket once
+            await ensure_bucket()
+        self._runner = web.AppRunner(self.web_app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, s.server_host, s.server_port, reuse_address=True)
+        await site.start()
+        log.info(kv("server listening", host=s.server_host, port=s.server_port,
+                    mode="webhook" if s.webhook_mode else "polling"))
+        self.jobs.start()
+        allowed = self.dispatcher.resolve_used_update_types()
+        if s.webhook_mode:
+            await self.dispatcher.emit_startup(bot=self.bot, **self.dispatcher.workflow_data)
+            await self.bot.set_webhook(
+                f"{s.public_base_url}{WEBHOOK_PATH}", secret_token=self.telegram_secret,
+                allowed_updates=allowed,
+            )
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._polling = asyncio.get_running_loop().create_task(
+                self.dispatcher.start_polling(
+                    self.bot, handle_signals=False, close_bot_session=False,
+                    allowed_updates=allowed, polling_timeout=self.polling_timeout,
+                ),
+                name="telegram-polling",
+            )
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop taking work (Telegram updates, jobs), finish or hand back the rest, close."""
+        s = self.settings
+        if self._polling is not None:
+            try:
+                await self.dispatcher.stop_polling()
+            except RuntimeError:
+                pass  # polling had not started yet
+            try:
+                await asyncio.wait_for(self._polling, timeout=10)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                self._polling.cancel()
+            self._polling = None
+        elif self._started and s.webhook_mode:
+            await self.dispatcher.emit_shutdown(bot=self.bot, **self.dispatcher.workflow_data)
+        # Long enough for an in-flight createTask to get its answer: cancelling it would leave
+        # the outcome unknown (submit_unknown) for the next process.
+        await self.jobs.stop(grace_s=s.kie_timeout_seconds + 5)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        media_close = getattr(self.media, "aclose", None)
+        closers = [self.bot.session.close, self.kie.aclose, self.downloader.aclose,
+                   self.dispatcher.storage.close, *self._extra_cleanup]
+        if media_close is not None:
+            closers.append(media_close)
+        for closer in closers:
+            try:
+                await closer()
+            except Exception as exc:
+                log.warning(kv("close failed", what=getattr(closer, "__qualname__", "?"),
+                               error=type(exc).__name__))
+        await self.engine.dispose()
+        log.info("stopped")
+        if self._redaction is not None:
+            self._redaction.uninstall()
+            self._redaction = None
+        self._started = False
+
+
+def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = None) -> App:
+    """Wire everything from `settings`. No network or disk I/O happens here."""
+    import handlers
+    from bot.services.accounts import AccountService
+
+    s = settings
+    engine = create_engine(s.database_url)
+    repository = Repository(engine)
+    media = build_media_store(s)
+    catalog = Catalog(price_overrides=s.price_overrides or None)
+    cleanup: list = []
+    create_limiter, status_limiter = build_kie_limiters(s, cleanup)
+    kie = KieClient(
+        s.kie_api_key.get_secret_value(),
+        market_base_url=s.kie_market_base_url,
+        upload_base_url=s.kie_upload_base_url,
+        timeout=s.kie_timeout_seconds,
+        create_limiter=create_limiter,
+        status_limiter=status_limiter,
+    )
+    session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base_url))
+    bot = Bot(s.bot_token.get_secret_value(), session=session)
+    sender = ChatSender(bot, max_wait=max(1.0, s.lease_seconds / 3))
+    downloader = SafeDownloader(s.kie_result_hosts, max_bytes=s.max_result_bytes)
+    presenter = presenter if presenter is not None else handlers.build_presenter()
+    config = pipeline_config(s)
+    pipeline = Pipeline(
+        repository=repository, kie=kie, catalog=catalog, media=media, downloader=downloader,
+        sender=sender, presenter=presenter, config=config, owner=owner or _owner(),
+    )
+    generations = GenerationService(pipeline)
+    jobs = JobRunner(generations, interval_s=s.job_interval_seconds,
+                     progress_interval_s=min(1.0, s.job_interval_seconds),
+                     batch_size=config.batch_size)
+    pipeline.kick = jobs.kick
+    accounts = AccountService(repository, signup_bonus=s.signup_bonus, packs=s.topup_packs,
+                              admin_ids=s.admin_ids)
+    reconciler = PaymentReconciler(bot, accounts, notify=_late_payment_notice(sender))
+    jobs.add_periodic("reconcile-payments", reconciler.run,
+                      interval_s=RECONCILE_INTERVAL_S)
+    dispatcher = Dispatcher(
+        storage=build_fsm_storage(s), settings=s, catalog=catalog, generations=generations,
+        accounts=accounts, presenter=presenter,
+        # architecture.md's longer names, for handlers written against them
+        generation_service=generations, account_service=accounts,
+    )
+    dispatcher.include_router(handlers.setup_routers())
+    telegram_secret = webhook_secret(s.bot_token.get_secret_value(),
+                                     s.kie_callback_secret.get_secret_value())
+    web_app = build_web_app(
+        generations=generations, repository=repository,
+        callback_secret=s.kie_callback_secret.get_secret_value(),
+        hmac_key=_secret(s.kie_webhook_hmac_key), media=media,
+        dispatcher=dispatcher if s.webhook_mode else None, bot=bot,
+        telegram_secret=telegram_secret,
+    )
+    return App(
+        settings=s, engine=engine, repository=repository, media=media, kie=kie, catalog=catalog,
+        bot=bot, dispatcher=dispatcher, sender=sender, downloader=downloader,
+        presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
+        web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
+        reconciler=reconciler,
+    )
+
+
+def _late_payment_notice(sender: ChatSender):
+    """The same "payment received" text the handler sends, for payments credited late; through
+    the ChatSender, which paces per chat and waits out 429s (no handler retry applies here)."""
+    from aiogram.methods import SendMessage
+
+    from handlers import keyboards
+    from handlers.texts import normalise, tr
+
+    async def notify(tg_user: Any, user: Any, result: Any) -> None:
+        lang = normalise(getattr(user, "language", None))
+        await sender.send(tg_user.id, SendMessage(
+            chat_id=tg_user.id, text=tr(lang, "paid", credits=result.credits,
+                                        balance=result.balance),
+            reply_markup=keyboards.main_menu(lang)))
+
+    return notify

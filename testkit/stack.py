@@ -1,0 +1,205 @@
+"""LocalStack: the real bot wired to the KIE emulator and the fake Telegram on loopback.
+
+Used by the end-to-end tests, the conversation tests and the demo:
+
+    async with LocalStack(tmp_path) as stack:
+        stack.telegram ...      # FakeTelegram (users, chats, faults)
+        stack.kie ...           # KieEmulator (tasks, faults)
+        stack.app ...           # the running App (in-process)
+
+`LocalStack(..., in_process=False)` starts the fakes only; `start_process()` then runs
+`python -m kiebot run` as a child with the same settings (env), so tests can SIGKILL it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kiebot.app import App, build_app
+from bot.config import Settings, load_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalStack:
+    def __init__(
+        self,
+        directory: str | os.PathLike | None = None,
+        *,
+        database_url: str | None = None,
+        webhook: bool = True,
+        hmac_key: str | None = None,
+        in_process: bool = True,
+        emulator_options: dict[str, Any] | None = None,
+        telegram_options: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+        presenter: Any = None,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        if directory is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="kiebot-stack-")
+            directory = self._tmp.name
+        self.directory = Path(directory)
+        self.database_url = database_url or f"sqlite+aiosqlite:///{self.directory / 'kiebot.sqlite3'}"
+        self.webhook = webhook
+        self.hmac_key = hmac_key
+        self.in_process = in_process
+        self._emulator_options = emulator_options or {}
+        self._telegram_options = telegram_options or {}
+        self._overrides = settings or {}
+        self.presenter = presenter  # None: the conversation's presenter (handlers.build_presenter)
+        self.bot_token = f"{secrets.randbelow(9_000_000) + 1_000_000}:{secrets.token_urlsafe(24)}"
+        self.kie_api_key = "kie-" + secrets.token_hex(16)
+        self.callback_secret = secrets.token_hex(24)
+        self.port = _free_port()
+        self.kie: Any = None
+        self.telegram: Any = None
+        self.app: App | None = None
+        self.settings: Settings | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self.log_path = self.directory / "kiebot.log"
+
+    # -- settings -----------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        """Environment variables describing this stack (what `kiebot run` reads)."""
+        values: dict[str, Any] = {
+            "BOT_TOKEN": self.bot_token,
+            "TELEGRAM_API_BASE_URL": self.telegram.base_url,
+            "KIE_API_KEY": self.kie_api_key,
+            "KIE_MARKET_BASE_URL": self.kie.market_url,
+            "KIE_UPLOAD_BASE_URL": self.kie.upload_url,
+            "KIE_CALLBACK_SECRET": self.callback_secret,
+            "KIE_RESULT_HOSTS": "127.0.0.1",
+            "SERVER_HOST": "127.0.0.1",
+            "SERVER_PORT": str(self.port),
+            "DATABASE_URL": self.database_url,
+            "MEDIA_DIR": str(self.directory / "media"),
+            "JOB_INTERVAL_SECONDS": "0.25",
+            "LEASE_SECONDS": "6",
+            "CALLBACK_GRACE_SECONDS": "3",
+            "POLL_INITIAL_SECONDS": "0.3",
+            "KIE_TIMEOUT_SECONDS": "5",
+            "SIGNUP_BONUS": "100",
+            "LOG_LEVEL": "INFO",
+        }
+        # Always set (blank = off) so a developer's own environment cannot leak in.
+        values["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{self.port}" if self.webhook else ""
+        values["KIE_WEBHOOK_HMAC_KEY"] = self.hmac_key or ""
+        values["REDIS_URL"] = ""
+        for key, value in self._overrides.items():
+            values[key.upper()] = value
+        return {k: ("" if v is None else str(v)) for k, v in values.items()}
+
+    def build_settings(self) -> Settings:
+        return load_settings(_env_file=None, **self.env())
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LocalStack:
+        from testkit.telegram import FakeTelegram
+        from testkit.kie import KieEmulator
+
+        self.kie = KieEmulator(self.kie_api_key, hmac_key=self.hmac_key, **self._emulator_options)
+        await self.kie.start()
+        self.telegram = FakeTelegram(self.bot_token, **self._telegram_options)
+        await self.telegram.start()
+        self.settings = self.build_settings()
+        if self.in_process:
+            await self.start_app()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self.process is not None:
+                await self.terminate_process()
+            if self.app is not None:
+                await self.stop_app()
+        finally:
+            if self.telegram is not None:
+                await self.telegram.stop()
+            if self.kie is not None:
+                await self.kie.stop()
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+    async def start_app(self) -> App:
+        self.app = build_app(self.settings, presenter=self.presenter)
+        self.app.polling_timeout = 1
+        await self.app.start()
+        return self.app
+
+    async def stop_app(self) -> None:
+        if self.app is not None:
+            app, self.app = self.app, None
+            await app.stop()
+
+    async def restart(self) -> App:
+        await self.stop_app()
+        return await self.start_app()
+
+    # -- subprocess mode (crash tests) ---------------------------------------------------------
+
+    async def start_process(self) -> asyncio.subprocess.Process:
+        env = {**os.environ, **self.env()}
+        log = open(self.log_path, "ab")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kiebot", "run", env=env, stdout=log, stderr=log,
+            cwd=str(self.directory),
+        )
+        log.close()
+        await self.wait_healthy()
+        return self.process
+
+    async def wait_healthy(self, timeout: float = 20.0) -> None:
+        import aiohttp
+
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if self.process is not None and self.process.returncode is not None:
+                    raise RuntimeError(f"kiebot exited with {self.process.returncode}; see {self.log_path}")
+                try:
+                    async with session.get(f"http://127.0.0.1:{self.port}/healthz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                if loop.time() > end:
+                    raise TimeoutError(f"kiebot did not become healthy; see {self.log_path}")
+                await asyncio.sleep(0.1)
+
+    async def kill_process(self) -> None:
+        """SIGKILL: no cleanup at all, as in a power cut."""
+        if self.process is None:
+            return
+        proc, self.process = self.process, None
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+
+    async def terminate_process(self, timeout: float = 20.0) -> int | None:
+        if self.process is None:
+            return None
+        proc, self.process = self.process, None
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        return proc.returncode

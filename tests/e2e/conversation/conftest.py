@@ -1,0 +1,63 @@
+"""End-to-end harness: the real app (LocalStack) with the fake Telegram and the KIE emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from testkit.stack import LocalStack
+
+ADMIN_ID = 900001
+
+
+@pytest.fixture(params=["webhook", "polling"])
+async def stack(request, tmp_path):
+    async with LocalStack(tmp_path, webhook=request.param == "webhook",
+                          settings={"ADMIN_IDS": str(ADMIN_ID), "SIGNUP_BONUS": "50"}) as s:
+        yield s
+
+
+@pytest.fixture
+async def webhook_stack(tmp_path):
+    async with LocalStack(tmp_path, webhook=True,
+                          settings={"ADMIN_IDS": str(ADMIN_ID), "SIGNUP_BONUS": "50"}) as s:
+        yield s
+
+
+from testkit.scripted import has_button, media_entries, wait_media  # noqa: F401 (re-exported)
+from testkit.scripted import see as seen  # noqa: F401
+from testkit.scripted import tap as click  # noqa: F401
+
+
+def png_bytes(size: int = 32) -> bytes:
+    from handlers.selftest import test_png
+
+    return test_png(size, size)
+
+
+async def ledger(stack, user_id: int) -> list[tuple[str, int]]:
+    entries = await stack.app.repository.ledger(user_id, limit=50)
+    return [(e.reason, e.delta) for e in reversed(entries)]
+
+
+async def balance(stack, user_id: int) -> int:
+    return await stack.app.accounts.balance(user_id)
+
+
+media_messages = media_entries
+
+
+async def start_image_flow(user, lang: str = "en", prompt: str = "a lighthouse at dusk"):
+    """/start → Images → Seedream 4.5 → 16:9 → Continue → prompt; returns the card entry."""
+    t = {"en": ("🖼 Images", "Aspect ratio: 1:1 ▸", "Continue · 8⭐", "Describe", "Generate · 8⭐"),
+         "ru": ("🖼 Картинки", "Формат: 1:1 ▸", "Далее · 8⭐", "Опишите", "Сгенерировать · 8⭐")}[lang]
+    await user.send_command("/start")
+    await user.wait_for_message(lambda m: m.buttons)  # this /start's menu, not an older one
+    await click(user, t[0])
+    await click(user, "Seedream 4.5 · 8⭐")
+    await click(user, t[1])
+    await click(user, "16:9")
+    await click(user, t[2])
+    await seen(user, t[3])
+    await user.send_text(prompt)
+    await user.wait_until(has_button(t[4]))
+    return t[4]

@@ -1,0 +1,29 @@
+"""`kiebot demo` runs the whole script green and saves the media it received."""
+
+from __future__ import annotations
+
+from testkit import demo
+
+
+async def test_demo_plays_every_step_and_saves_media(tmp_path):
+    lines: list[str] = []
+    code = await demo.run(tmp_path / "demo-output", echo=lines.append)
+    out = "\n".join(lines)
+    assert code == 0, out
+    assert "Demo OK" in out and "Ann │ taps [Generate · 8⭐]" in out
+    assert "Payment received: +50⭐. Balance: 62⭐" in out and "Your library: 2" in out
+    saved = sorted(p.name for p in (tmp_path / "demo-output").iterdir())
+    assert saved == ["01_photo.png", "02_video.mp4"]
+    assert (tmp_path / "demo-output" / "01_photo.png").read_bytes().startswith(b"\x89PNG")
+
+
+async def test_demo_fails_loudly_when_a_step_does_not_happen(tmp_path, monkeypatch):
+    async def broken(script):
+        await script.command("/start")
+        await script.see("this text never appears")
+
+    monkeypatch.setattr(demo, "play", broken)
+    monkeypatch.setattr(demo, "STEP_TIMEOUT_S", 1.0)
+    lines: list[str] = []
+    assert await demo.run(tmp_path / "out", echo=lines.append) == 1
+    assert "DEMO FAILED" in "\n".join(lines)

@@ -1,0 +1,67 @@
+"""The Redis-backed KIE limiter: two processes share one account-wide window (real Redis)."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from bot.shared_limits import RedisWindowLimiter, limiter_key
+
+pytestmark = pytest.mark.redis
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+async def redis(redis_url):
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_two_limiters_share_one_window(redis):
+    clock = FakeClock()
+    key = f"kiebot:test:{secrets.token_hex(6)}"
+    a = RedisWindowLimiter(redis, key, 3, 10.0, clock=clock, sleep=clock.sleep)
+    b = RedisWindowLimiter(redis, key, 3, 10.0, clock=clock, sleep=clock.sleep)
+    try:
+        start = clock.now
+        for limiter in (a, b, a):
+            await limiter.acquire()
+        assert clock.now == start  # three slots, no wait
+        await b.acquire()  # the fourth waits for the oldest slot to leave the window
+        assert clock.now - start == pytest.approx(10.0, abs=0.05)
+    finally:
+        await redis.delete(key)
+
+
+def test_key_names_the_account_without_its_secret():
+    key = limiter_key("sk-very-secret-kie-key", "create")
+    assert "sk-very-secret" not in key and key.endswith(":create")
+    assert key != limiter_key("another-key", "create")
+
+
+async def test_app_with_redis_generates_through_the_shared_limiter(tmp_path, redis_url):
+    from tests.e2e.pipeline.helpers import make_user, media_messages, plain_stack, start, wait_final
+
+    async with plain_stack(tmp_path, settings={"REDIS_URL": redis_url}) as stack:
+        # The submitter wraps the create limiter to note when a slot was granted; the slots
+        # themselves still come from Redis.
+        create_limiter = getattr(stack.app.kie.create_limiter, "inner", stack.app.kie.create_limiter)
+        assert type(create_limiter).__name__ == "RedisWindowLimiter"
+        tg = await make_user(stack)
+        started = await start(stack)
+        g = await wait_final(stack, started.generation.id)
+        assert g.status == "succeeded" and len(media_messages(tg)) == 1
