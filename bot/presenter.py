@@ -1,8 +1,8 @@
 """What the pipeline shows users, behind a protocol so handlers can supply localized texts.
 
 The pipeline decides *when* to show something; a Presenter decides *how it reads*. The
-conversation layer's presenter (handlers/presenter.py) adds buttons and Russian; PlainPresenter is
-the English, button-less default the pipeline tests use.
+conversation layer's presenter (handlers/presenter.py) adds buttons and Russian; the tests' plain
+English presenter lives with the other test doubles.
 """
 
 from __future__ import annotations

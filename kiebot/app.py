@@ -36,6 +36,8 @@ from bot.downloads import SafeDownloader
 from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
 from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
+from bot.presenter import Presenter
+from bot.services.accounts import AccountService
 from bot.services.generation import GenerationService
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.reconcile import PaymentReconciler
@@ -234,10 +236,22 @@ class App:
         self._started = False
 
 
+def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catalog,
+                     generations: GenerationService, accounts: AccountService,
+                     presenter: Presenter) -> Dispatcher:
+    """The dispatcher with every router and the services handlers receive by name; the unit tests
+    feed updates to exactly this."""
+    import handlers
+
+    dispatcher = Dispatcher(storage=storage, settings=settings, catalog=catalog,
+                            generations=generations, accounts=accounts, presenter=presenter)
+    dispatcher.include_router(handlers.setup_routers())
+    return dispatcher
+
+
 def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = None) -> App:
     """Wire everything from `settings`. No network or disk I/O happens here."""
     import handlers
-    from bot.services.accounts import AccountService
 
     s = settings
     engine = create_engine(s.database_url)
@@ -274,13 +288,10 @@ def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = 
     reconciler = PaymentReconciler(bot, accounts, notify=_late_payment_notice(sender))
     jobs.add_periodic("reconcile-payments", reconciler.run,
                       interval_s=RECONCILE_INTERVAL_S)
-    dispatcher = Dispatcher(
-        storage=build_fsm_storage(s), settings=s, catalog=catalog, generations=generations,
+    dispatcher = build_dispatcher(
+        s, storage=build_fsm_storage(s), catalog=catalog, generations=generations,
         accounts=accounts, presenter=presenter,
-        # architecture.md's longer names, for handlers written against them
-        generation_service=generations, account_service=accounts,
     )
-    dispatcher.include_router(handlers.setup_routers())
     telegram_secret = webhook_secret(s.bot_token.get_secret_value(),
                                      s.kie_callback_secret.get_secret_value())
     web_app = build_web_app(
