@@ -31,6 +31,7 @@ from bot.downloads import SafeDownloader
 from bot.services.accounts import AccountService
 from bot.services.generation import GenerationService
 from bot.services.pipeline.context import Pipeline
+from handlers.texts import tr
 from kie_client.catalog import Catalog
 from kie_client.client import KieClient
 from kiebot.app import build_dispatcher, build_media_store, pipeline_config
@@ -53,7 +54,7 @@ class SocketGuard:
     def __init__(self) -> None:
         self.attempts: list[Any] = []
 
-    def refuse(self, sock: socket.socket, address: Any, *_: Any) -> None:
+    def refuse(self, address: Any) -> None:
         self.attempts.append(address)
         raise ConnectionRefusedError(f"the unit tier opens no connections (tried {address!r})")
 
@@ -65,8 +66,12 @@ class SocketGuard:
 @pytest.fixture(autouse=True)
 def socket_guard(monkeypatch: pytest.MonkeyPatch):
     guard = SocketGuard()
-    monkeypatch.setattr(socket.socket, "connect", guard.refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", guard.refuse)
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        guard.refuse(address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect)
     yield guard
     guard.check()
 
@@ -203,3 +208,26 @@ async def harness(tmp_path: Path, schema_template: Path, caplog: pytest.LogCaptu
     assert not bot.session.unanswered, f"Bot API calls with no answer: {bot.session.unanswered}"
     failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not failures, f"a handler failed: {failures}"
+
+
+def seedream_buttons(lang: str) -> dict[str, str]:
+    """The labels on the way to a Seedream 4.5 card (16:9), as the user reads them."""
+    return {
+        "images": tr(lang, "btn_images"),
+        "model": tr(lang, "model_button", name="Seedream 4.5", price=8),
+        "aspect": tr(lang, "btn_option", label=tr(lang, "label_aspect_ratio"), value="1:1") + " ▸",
+        "16:9": "16:9",
+        "continue": tr(lang, "btn_continue", price=8),
+        "generate": tr(lang, "btn_generate", price=8),
+    }
+
+
+async def to_card(h: Harness, user: User, prompt: str = "a lighthouse at dusk",
+                  lang: str = "en") -> Message:
+    """/start → Images → Seedream 4.5 → 16:9 → Continue → prompt; returns the summary card."""
+    b = seedream_buttons(lang)
+    await h.send(user, "/start")
+    for button in ("images", "model", "aspect", "16:9", "continue"):
+        await h.press(user, b[button])
+    await h.send(user, prompt)
+    return h.screen(user)
