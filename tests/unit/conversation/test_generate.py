@@ -6,7 +6,6 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
 from handlers import build_presenter
 from handlers.texts import tr
-from storage import schema
 from testkit.mocked_bot import button_rows
 from tests.unit.conversation.conftest import (
     ADMIN_ID,
