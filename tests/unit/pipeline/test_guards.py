@@ -28,7 +28,7 @@ async def test_a_real_sleep_is_refused_but_a_yield_is_not(no_real_sleep):
     no_real_sleep.clear()
 
 
-async def test_a_flood_wait_moves_the_fake_clock_not_the_real_one(world):
+async def test_per_chat_pacing_moves_the_fake_clock_not_the_real_one(world):
     """Two results for one chat within a second: ChatSender's 1/s pacing sleeps on the clock."""
     first = await world.start(request_key="card-1")
     second = await world.start(request_key="card-2")
