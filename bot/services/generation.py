@@ -115,6 +115,7 @@ class GenerationService:
             user_id=user_id, chat_id=chat_id, model_key=model_key, kind=spec.kind.value,
             cost=cost, options=stored_options, request_key=request_key,
             max_in_flight=p.config.max_in_flight, deadline_at=now + p.config.expiry(spec.kind.value),
+            now=now,
         )
         g = result.generation
         if result.created:
@@ -167,10 +168,12 @@ class GenerationService:
         g = await self.repository.get_generation(generation_id)
         if g is None or g.user_id != user_id or g.kie_state is not None:
             return False  # kie_state set: a createTask may be in flight right now
-        cancelled = await self.repository.cancel_generation(generation_id, user_id=user_id)
+        cancelled = await self.repository.cancel_generation(
+            generation_id, user_id=user_id, now=self.pipeline.clock()
+        )
         if cancelled:
             log.info(kv("generation cancelled", generation=generation_id, user=user_id))
-            await self.repository.mark_delivered(generation_id)
+            await self.repository.mark_delivered(generation_id, now=self.pipeline.clock())
         return cancelled
 
     async def get(self, *, user_id: int | None, generation_id: int) -> Generation | None:
@@ -215,7 +218,8 @@ class GenerationService:
     # -- what the job runner calls -------------------------------------------------------------
 
     async def _fail(self, g: Generation, reason: str, fail_code: str | None) -> None:
-        failed = await self.repository.fail_generation(g.id, error=reason, fail_code=fail_code)
+        failed = await self.repository.fail_generation(g.id, error=reason, fail_code=fail_code,
+                                                        now=self.pipeline.clock())
         if failed:
             log.info(kv("generation failed; refunded", generation=g.id, cost=g.cost,
                         reason=reason, fail_code=fail_code))
@@ -228,7 +232,7 @@ class GenerationService:
         # already moved the row on) never frees a lease another stage of this process holds.
         owner = f"{p.owner}:{stage}"
         rows = await p.repository.claim(stage, owner=owner, lease_seconds=p.config.lease_seconds,
-                                        limit=p.config.batch_size)
+                                        limit=p.config.batch_size, now=p.clock())
         if not rows:
             return 0
         handler = {

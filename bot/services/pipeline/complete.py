@@ -78,7 +78,7 @@ class Completer:
             # The create response was lost or has not been saved yet: the callback names the task.
             moved = await p.repository.transition(
                 g.id, from_statuses={"queued", "submit_unknown"}, to_status="generating",
-                task_id=payload.task_id, submitted_at=g.submitted_at or now,
+                task_id=payload.task_id, submitted_at=g.submitted_at or now, now=now,
             )
             if moved:
                 log.info(kv("task recorded from callback", task_id=payload.task_id, generation=g.id))
@@ -138,13 +138,14 @@ class Completer:
     async def apply_record(self, g: Generation, record: TaskRecord) -> None:
         p = self.p
         state = record.state.value
+        now = p.clock()
         if state == "success":
             if not record.result_urls:
                 await self._fail(g, "KIE finished without a result file", None)
                 return
             moved = await p.repository.transition(
                 g.id, from_statuses={"generating", "submit_unknown"}, to_status="storing",
-                kie_state=state, result_urls=list(record.result_urls), completed_at=p.clock(),
+                kie_state=state, result_urls=list(record.result_urls), completed_at=now, now=now,
             )
             if moved:
                 # transition() drops the lease; the store stage claims the row afresh.
@@ -182,7 +183,7 @@ class Completer:
             g.id, from_statuses={"storing"}, to_status="succeeded",
             result_urls=stored, preview_url=stored[0] if stored else None,
             # Keep the storing timestamp: it is part of the stored paths (stored_path()).
-            completed_at=g.completed_at,
+            completed_at=g.completed_at, now=p.clock(),
         )
         log.info(kv(f"stored {len(stored)} file{'s' if len(stored) != 1 else ''}", generation=g.id))
         if moved:

@@ -92,6 +92,8 @@ class Pipeline:
     presenter: Presenter
     config: PipelineConfig
     owner: str
+    # The wall clock of every timestamp the stages write and of every claim, so a test can move
+    # time (a window, a deadline, a poll schedule) instead of waiting for it.
     clock: Callable[[], datetime] = utcnow
     # Set by the job runner: ask a stage to run now instead of at its next interval.
     kick: Callable[[str], None] = field(default=lambda stage: None)

@@ -51,7 +51,7 @@ class Deliverer:
             return False
         if g.status == "failed" and g.error == CANCELLED:
             # The user pressed Cancel and the handler already answered.
-            return await p.repository.mark_delivered(g.id)
+            return await p.repository.mark_delivered(g.id, now=p.clock())
         language, blocked = await self._language(g)
         if blocked:
             return False
@@ -83,7 +83,7 @@ class Deliverer:
                          reason=str(exc)[:200]))
             if not await self._send_link_instead(g, language):
                 return False
-        done = await p.repository.mark_delivered(g.id)
+        done = await p.repository.mark_delivered(g.id, now=p.clock())
         log.info(kv("delivered", generation=g.id, status=g.status))
         return done
 

@@ -83,7 +83,7 @@ class Submitter:
             moved = await p.repository.transition(
                 g.id, from_statuses={"queued"}, to_status="submit_unknown",
                 submitted_at=g.submitted_at or now,
-                next_poll_at=now + p.config.submit_unknown_window,
+                next_poll_at=now + p.config.submit_unknown_window, now=now,
             )
             if moved:
                 log.warning(kv("create outcome unknown after restart", generation=g.id))
@@ -139,7 +139,7 @@ class Submitter:
         moved = await p.repository.transition(
             g.id, from_statuses={"queued", "submit_unknown"}, to_status="generating",
             task_id=created.task_id, submitted_at=now, kie_state="waiting",
-            next_poll_at=now + timedelta(seconds=p.config.first_poll_delay()),
+            next_poll_at=now + timedelta(seconds=p.config.first_poll_delay()), now=now,
         )
         log.info(kv("task created", task_id=created.task_id, generation=g.id))
         if not moved:
@@ -153,7 +153,7 @@ class Submitter:
         now = self.p.clock()
         await self.p.repository.transition(
             g.id, from_statuses={"queued"}, to_status="submit_unknown", submitted_at=now,
-            next_poll_at=now + self.p.config.submit_unknown_window,
+            next_poll_at=now + self.p.config.submit_unknown_window, now=now,
         )
         log.warning(kv("createTask outcome unknown; waiting for the callback", generation=g.id))
 

@@ -1,0 +1,177 @@
+"""The pipeline's outside world, in memory: a settable clock, a scripted KIE, a file host and a
+recording Telegram bot. Nothing here opens a socket or sleeps; time moves only when a test (or
+something that would have slept) moves it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+from kie_client.catalog import CatalogError, validate_input
+
+from tests.unit.kie.fixtures import load
+
+# A PNG signature is all SafeDownloader's sniffer needs to accept the body as an image.
+PNG = b"\x89PNG\r\n\x1a\n" + b"fake image body " * 64
+RESULT_HOST = "tempfile.aiquickdraw.com"
+MARKET_URL = "https://api.kie.test"
+UPLOAD_URL = "https://upload.kie.test"
+
+
+class FakeClock:
+    """Wall clock (Pipeline.clock) and monotonic clock (ChatSender, limiters) in one.
+
+    `sleep` advances it instead of waiting, so a paced send or a limiter wait costs no real time
+    and shows up in `sleeps`."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self._epoch = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return (self.now - self._epoch).total_seconds()
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(max(0.0, seconds))
+
+
+@dataclass
+class ScriptedTask:
+    task_id: str
+    model: str
+    input: dict
+    callback_url: str | None
+    state: str = "waiting"
+    result_urls: list[str] = field(default_factory=list)
+    fail_code: str | None = None
+    fail_msg: str | None = None
+
+
+class ScriptedKie:
+    """KIE's market API as an httpx.MockTransport handler.
+
+    createTask validates the input as KIE does and hands out a task id (unless told to lose its
+    answer: the task is created, the client sees a read timeout); recordInfo answers each task's
+    current state with bodies shaped like the recorded ones in tests/unit/kie/fixtures. Anything
+    else is recorded in `unexpected` and answered 404.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, ScriptedTask] = {}
+        self.record_reads: list[str] = []
+        self.unexpected: list[str] = []
+        self.lose_next_create_answer = False
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    @property
+    def creates(self) -> list[ScriptedTask]:
+        return list(self.tasks.values())
+
+    def succeed(self, task_id: str, *urls: str) -> None:
+        task = self.tasks[task_id]
+        task.state = "success"
+        task.result_urls = list(urls) or [f"https://{RESULT_HOST}/r/{task_id}_0.png"]
+
+    def fail(self, task_id: str, message: str = "prompt contains prohibited content") -> None:
+        task = self.tasks[task_id]
+        task.state, task.fail_code, task.fail_msg = "fail", "422", message
+
+    def callback_body(self, task_id: str) -> bytes:
+        """The body KIE posts to callBackUrl when `task_id` finishes (recorded shape)."""
+        task = self.tasks[task_id]
+        body = load("callback_success_docs" if task.state == "success" else "callback_fail_docs")
+        body["data"].update(self._record(task))
+        return json.dumps(body).encode()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "POST" and path == "/api/v1/jobs/createTask":
+            return self._create(json.loads(request.content))
+        if request.method == "GET" and path == "/api/v1/jobs/recordInfo":
+            return self._record_info(request.url.params.get("taskId", ""))
+        self.unexpected.append(f"{request.method} {request.url}")
+        return httpx.Response(404, json={"code": 404, "msg": "not found"})
+
+    def _create(self, body: dict) -> httpx.Response:
+        try:
+            validate_input(body["model"], body["input"])
+        except CatalogError as exc:
+            return httpx.Response(200, json={"code": 422, "msg": str(exc), "data": None})
+        task_id = f"task{len(self.tasks) + 1:04d}"
+        self.tasks[task_id] = ScriptedTask(task_id, body["model"], body["input"],
+                                           body.get("callBackUrl"))
+        if self.lose_next_create_answer:
+            self.lose_next_create_answer = False
+            raise httpx.ReadTimeout("the answer was lost after KIE created the task")
+        answer = load("create_task_live")
+        answer["data"].update(taskId=task_id, recordId=task_id)
+        return httpx.Response(200, json=answer)
+
+    def _record_info(self, task_id: str) -> httpx.Response:
+        self.record_reads.append(task_id)
+        task = self.tasks.get(task_id)
+        if task is None:
+            return httpx.Response(200, json=load("record_info_null"))
+        body = load("record_info_waiting_live")
+        body["data"].update(self._record(task))
+        return httpx.Response(200, json=body)
+
+    @staticmethod
+    def _record(task: ScriptedTask) -> dict:
+        result = json.dumps({"resultUrls": task.result_urls}) if task.result_urls else ""
+        return {
+            "taskId": task.task_id, "model": task.model, "state": task.state,
+            "param": json.dumps({"model": task.model, "input": json.dumps(task.input)}),
+            "resultJson": result, "failCode": task.fail_code, "failMsg": task.fail_msg,
+        }
+
+
+class ResultFiles:
+    """KIE's result file host: every URL on RESULT_HOST answers PNG bytes; requests recorded."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(str(request.url))
+        if request.url.host != RESULT_HOST:
+            return httpx.Response(404)
+        return httpx.Response(200, content=PNG, headers={"Content-Type": "image/png"})
+
+
+async def public_resolver(host: str, port: int) -> list[str]:
+    """DNS without the network: the result host resolves to a public address."""
+    return ["93.184.216.34"]
+
+
+class RecordingBot:
+    """Stands in for aiogram's Bot (ChatSender only calls it): records (time, method)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[datetime, object]] = []
+
+    async def __call__(self, method):
+        self.sent.append((self.clock.now, method))
+        return True
+
+    @property
+    def methods(self) -> list[object]:
+        return [method for _, method in self.sent]
