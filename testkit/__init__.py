@@ -7,6 +7,8 @@
 - `testkit.scripted` — a scripted user: wait for a text, tap a button when it shows
 - `testkit.demo` — `python -m testkit.demo` (`make demo`)
 - `testkit.presenter` — `PlainPresenter`, English texts without buttons
+- `testkit.mocked_bot` — `MockedBot`/`MockedSession` and update builders, for feeding the real
+  dispatcher in-process (the unit tier)
 
 The product packages (`bot`, `handlers`, `kie_client`, `storage`, `migrations`, `kiebot`) never
 import from here; tests/test_layers.py fails if one does.
