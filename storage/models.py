@@ -103,6 +103,10 @@ class Generation:
     lease_until: datetime | None = None
     updated_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # Records built by hand (tests, previews) may name the status by its plain string.
+        object.__setattr__(self, "status", GenerationStatus(self.status))
+
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES

@@ -109,7 +109,6 @@ def user_from(row: Any) -> User:
 
 def generation_from(row: Any) -> Generation:
     data = _aware(row._mapping, generations)
-    data["status"] = GenerationStatus(data["status"])
     data["result_urls"] = list(data.get("result_urls") or [])
     data["stored_paths"] = tuple(data.get("stored_paths") or ())
     data["options"] = dict(data.get("options") or {})
