@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from storage.models import Stage
 
 from bot.logging import kv
 
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.jobs")
 MAX_IMMEDIATE_PASSES = 10
-
-STAGES = ("submit", "poll", "store", "deliver", "expire")
 
 
 class JobRunner:
@@ -36,8 +35,8 @@ class JobRunner:
         self.progress_interval_s = progress_interval_s
         self.batch_size = batch_size
         self._scheduler: AsyncIOScheduler | None = None
-        self._running: dict[str, asyncio.Task] = {}
-        self._again: set[str] = set()
+        self._running: dict[Stage, asyncio.Task] = {}
+        self._again: set[Stage] = set()
         self._tasks: set[asyncio.Task] = set()
         self._stopping = False
         self._started = False
@@ -59,7 +58,7 @@ class JobRunner:
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
-        for stage in STAGES:
+        for stage in Stage:
             scheduler.add_job(self._tick, "interval", seconds=self.interval_s, args=[stage],
                               id=f"stage-{stage}", max_instances=1, coalesce=True,
                               next_run_time=now, misfire_grace_time=None)
@@ -75,7 +74,7 @@ class JobRunner:
         self._started = True
         log.info(kv("jobs started", interval_s=self.interval_s))
 
-    async def _tick(self, stage: str) -> None:
+    async def _tick(self, stage: Stage) -> None:
         self.kick(stage)
 
     async def _periodic_run(self, name: str, run: Callable[[], Awaitable[Any]]) -> None:
@@ -96,11 +95,13 @@ class JobRunner:
         except Exception:
             log.exception("progress update failed")
 
-    def kick(self, stage: str) -> None:
-        """Run `stage` now (or once more right after the current pass)."""
+    def kick(self, stage: Stage | str) -> None:
+        """Run `stage` now (or once more right after the current pass). An unknown stage name
+        raises ValueError (a typo must not silently mean "never")."""
+        stage = Stage(stage)
         # An app that was built but never started (a CLI tool, a test client writing rows for
         # another process) must not process anything itself.
-        if not self._started or self._stopping or stage not in STAGES:
+        if not self._started or self._stopping:
             return
         task = self._running.get(stage)
         if task is not None and not task.done():
@@ -108,7 +109,7 @@ class JobRunner:
             return
         self._running[stage] = self.spawn(self._run(stage), name=f"stage-{stage}")
 
-    async def _run(self, stage: str) -> None:
+    async def _run(self, stage: Stage) -> None:
         # A full batch means more rows may be waiting, so pass again at once — but only a few
         # times in a row: rows that fail fast are deferred by the stage, and this cap keeps a
         # stage from spinning even if one is not.

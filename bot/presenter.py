@@ -30,8 +30,8 @@ def trim(text: str, limit: int) -> str:
 
 
 def prompt_of(generation: Generation) -> str:
-    value = generation.options.get("prompt") if generation.options else None
-    return value if isinstance(value, str) else ""
+    """The generation's prompt (kept while handlers still call it; read `generation.prompt`)."""
+    return generation.prompt
 
 
 class Presenter(Protocol):

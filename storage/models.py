@@ -8,7 +8,11 @@ from datetime import datetime
 from typing import Any
 
 
-class GenerationStatus(str, enum.Enum):
+class GenerationStatus(enum.StrEnum):
+    """Where a generation is in its lifecycle (docs/lifecycle.md). The values are what the
+    `generations.status` column holds; a StrEnum compares equal to them, so callers may pass
+    plain strings."""
+
     queued = "queued"
     generating = "generating"
     submit_unknown = "submit_unknown"
@@ -16,21 +20,31 @@ class GenerationStatus(str, enum.Enum):
     succeeded = "succeeded"
     failed = "failed"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-FINAL_STATUSES = frozenset({"succeeded", "failed"})
-NON_FINAL_STATUSES = frozenset(s.value for s in GenerationStatus) - FINAL_STATUSES
+FINAL_STATUSES = frozenset({GenerationStatus.succeeded, GenerationStatus.failed})
+NON_FINAL_STATUSES = frozenset(GenerationStatus) - FINAL_STATUSES
 
 # to_status -> statuses it may be reached from. Anything not listed is refused by transition().
-ALLOWED_MOVES: dict[str, frozenset[str]] = {
-    "generating": frozenset({"queued", "submit_unknown"}),
-    "submit_unknown": frozenset({"queued"}),
-    "storing": frozenset({"generating", "submit_unknown"}),
-    "succeeded": frozenset({"storing"}),
-    "failed": NON_FINAL_STATUSES,
+ALLOWED_MOVES: dict[GenerationStatus, frozenset[GenerationStatus]] = {
+    GenerationStatus.generating: frozenset({GenerationStatus.queued, GenerationStatus.submit_unknown}),
+    GenerationStatus.submit_unknown: frozenset({GenerationStatus.queued}),
+    GenerationStatus.storing: frozenset({GenerationStatus.generating, GenerationStatus.submit_unknown}),
+    GenerationStatus.succeeded: frozenset({GenerationStatus.storing}),
+    GenerationStatus.failed: NON_FINAL_STATUSES,
 }
+
+
+class Stage(enum.StrEnum):
+    """A background pass of the pipeline; Repository.claim(stage) leases the rows it works on:
+    submit (queued), poll (generating/submit_unknown), store (storing), deliver (final and not
+    yet delivered), expire (non-final past the deadline)."""
+
+    submit = "submit"
+    poll = "poll"
+    store = "store"
+    deliver = "deliver"
+    expire = "expire"
+
 
 LEDGER_REASONS = (
     "signup_bonus",
@@ -61,13 +75,16 @@ class Generation:
     id: int
     user_id: int
     chat_id: int
-    status: str
+    status: GenerationStatus
     task_id: str | None
     kind: str
     model_key: str
     result_urls: list[str] = field(default_factory=list)
     preview_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    prompt: str = ""
+    # Object paths (MediaStore keys) of our stored copies, in result order; empty until stored.
+    stored_paths: tuple[str, ...] = ()
     error: str | None = None
     created_at: datetime | None = None
     cost: int = 0
@@ -85,6 +102,10 @@ class Generation:
     lease_owner: str | None = None
     lease_until: datetime | None = None
     updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Records built by hand (tests, previews) may name the status by its plain string.
+        object.__setattr__(self, "status", GenerationStatus(self.status))
 
     @property
     def is_final(self) -> bool:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from storage.models import GenerationStatus
+
 metadata = sa.MetaData()
 
 # Integer on SQLite so the column is a rowid alias and autoincrements; BIGINT elsewhere.
@@ -13,7 +15,7 @@ IdType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
 Timestamp = sa.DateTime(timezone=True)
 
-STATUSES = ("queued", "generating", "submit_unknown", "storing", "succeeded", "failed")
+STATUSES = tuple(status.value for status in GenerationStatus)
 REASONS = ("signup_bonus", "purchase", "spend", "refund", "admin_adjust", "purchase_refund")
 
 
@@ -44,13 +46,16 @@ generations = sa.Table(
     sa.Column("id", IdType, primary_key=True, autoincrement=True),
     sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_generations_user"), nullable=False),
     sa.Column("chat_id", sa.BigInteger, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False, server_default="queued"),
+    sa.Column("status", sa.String(20), nullable=False, server_default=GenerationStatus.queued.value),
     sa.Column("task_id", sa.String(128)),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("model_key", sa.String(64), nullable=False),
     sa.Column("result_urls", JsonType),
     sa.Column("preview_url", sa.Text),
     sa.Column("options", JsonType),
+    sa.Column("prompt", sa.Text, nullable=False, server_default=""),
+    # Object paths of our stored copies (MediaStore keys), in result order; [] until stored.
+    sa.Column("stored_paths", JsonType, nullable=False, server_default=sa.text("'[]'")),
     sa.Column("error", sa.Text),
     sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
     sa.Column("cost", sa.Integer, nullable=False, server_default="0"),

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.presenter import CAPTION_LIMIT, TEXT_LIMIT, Rendered, prompt_of, trim
-from storage.models import Generation
+from bot.presenter import CAPTION_LIMIT, TEXT_LIMIT, Rendered, trim
+from storage.models import Generation, GenerationStatus
 
 _STATUS_WORDS = {
-    "queued": "Waiting in line",
-    "submit_unknown": "Waiting for KIE to confirm the task",
-    "generating": "Generating",
-    "storing": "Saving the result",
-    "succeeded": "Done",
-    "failed": "Failed",
+    GenerationStatus.queued: "Waiting in line",
+    GenerationStatus.submit_unknown: "Waiting for KIE to confirm the task",
+    GenerationStatus.generating: "Generating",
+    GenerationStatus.storing: "Saving the result",
+    GenerationStatus.succeeded: "Done",
+    GenerationStatus.failed: "Failed",
 }
 
 
@@ -33,12 +33,12 @@ class PlainPresenter:
     ) -> Rendered:
         word = _STATUS_WORDS.get(generation.status, generation.status)
         lines = [f"{generation.model_key}: {word} ({_elapsed(elapsed_s)})"]
-        if generation.status == "queued" and position:
+        if generation.status == GenerationStatus.queued and position:
             lines.append(f"Place in line: {position}")
         return Rendered(trim("\n".join(lines), TEXT_LIMIT))
 
     def result_caption(self, generation: Generation, *, language: str | None) -> str:
-        return trim(f"{generation.model_key}\n{prompt_of(generation)}".strip(), CAPTION_LIMIT)
+        return trim(f"{generation.model_key}\n{generation.prompt}".strip(), CAPTION_LIMIT)
 
     def result_markup(self, generation: Generation, *, language: str | None) -> Any:
         return None

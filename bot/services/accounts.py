@@ -231,7 +231,7 @@ class AccountService:
 
     async def user_report(self, user: Any, *, limit: int = 5) -> UserReport:
         # Every status, not just the library's: an admin looks here for failed and stuck runs.
-        every = tuple(s.value for s in GenerationStatus)
+        every = tuple(GenerationStatus)
         return UserReport(
             user=user,
             generation_count=await self._repo.count_library(user.id, statuses=every),

@@ -17,16 +17,11 @@ from dataclasses import dataclass
 from kie_client.catalog import Catalog, ImageInputError
 from kie_client.types import CallbackPayload
 from storage.media import MediaStoreError, extension_for, input_path
-from storage.models import Generation
+from storage.models import Generation, GenerationStatus, Stage
 
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
-from bot.services.pipeline.context import (
-    PROMPT_KEY,
-    SOURCE_MIME_KEY,
-    SOURCE_PATH_KEY,
-    Pipeline,
-)
+from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline
 from bot.services.pipeline.deliver import Deliverer, ProgressTracker
 from bot.services.pipeline.submit import Submitter
 
@@ -39,8 +34,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("bot.pipeline")
-
-STAGES = ("submit", "poll", "store", "deliver", "expire")
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ class GenerationService:
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
         cost = 0 if free else self.catalog.price(model_key, normalised)
-        stored_options: dict = {**normalised, PROMPT_KEY: text}
+        stored_options: dict = dict(normalised)
 
         if spec.image_input is not None:
             image = source_image
@@ -113,7 +106,7 @@ class GenerationService:
         now = p.clock()
         result = await p.repository.start_generation(
             user_id=user_id, chat_id=chat_id, model_key=model_key, kind=spec.kind.value,
-            cost=cost, options=stored_options, request_key=request_key,
+            cost=cost, options=stored_options, prompt=text, request_key=request_key,
             max_in_flight=p.config.max_in_flight, deadline_at=now + p.config.expiry(spec.kind.value),
             now=now,
         )
@@ -125,9 +118,10 @@ class GenerationService:
                 await p.repository.update_fields(g.id, progress_message_id=progress_message_id)
                 g = await p.repository.get_generation(g.id) or g
         # Before the kick: once the submitter runs, the row may already have left the queue.
-        position = await p.repository.queue_position(g.id) if g.status == "queued" else None
+        position = (await p.repository.queue_position(g.id)
+                    if g.status == GenerationStatus.queued else None)
         if result.created:
-            p.kick("submit")
+            p.kick(Stage.submit)
         self.progress.track(g)
         return Started(generation=g, position=position or None, created=result.created)
 
@@ -148,12 +142,11 @@ class GenerationService:
         return path
 
     async def _image_from_generation(self, user_id: int, generation_id: int) -> SourceImage:
-        from bot.services.pipeline.complete import stored_path
-
         g = await self.get(user_id=user_id, generation_id=generation_id)
-        if g is None or g.status != "succeeded" or not g.result_urls or g.kind != "image":
+        if (g is None or g.status != GenerationStatus.succeeded or not g.stored_paths
+                or g.kind != "image"):
             raise SourceImageError("that picture is not available to animate")
-        path = stored_path(g, 0, g.result_urls[0])
+        path = g.stored_paths[0]
         try:
             data = await self.pipeline.media.read(path)
         except MediaStoreError:
@@ -182,8 +175,10 @@ class GenerationService:
             return None
         return g
 
-    async def library(self, *, user_id: int, page: int, page_size: int,
-                      statuses: tuple[str, ...] | None = None) -> tuple[list[Generation], int]:
+    async def library(
+        self, *, user_id: int, page: int, page_size: int,
+        statuses: tuple[GenerationStatus | str, ...] | None = None,
+    ) -> tuple[list[Generation], int]:
         """Newest first; finished results only unless `statuses` names others (the /library
         screen also lists failed and running ones)."""
         page = max(0, int(page))
@@ -197,7 +192,7 @@ class GenerationService:
     async def resend(self, *, user_id: int, chat_id: int, generation_id: int,
                      as_document: bool = False) -> bool:
         g = await self.get(user_id=user_id, generation_id=generation_id)
-        if g is None or g.status != "succeeded" or not g.result_urls:
+        if g is None or g.status != GenerationStatus.succeeded or not g.stored_paths:
             return False
         user = await self.repository.get_user(user_id)
         try:
@@ -223,11 +218,12 @@ class GenerationService:
         if failed:
             log.info(kv("generation failed; refunded", generation=g.id, cost=g.cost,
                         reason=reason, fail_code=fail_code))
-            self.pipeline.kick("deliver")
+            self.pipeline.kick(Stage.deliver)
 
-    async def run_pass(self, stage: str) -> int:
+    async def run_pass(self, stage: Stage | str) -> int:
         """Claim up to a batch of rows for `stage`, handle them, release. Returns rows handled."""
         p = self.pipeline
+        stage = Stage(stage)
         # Per-stage owner: a late release by one stage (e.g. the submitter, after a callback
         # already moved the row on) never frees a lease another stage of this process holds.
         owner = f"{p.owner}:{stage}"
@@ -236,11 +232,11 @@ class GenerationService:
         if not rows:
             return 0
         handler = {
-            "submit": self.submitter.submit,
-            "poll": self.completer.poll,
-            "store": self.completer.store,
-            "deliver": self.deliverer.deliver,
-            "expire": self._expire,
+            Stage.submit: self.submitter.submit,
+            Stage.poll: self.completer.poll,
+            Stage.store: self.completer.store,
+            Stage.deliver: self.deliverer.deliver,
+            Stage.expire: self._expire,
         }[stage]
 
         async def one(g: Generation) -> None:
@@ -257,7 +253,7 @@ class GenerationService:
                 except Exception:
                     log.warning(kv("lease release failed", generation=g.id))
 
-        if stage == "submit":
+        if stage == Stage.submit:
             for g in rows:  # one at a time: the create limiter orders them fairly
                 await one(g)
         else:

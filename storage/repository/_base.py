@@ -3,7 +3,7 @@ timestamp normalisation and row → record mapping."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,7 @@ from storage.errors import (
     InvalidFieldError,
     StorageError,
 )
-from storage.models import Generation, LedgerEntry, Payment, User
+from storage.models import Generation, GenerationStatus, LedgerEntry, Payment, Stage, User
 from storage.schema import credit_ledger, generations, payments, users
 
 MAX_AMOUNT = 10**9
@@ -72,6 +72,27 @@ def check_text(name: str, value: Any, *, max_length: int, optional: bool = False
     return value
 
 
+def check_status(value: Any) -> GenerationStatus:
+    """A GenerationStatus from an enum member or its plain string value."""
+    try:
+        return GenerationStatus(value)
+    except (ValueError, TypeError):
+        raise InvalidFieldError(f"unknown generation status {value!r}") from None
+
+
+def check_stage(value: Any) -> Stage:
+    try:
+        return Stage(value)
+    except (ValueError, TypeError):
+        expected = ", ".join(Stage)
+        raise InvalidFieldError(f"unknown stage {value!r}; expected one of {expected}") from None
+
+
+def status_in(statuses: Iterable[GenerationStatus]) -> sa.ColumnElement[bool]:
+    """`generations.status IN (...)`, bound with the enum's plain values in a stable order."""
+    return generations.c.status.in_(sorted(check_status(s).value for s in statuses))
+
+
 def _aware(values: Mapping[str, Any], columns: sa.Table) -> dict[str, Any]:
     out = dict(values)
     for column in columns.c:
@@ -89,7 +110,9 @@ def user_from(row: Any) -> User:
 def generation_from(row: Any) -> Generation:
     data = _aware(row._mapping, generations)
     data["result_urls"] = list(data.get("result_urls") or [])
+    data["stored_paths"] = tuple(data.get("stored_paths") or ())
     data["options"] = dict(data.get("options") or {})
+    data["prompt"] = data.get("prompt") or ""
     return Generation(**data)
 
 

@@ -12,19 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import claim_rows
 from storage.errors import InFlightLimitError, InvalidFieldError
+from storage.media import MediaStoreError, validate_object_path
 from storage.models import (
     ALLOWED_MOVES,
     FINAL_STATUSES,
     NON_FINAL_STATUSES,
     Generation,
     GenerationStatus,
+    Stage,
     StartResult,
 )
 from storage.repository._base import (
     check_amount,
     check_id,
+    check_stage,
+    check_status,
     check_text,
     generation_from,
+    status_in,
     to_utc,
     utcnow,
 )
@@ -32,21 +37,13 @@ from storage.repository._money import IN_FLIGHT, MoneyRepository
 from storage.schema import credit_ledger, generations, users
 
 TRANSITION_FIELDS = frozenset({
-    "task_id", "kie_state", "fail_code", "error", "result_urls", "preview_url", "submitted_at",
-    "completed_at", "poll_attempts", "next_poll_at", "progress_message_id",
+    "task_id", "kie_state", "fail_code", "error", "result_urls", "stored_paths", "preview_url",
+    "submitted_at", "completed_at", "poll_attempts", "next_poll_at", "progress_message_id",
 })
 UPDATE_FIELDS = frozenset({
     "kie_state", "poll_attempts", "next_poll_at", "progress_message_id", "callback_received_at",
 })
-STAGES = ("submit", "poll", "store", "deliver", "expire")
-_STATUSES = frozenset(s.value for s in GenerationStatus)
-
-
-def _status(value: Any) -> str:
-    text = value.value if isinstance(value, GenerationStatus) else value
-    if text not in _STATUSES:
-        raise InvalidFieldError(f"unknown generation status {value!r}")
-    return text
+QUEUED, SUCCEEDED, FAILED = GenerationStatus.queued, GenerationStatus.succeeded, GenerationStatus.failed
 
 
 def _fields(fields: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
@@ -59,7 +56,18 @@ def _fields(fields: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
             out[name] = to_utc(value)
     if "result_urls" in out and out["result_urls"] is not None:
         out["result_urls"] = [str(u) for u in out["result_urls"]]
+    if "stored_paths" in out:
+        out["stored_paths"] = _paths(out["stored_paths"])
     return out
+
+
+def _paths(value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidFieldError("stored_paths must be a list of object paths")
+    try:
+        return [validate_object_path(path) for path in value]
+    except MediaStoreError as exc:
+        raise InvalidFieldError(f"stored_paths: {exc}") from None
 
 
 class LifecycleRepository(MoneyRepository):
@@ -73,12 +81,14 @@ class LifecycleRepository(MoneyRepository):
         cost: int,
         options: dict[str, Any],
         request_key: str,
+        prompt: str = "",
         max_in_flight: int | None = None,
         deadline_at: datetime | None = None,
         now: datetime | None = None,
     ) -> StartResult:
         """Charge and insert a queued generation in one transaction. A repeated request_key
-        returns the existing row without charging again."""
+        returns the existing row without charging again. The prompt is its own column; options
+        are the model's options (and the service's underscored keys), never the prompt."""
         check_id("user_id", user_id)
         check_id("chat_id", chat_id)
         check_text("model_key", model_key, max_length=64)
@@ -89,6 +99,10 @@ class LifecycleRepository(MoneyRepository):
             check_amount("max_in_flight", max_in_flight)
         if not isinstance(options, dict):
             raise InvalidFieldError("options must be a dict")
+        if "prompt" in options:
+            raise InvalidFieldError("the prompt is a column of its own: pass prompt=, not options")
+        if not isinstance(prompt, str):
+            raise InvalidFieldError("prompt must be a string")
         now = to_utc(now) or utcnow()
         deadline_at = to_utc(deadline_at)
         async with self._tx() as conn:
@@ -116,8 +130,9 @@ class LifecycleRepository(MoneyRepository):
             row = (
                 await conn.execute(
                     sa.insert(generations).values(
-                        user_id=user_id, chat_id=chat_id, status="queued", kind=kind,
-                        model_key=model_key, options=options, result_urls=[], cost=cost,
+                        user_id=user_id, chat_id=chat_id, status=QUEUED.value, kind=kind,
+                        model_key=model_key, options=options, prompt=prompt, result_urls=[],
+                        stored_paths=[], cost=cost,
                         request_key=request_key, poll_attempts=0, deadline_at=deadline_at,
                         created_at=now, updated_at=now,
                     ).returning(*generations.c)
@@ -154,7 +169,7 @@ class LifecycleRepository(MoneyRepository):
         async with self._tx() as conn:
             # kie_state set means a createTask may be in flight: too late to cancel.
             return await self._fail(
-                conn, generation_id, {"queued"}, now=now, error="cancelled",
+                conn, generation_id, {QUEUED}, now=now, error="cancelled",
                 extra=sa.and_(generations.c.user_id == user_id, generations.c.kie_state.is_(None)),
             )
 
@@ -167,7 +182,7 @@ class LifecycleRepository(MoneyRepository):
         async with self._tx() as conn:
             result = await conn.execute(
                 sa.update(generations)
-                .where(g.id == generation_id, g.status == "queued", g.kie_state.is_(None))
+                .where(g.id == generation_id, g.status == QUEUED.value, g.kie_state.is_(None))
                 .values(kie_state=kie_state, updated_at=utcnow())
             )
             return result.rowcount == 1
@@ -176,30 +191,35 @@ class LifecycleRepository(MoneyRepository):
         self,
         generation_id: int,
         *,
-        from_statuses: Iterable[str],
-        to_status: str,
+        from_statuses: Iterable[GenerationStatus | str],
+        to_status: GenerationStatus | str,
         now: datetime | None = None,
         **fields: Any,
     ) -> bool:
         """Compare-and-set the status forward. Moves outside ALLOWED_MOVES and rows not in
         from_statuses give False without writing. Moving to failed refunds (as fail_generation).
+        Moving to succeeded must record `stored_paths` (the objects the storer wrote), so a
+        succeeded row always says where its files are.
         The stage lease is dropped: the next stage claims the row afresh."""
         check_id("generation_id", generation_id)
-        to_status = _status(to_status)
-        sources = {_status(s) for s in from_statuses} & ALLOWED_MOVES.get(to_status, frozenset())
+        to_status = check_status(to_status)
+        sources = {check_status(s) for s in from_statuses} & ALLOWED_MOVES.get(to_status, frozenset())
         values = _fields(fields, TRANSITION_FIELDS)
+        if to_status == SUCCEEDED and not values.get("stored_paths"):
+            raise InvalidFieldError("a move to succeeded needs the stored_paths of the results")
         now = to_utc(now) or utcnow()
         if not sources:
             return False
         async with self._tx() as conn:
-            if to_status == "failed":
+            if to_status == FAILED:
                 return await self._fail(conn, generation_id, sources, now=now, **values)
             if to_status in FINAL_STATUSES:
                 values.setdefault("completed_at", now)
             result = await conn.execute(
                 sa.update(generations)
-                .where(generations.c.id == generation_id, generations.c.status.in_(sources))
-                .values(status=to_status, updated_at=now, lease_owner=None, lease_until=None, **values)
+                .where(generations.c.id == generation_id, status_in(sources))
+                .values(status=to_status.value, updated_at=now, lease_owner=None, lease_until=None,
+                        **values)
             )
             return result.rowcount == 1
 
@@ -217,19 +237,20 @@ class LifecycleRepository(MoneyRepository):
             return result.rowcount == 1
 
     async def _fail(
-        self, conn: AsyncConnection, generation_id: int, sources: Iterable[str], *,
+        self, conn: AsyncConnection, generation_id: int, sources: Iterable[GenerationStatus], *,
         now: datetime, extra: sa.ColumnElement[bool] | None = None, **values: Any,
     ) -> bool:
         # The conditional UPDATE is the gate: under READ COMMITTED a concurrent second failer
         # blocks on the row, re-reads the status, and matches nothing.
-        condition = sa.and_(generations.c.id == generation_id, generations.c.status.in_(set(sources)))
+        condition = sa.and_(generations.c.id == generation_id, status_in(sources))
         if extra is not None:
             condition = sa.and_(condition, extra)
         values.setdefault("completed_at", now)
         row = (
             await conn.execute(
                 sa.update(generations).where(condition)
-                .values(status="failed", updated_at=now, lease_owner=None, lease_until=None, **values)
+                .values(status=FAILED.value, updated_at=now, lease_owner=None, lease_until=None,
+                        **values)
                 .returning(generations.c.user_id, generations.c.cost)
             )
         ).first()
@@ -251,11 +272,11 @@ class LifecycleRepository(MoneyRepository):
     # -- leases ------------------------------------------------------------------------------
 
     async def claim(
-        self, stage: str, *, owner: str, lease_seconds: float, limit: int, now: datetime | None = None
+        self, stage: Stage | str, *, owner: str, lease_seconds: float, limit: int,
+        now: datetime | None = None,
     ) -> list[Generation]:
         """Lease up to `limit` rows ready for `stage` whose lease is free or expired."""
-        if stage not in STAGES:
-            raise InvalidFieldError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        stage = check_stage(stage)
         check_text("owner", owner, max_length=128)
         check_amount("limit", limit)
         if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, int | float) or lease_seconds <= 0:
@@ -268,23 +289,22 @@ class LifecycleRepository(MoneyRepository):
         # back, so it can neither spin a stage nor starve the rows behind it.
         due = sa.or_(g.next_poll_at.is_(None), g.next_poll_at <= now)
         order: list[Any] = [g.next_poll_at.asc().nulls_first(), g.id]
-        if stage == "submit":
-            ready = sa.and_(g.status == "queued", due)
-        elif stage == "poll":
+        if stage == Stage.submit:
+            ready = sa.and_(g.status == QUEUED.value, due)
+        elif stage == Stage.poll:
             ready = sa.and_(
-                g.status.in_(("generating", "submit_unknown")),
-                sa.or_(g.next_poll_at.is_(None), g.next_poll_at <= now),
+                status_in({GenerationStatus.generating, GenerationStatus.submit_unknown}), due
             )
-        elif stage == "store":
-            ready = sa.and_(g.status == "storing", due)
-        elif stage == "deliver":
+        elif stage == Stage.store:
+            ready = sa.and_(g.status == GenerationStatus.storing.value, due)
+        elif stage == Stage.deliver:
             blocked = sa.select(users.c.id).where(users.c.id == g.user_id, users.c.blocked.is_(True))
             ready = sa.and_(
-                g.status.in_(tuple(FINAL_STATUSES)), g.delivered_at.is_(None), ~blocked.exists(), due
+                status_in(FINAL_STATUSES), g.delivered_at.is_(None), ~blocked.exists(), due
             )
         else:
             ready = sa.and_(
-                g.status.in_(tuple(NON_FINAL_STATUSES)), g.deadline_at.is_not(None), g.deadline_at <= now
+                status_in(NON_FINAL_STATUSES), g.deadline_at.is_not(None), g.deadline_at <= now
             )
         async with self._tx() as conn:
             rows = await claim_rows(
@@ -314,7 +334,7 @@ class LifecycleRepository(MoneyRepository):
                 .where(
                     generations.c.id == generation_id,
                     generations.c.delivered_at.is_(None),
-                    generations.c.status.in_(tuple(FINAL_STATUSES)),
+                    status_in(FINAL_STATUSES),
                 )
                 .values(delivered_at=now, updated_at=now, lease_owner=None, lease_until=None)
             )

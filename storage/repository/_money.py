@@ -14,7 +14,7 @@ from storage.errors import (
     InvalidFieldError,
     UnknownUserError,
 )
-from storage.models import LedgerEntry, Payment, User
+from storage.models import NON_FINAL_STATUSES, LedgerEntry, Payment, User
 from storage.repository._base import (
     RepositoryBase,
     check_amount,
@@ -22,11 +22,12 @@ from storage.repository._base import (
     check_text,
     ledger_from,
     payment_from,
+    status_in,
     to_utc,
     user_from,
     utcnow,
 )
-from storage.schema import credit_ledger, generations, payments, users
+from storage.schema import credit_ledger, payments, users
 
 
 class MoneyRepository(RepositoryBase):
@@ -360,4 +361,4 @@ def _check_admin(admin_id: object, note: object) -> tuple[int, str | None]:
 
 
 # Referenced by the lifecycle mixin; kept here so both halves agree on what "in flight" is.
-IN_FLIGHT = generations.c.status.in_(("queued", "generating", "submit_unknown", "storing"))
+IN_FLIGHT = status_in(NON_FINAL_STATUSES)

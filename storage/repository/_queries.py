@@ -7,13 +7,21 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from storage.models import NON_FINAL_STATUSES, Generation
-from storage.repository._base import check_amount, check_id, check_text, generation_from, to_utc
-from storage.repository._lifecycle import LifecycleRepository, _status
+from storage.models import NON_FINAL_STATUSES, Generation, GenerationStatus
+from storage.repository._base import (
+    check_amount,
+    check_id,
+    check_text,
+    generation_from,
+    status_in,
+    to_utc,
+)
+from storage.repository._lifecycle import LifecycleRepository
 from storage.repository._money import IN_FLIGHT
 from storage.schema import credit_ledger, generations, payments
 
-LIBRARY_STATUSES = ("succeeded",)
+LIBRARY_STATUSES = (GenerationStatus.succeeded,)
+QUEUED = GenerationStatus.queued
 
 
 class QueryRepository(LifecycleRepository):
@@ -31,26 +39,27 @@ class QueryRepository(LifecycleRepository):
 
     async def list_library(
         self, user_id: int, *, limit: int, offset: int = 0,
-        statuses: Iterable[str] = LIBRARY_STATUSES,
+        statuses: Iterable[GenerationStatus | str] = LIBRARY_STATUSES,
     ) -> list[Generation]:
         """The user's generations, newest first; by default only finished results."""
         check_id("user_id", user_id)
         check_amount("limit", limit)
         check_amount("offset", offset, allow_zero=True)
-        wanted = [_status(s) for s in statuses]
+        wanted = status_in(statuses)
         async with self._tx() as conn:
             rows = await conn.execute(
                 sa.select(generations)
-                .where(generations.c.user_id == user_id, generations.c.status.in_(wanted))
+                .where(generations.c.user_id == user_id, wanted)
                 .order_by(generations.c.created_at.desc(), generations.c.id.desc())
                 .limit(limit).offset(offset)
             )
             return [generation_from(r) for r in rows]
 
-    async def count_library(self, user_id: int, *, statuses: Iterable[str] = LIBRARY_STATUSES) -> int:
+    async def count_library(
+        self, user_id: int, *, statuses: Iterable[GenerationStatus | str] = LIBRARY_STATUSES
+    ) -> int:
         check_id("user_id", user_id)
-        wanted = [_status(s) for s in statuses]
-        return await self._count(generations.c.user_id == user_id, generations.c.status.in_(wanted))
+        return await self._count(generations.c.user_id == user_id, status_in(statuses))
 
     async def count_in_flight(self, user_id: int) -> int:
         check_id("user_id", user_id)
@@ -63,17 +72,17 @@ class QueryRepository(LifecycleRepository):
             status = await conn.scalar(
                 sa.select(generations.c.status).where(generations.c.id == generation_id)
             )
-            if status != "queued":
+            if status != QUEUED:
                 return 0
             return int(
                 await conn.scalar(
                     sa.select(sa.func.count()).select_from(generations).where(
-                        generations.c.status == "queued", generations.c.id <= generation_id
+                        generations.c.status == QUEUED.value, generations.c.id <= generation_id
                     )
                 )
             )
 
-    async def queue_depths(self) -> dict[str, int]:
+    async def queue_depths(self) -> dict[GenerationStatus, int]:
         """Rows per non-final status (zeros included)."""
         async with self._tx() as conn:
             rows = await conn.execute(
@@ -81,7 +90,7 @@ class QueryRepository(LifecycleRepository):
                 .where(IN_FLIGHT).group_by(generations.c.status)
             )
             counts = {status: 0 for status in sorted(NON_FINAL_STATUSES)}
-            counts.update({str(s): int(n) for s, n in rows})
+            counts.update({GenerationStatus(s): int(n) for s, n in rows})
             return counts
 
     async def stats(self, since: datetime | None = None) -> dict:
@@ -113,7 +122,7 @@ class QueryRepository(LifecycleRepository):
                 )
             ).one()
             return {
-                "generations": {(str(m), str(s)): int(n) for m, s, n in per_model},
+                "generations": {(str(m), GenerationStatus(s)): int(n) for m, s, n in per_model},
                 "credits_sold": by_reason.get("purchase", 0),
                 "credits_spent": -by_reason.get("spend", 0),
                 "credits_refunded": by_reason.get("refund", 0),

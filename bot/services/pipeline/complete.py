@@ -2,7 +2,8 @@
 
 A callback is only a wake-up: KIE signs the task id and timestamp, not the body, so the state and
 result URLs always come from recordInfo. While a row is `storing`, its `result_urls` hold KIE's
-URLs (so a restarted storer knows what to fetch); `succeeded` replaces them with our stored URLs.
+URLs (so a restarted storer knows what to fetch); `succeeded` replaces them with our stored URLs
+and records the objects' paths in `stored_paths`, which is what delivery and resends read.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ from datetime import timedelta
 
 from kie_client.errors import KieError, KieTaskNotFoundError
 from kie_client.types import CallbackPayload, TaskRecord
-from storage.media import MediaStoreError, MediaTooLargeError, extension_for, media_path
-from storage.models import Generation
+from storage.media import (
+    MediaStoreError,
+    MediaTooLargeError,
+    StoredObject,
+    extension_for,
+    media_path,
+)
+from storage.models import Generation, GenerationStatus, Stage
 
 from bot.downloads import (
     DownloadError,
@@ -26,6 +33,11 @@ from bot.logging import kv
 from bot.services.pipeline.context import Pipeline
 
 log = logging.getLogger("bot.pipeline.complete")
+
+QUEUED = GenerationStatus.queued
+SUBMIT_UNKNOWN = GenerationStatus.submit_unknown
+GENERATING = GenerationStatus.generating
+STORING = GenerationStatus.storing
 
 
 class CallbackOutcome(enum.Enum):
@@ -42,14 +54,10 @@ def failure_reason(record: TaskRecord) -> str:
 
 
 def result_timestamp(g: Generation) -> int:
+    """The timestamp in a result's object name: when KIE finished (set on `storing`), so a
+    storer that runs again after a crash writes the same objects instead of new ones."""
     stamp = g.completed_at or g.created_at
     return int(stamp.timestamp()) if stamp else 0
-
-
-def stored_path(g: Generation, index: int, url: str) -> str:
-    """Where file `index` of a succeeded generation lives (same rule the storer used)."""
-    return media_path(g.user_id, g.kind, g.id, index, result_timestamp(g),
-                      extension_for(None, url))
 
 
 class Completer:
@@ -74,10 +82,10 @@ class Completer:
         if g.is_final:
             return CallbackOutcome.accepted
         now = p.clock()
-        if not g.task_id and g.status in ("queued", "submit_unknown"):
+        if not g.task_id and g.status in (QUEUED, SUBMIT_UNKNOWN):
             # The create response was lost or has not been saved yet: the callback names the task.
             moved = await p.repository.transition(
-                g.id, from_statuses={"queued", "submit_unknown"}, to_status="generating",
+                g.id, from_statuses={QUEUED, SUBMIT_UNKNOWN}, to_status=GENERATING,
                 task_id=payload.task_id, submitted_at=g.submitted_at or now, now=now,
             )
             if moved:
@@ -89,7 +97,7 @@ class Completer:
         await p.repository.update_fields(
             g.id, callback_received_at=now, kie_state=state, next_poll_at=now
         )
-        p.kick("poll")
+        p.kick(Stage.poll)
         return CallbackOutcome.accepted
 
     # -- poll stage ---------------------------------------------------------------------------
@@ -98,7 +106,7 @@ class Completer:
         """Handle one claimed generating/submit_unknown row."""
         p = self.p
         now = p.clock()
-        if g.status not in ("generating", "submit_unknown"):
+        if g.status not in (GENERATING, SUBMIT_UNKNOWN):
             return
         if not g.task_id:
             started = g.submitted_at or g.created_at or now
@@ -144,12 +152,12 @@ class Completer:
                 await self._fail(g, "KIE finished without a result file", None)
                 return
             moved = await p.repository.transition(
-                g.id, from_statuses={"generating", "submit_unknown"}, to_status="storing",
+                g.id, from_statuses={GENERATING, SUBMIT_UNKNOWN}, to_status=STORING,
                 kie_state=state, result_urls=list(record.result_urls), completed_at=now, now=now,
             )
             if moved:
                 # transition() drops the lease; the store stage claims the row afresh.
-                p.kick("store")
+                p.kick(Stage.store)
         elif state == "fail":
             log.info(kv("task failed", task_id=g.task_id, generation=g.id, fail_code=record.fail_code))
             await self._fail(g, failure_reason(record), record.fail_code)
@@ -161,9 +169,9 @@ class Completer:
     async def store(self, g: Generation) -> None:
         """Download every KIE result of a claimed `storing` row into our media store."""
         p = self.p
-        if g.status != "storing":
+        if g.status != STORING:
             return
-        stored: list[str] = []
+        stored: list[StoredObject] = []
         try:
             for index, url in enumerate(g.result_urls):
                 stored.append(await self._store_one(g, index, url))
@@ -180,16 +188,17 @@ class Completer:
             await p.defer(g)
             return
         moved = await p.repository.transition(
-            g.id, from_statuses={"storing"}, to_status="succeeded",
-            result_urls=stored, preview_url=stored[0] if stored else None,
-            # Keep the storing timestamp: it is part of the stored paths (stored_path()).
+            g.id, from_statuses={STORING}, to_status=GenerationStatus.succeeded,
+            result_urls=[obj.url for obj in stored], stored_paths=[obj.path for obj in stored],
+            preview_url=stored[0].url if stored else None,
+            # Keep the storing timestamp: a storer run again writes the same objects.
             completed_at=g.completed_at, now=p.clock(),
         )
         log.info(kv(f"stored {len(stored)} file{'s' if len(stored) != 1 else ''}", generation=g.id))
         if moved:
-            p.kick("deliver")
+            p.kick(Stage.deliver)
 
-    async def _store_one(self, g: Generation, index: int, url: str) -> str:
+    async def _store_one(self, g: Generation, index: int, url: str) -> StoredObject:
         p = self.p
         try:
             return await self._fetch(g, index, url)
@@ -199,7 +208,8 @@ class Completer:
             log.info(kv("fresh download link", generation=g.id, index=index))
             return await self._fetch(g, index, fresh, name_url=url)
 
-    async def _fetch(self, g: Generation, index: int, url: str, *, name_url: str | None = None) -> str:
+    async def _fetch(self, g: Generation, index: int, url: str, *,
+                     name_url: str | None = None) -> StoredObject:
         p = self.p
         async with p.downloader.open(url) as download:
             ext = extension_for(download.content_type, name_url or url)
@@ -207,6 +217,5 @@ class Completer:
                 ext = "mp4" if g.kind == "video" else "jpg"
             path = media_path(g.user_id, g.kind, g.id, index, result_timestamp(g), ext)
             content_type = download.content_type or ("video/mp4" if ext == "mp4" else "image/jpeg")
-            obj = await p.media.put(path, download.chunks, content_type=content_type,
-                                    max_bytes=p.config.max_result_bytes)
-        return obj.url
+            return await p.media.put(path, download.chunks, content_type=content_type,
+                                     max_bytes=p.config.max_result_bytes)

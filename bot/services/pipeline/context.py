@@ -11,7 +11,7 @@ from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 from kie_client.callbacks import make_callback_token
-from storage.models import Generation
+from storage.models import Generation, Stage
 
 if TYPE_CHECKING:
     from kie_client.catalog import Catalog
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from bot.presenter import Presenter
 
 # Keys the service adds to a generation's options next to the catalog options. Underscored keys
-# are internal and never sent to KIE.
-PROMPT_KEY = "prompt"
+# are internal and never sent to KIE. (The prompt is a column of its own: Generation.prompt.)
 SOURCE_PATH_KEY = "_source_path"
 SOURCE_MIME_KEY = "_source_mime"
 # kie_state written just before createTask: if the process dies inside the call, the next
@@ -96,7 +95,7 @@ class Pipeline:
     # time (a window, a deadline, a poll schedule) instead of waiting for it.
     clock: Callable[[], datetime] = utcnow
     # Set by the job runner: ask a stage to run now instead of at its next interval.
-    kick: Callable[[str], None] = field(default=lambda stage: None)
+    kick: Callable[[Stage], None] = field(default=lambda stage: None)
 
     async def defer(self, generation: Generation, seconds: float = DEFER_SECONDS) -> None:
         """Work on this row failed for a reason that may pass: try again later, not next pass."""

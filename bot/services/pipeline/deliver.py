@@ -20,11 +20,10 @@ from aiogram.methods import (
 )
 from aiogram.types import BufferedInputFile
 from storage.media import MediaStoreError
-from storage.models import Generation
+from storage.models import Generation, GenerationStatus
 
 from bot.delivery import ChatBlockedError, SendFailedError, is_not_modified
 from bot.logging import kv
-from bot.services.pipeline.complete import stored_path
 from bot.services.pipeline.context import DEFER_SECONDS, Pipeline
 
 log = logging.getLogger("bot.pipeline.deliver")
@@ -32,6 +31,7 @@ log = logging.getLogger("bot.pipeline.deliver")
 PHOTO_LIMIT = 10 * 1024 * 1024
 UPLOAD_LIMIT = 50 * 1024 * 1024
 CANCELLED = "cancelled"
+SUCCEEDED = GenerationStatus.succeeded
 
 
 class Deliverer:
@@ -49,7 +49,7 @@ class Deliverer:
         p = self.p
         if not g.is_final or g.delivered_at is not None:
             return False
-        if g.status == "failed" and g.error == CANCELLED:
+        if g.status == GenerationStatus.failed and g.error == CANCELLED:
             # The user pressed Cancel and the handler already answered.
             return await p.repository.mark_delivered(g.id, now=p.clock())
         language, blocked = await self._language(g)
@@ -57,7 +57,7 @@ class Deliverer:
             return False
         try:
             await self._finish_card(g, language)
-            if g.status == "succeeded":
+            if g.status == SUCCEEDED:
                 await self.send_results(g, chat_id=g.chat_id, language=language)
             else:
                 rendered = p.presenter.failure(g, language=language)
@@ -90,8 +90,8 @@ class Deliverer:
     async def _send_link_instead(self, g: Generation, language: str | None) -> bool:
         p = self.p
         try:
-            if g.status == "succeeded" and g.result_urls:
-                url = await p.media.share_url(stored_path(g, 0, g.result_urls[0]))
+            if g.status == SUCCEEDED and g.stored_paths:
+                url = await p.media.share_url(g.stored_paths[0])
                 rendered = p.presenter.link_instead(g, url, language=language)
                 text = rendered.text
             else:
@@ -107,11 +107,10 @@ class Deliverer:
     async def send_results(self, g: Generation, *, chat_id: int, language: str | None,
                            as_document: bool = False) -> None:
         p = self.p
-        for index, url in enumerate(g.result_urls):
+        for index, path in enumerate(g.stored_paths):
             first = index == 0
             caption = p.presenter.result_caption(g, language=language) if first else None
             markup = p.presenter.result_markup(g, language=language) if first else None
-            path = stored_path(g, index, url)
             data = await self._read_upto(path, UPLOAD_LIMIT)
             if data is None:
                 rendered = p.presenter.link_instead(g, await p.media.share_url(path),
@@ -222,7 +221,8 @@ class ProgressTracker:
         p = self.p
         user = await p.repository.get_user(g.user_id)
         language = user.language if user else None
-        position = await p.repository.queue_position(g.id) if g.status == "queued" else None
+        position = (await p.repository.queue_position(g.id)
+                    if g.status == GenerationStatus.queued else None)
         elapsed = (p.clock() - g.created_at).total_seconds() if g.created_at else 0.0
         rendered = p.presenter.status(g, language=language, position=position, elapsed_s=elapsed)
         if rendered.text != entry.last_text:
@@ -230,6 +230,6 @@ class ProgressTracker:
                 chat_id=g.chat_id, message_id=entry.message_id, text=rendered.text,
                 reply_markup=rendered.reply_markup))
             entry.last_text = rendered.text
-        if g.status in ("generating", "storing"):
+        if g.status in (GenerationStatus.generating, GenerationStatus.storing):
             action = "upload_video" if g.kind == "video" else "upload_photo"
             await p.sender.send(g.chat_id, SendChatAction(chat_id=g.chat_id, action=action))

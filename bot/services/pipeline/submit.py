@@ -17,18 +17,15 @@ from datetime import timedelta
 
 from kie_client.errors import KieError, KieSubmissionUnknownError
 from storage.media import MediaStoreError
-from storage.models import Generation
+from storage.models import Generation, GenerationStatus
 
 from bot.logging import kv
-from bot.services.pipeline.context import (
-    CREATING,
-    PROMPT_KEY,
-    SOURCE_MIME_KEY,
-    SOURCE_PATH_KEY,
-    Pipeline,
-)
+from bot.services.pipeline.context import CREATING, SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline
 
 log = logging.getLogger("bot.pipeline.submit")
+
+QUEUED = GenerationStatus.queued
+SUBMIT_UNKNOWN = GenerationStatus.submit_unknown
 
 # Set once this task's createTask got a slot from the client's create limiter: before that the
 # request certainly never left, so a shutdown cancelling the wait must not leave the intent mark
@@ -58,10 +55,8 @@ class TerminalSubmitError(Exception):
 
 
 def catalog_options(generation: Generation) -> dict:
-    return {
-        k: v for k, v in (generation.options or {}).items()
-        if k != PROMPT_KEY and not k.startswith("_")
-    }
+    """The model's options as the catalog knows them (the service's own keys start with _)."""
+    return {k: v for k, v in (generation.options or {}).items() if not k.startswith("_")}
 
 
 class Submitter:
@@ -76,12 +71,12 @@ class Submitter:
         """Handle one claimed `queued` row (the caller holds its lease)."""
         p = self.p
         g = generation
-        if g.status != "queued":
+        if g.status != QUEUED:
             return
         now = p.clock()
         if g.kie_state == CREATING:
             moved = await p.repository.transition(
-                g.id, from_statuses={"queued"}, to_status="submit_unknown",
+                g.id, from_statuses={QUEUED}, to_status=SUBMIT_UNKNOWN,
                 submitted_at=g.submitted_at or now,
                 next_poll_at=now + p.config.submit_unknown_window, now=now,
             )
@@ -137,7 +132,7 @@ class Submitter:
 
         now = p.clock()
         moved = await p.repository.transition(
-            g.id, from_statuses={"queued", "submit_unknown"}, to_status="generating",
+            g.id, from_statuses={QUEUED, SUBMIT_UNKNOWN}, to_status=GenerationStatus.generating,
             task_id=created.task_id, submitted_at=now, kie_state="waiting",
             next_poll_at=now + timedelta(seconds=p.config.first_poll_delay()), now=now,
         )
@@ -152,7 +147,7 @@ class Submitter:
     async def _unknown(self, g: Generation) -> None:
         now = self.p.clock()
         await self.p.repository.transition(
-            g.id, from_statuses={"queued"}, to_status="submit_unknown", submitted_at=now,
+            g.id, from_statuses={QUEUED}, to_status=SUBMIT_UNKNOWN, submitted_at=now,
             next_poll_at=now + self.p.config.submit_unknown_window, now=now,
         )
         log.warning(kv("createTask outcome unknown; waiting for the callback", generation=g.id))
@@ -163,12 +158,11 @@ class Submitter:
             spec = p.catalog.get(g.model_key)
         except Exception as exc:
             raise TerminalSubmitError(f"the model {g.model_key} is no longer available") from exc
-        prompt = (g.options or {}).get(PROMPT_KEY, "")
         image_urls: list[str] = []
         if spec.image_input is not None:
             image_urls.append(await self._upload_source(g))
         try:
-            kie_input = p.catalog.build_input(g.model_key, prompt, catalog_options(g),
+            kie_input = p.catalog.build_input(g.model_key, g.prompt, catalog_options(g),
                                               image_urls=image_urls)
         except ValueError as exc:  # CatalogError subclasses ValueError
             raise TerminalSubmitError(f"the request is no longer valid: {exc}") from exc

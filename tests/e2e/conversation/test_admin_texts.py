@@ -120,7 +120,7 @@ async def _fixture_user(stack, uid: int, *, payments: int, blocked: bool) -> Non
     for i in range(2):
         started = await repo.start_generation(
             user_id=uid, chat_id=uid, model_key="seedream_45_t2i", kind="image", cost=1,
-            options={"prompt": "x"}, request_key=f"r-{uid}-{i}")
+            options={}, prompt="x", request_key=f"r-{uid}-{i}")
         await repo.fail_generation(started.generation.id, error="boom")
     if blocked:
         await stack.app.accounts.set_blocked(uid, True)

@@ -35,10 +35,8 @@ async def test_image_flow_with_options_and_result_buttons(stack):
 
     await click(ann, "📎 Original file")
     doc = await ann.wait_until(lambda t: next((e for e in t if e.kind == "document"), None))
-    from bot.services.pipeline.complete import stored_path
-
     [g], _ = await stack.app.generations.library(user_id=111, page=0, page_size=5)
-    original = await stack.app.generations.pipeline.media.read(stored_path(g, 0, g.result_urls[0]))
+    original = await stack.app.generations.pipeline.media.read(g.stored_paths[0])
     assert doc.media[0].data == original
 
     await click(ann, "🔁 Again")
@@ -164,14 +162,12 @@ async def test_i2v_with_photo_then_animate_an_older_result_uses_only_that_result
     assert media[-1].media[0].kind == "video"
     assert await balance(stack, 666) == 200 - 8 - 30 - 25
 
-    from bot.services.pipeline.complete import stored_path
-
     items, _ = await stack.app.generations.library(user_id=666, page=0, page_size=5)
     animated, i2v, r1 = items
     assert animated.model_key != i2v.model_key
     media_store = stack.app.generations.pipeline.media
     source = await media_store.read(animated.options["_source_path"])
-    assert source == await media_store.read(stored_path(r1, 0, r1.result_urls[0]))
+    assert source == await media_store.read(r1.stored_paths[0])
     assert source != photo and source != await media_store.read(i2v.options["_source_path"])
 
 

@@ -12,7 +12,7 @@ async def _failed_rows(stack, user_id: int, count: int) -> None:
     for i in range(count):
         started = await repo.start_generation(
             user_id=user_id, chat_id=user_id, model_key="kling_26_t2v", kind="video", cost=1,
-            options={"prompt": f"old idea number {i}"}, request_key=f"lib-{i}")
+            options={}, prompt=f"old idea number {i}", request_key=f"lib-{i}")
         await repo.fail_generation(started.generation.id, fail_code="400",
                                    error="KIE could not generate this: prompt flagged as sensitive")
 

@@ -232,7 +232,7 @@ def test_plain_presenter_trims_captions_to_telegram_limits():
     from storage.models import Generation
 
     g = Generation(id=1, user_id=1, chat_id=1, status="failed", task_id=None, kind="image",
-                   model_key="seedream_45_t2i", options={"prompt": "p" * 5000}, error="too slow",
+                   model_key="seedream_45_t2i", prompt="p" * 5000, error="too slow",
                    cost=8, created_at=datetime.now(UTC))
     presenter = PlainPresenter()
     caption = presenter.result_caption(g, language="en")

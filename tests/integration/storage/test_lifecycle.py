@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage.errors import InFlightLimitError, InsufficientBalanceError, InvalidFieldError
-from storage.models import GenerationStatus
+from storage.models import GenerationStatus, Stage
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -20,7 +20,8 @@ async def _setup(repo, balance=100, user_id=1):
 
 
 async def _start(repo, key="k1", cost=10, user_id=1, **kw):
-    kw.setdefault("options", {"prompt": "a cat", "aspect_ratio": "1:1"})
+    kw.setdefault("options", {"aspect_ratio": "1:1"})
+    kw.setdefault("prompt", "a cat")
     return await repo.start_generation(
         user_id=user_id, chat_id=user_id, model_key="seedream_45_t2i", kind="image", cost=cost,
         request_key=key, **kw,
@@ -35,8 +36,9 @@ async def test_start_charges_once_per_request_key(repo):
     assert first.created and not again.created
     assert again.generation.id == first.generation.id
     gen = first.generation
-    assert gen.status == GenerationStatus.queued == "queued"
-    assert gen.options == {"prompt": "a cat", "aspect_ratio": "1:1"} and gen.result_urls == []
+    assert gen.status is GenerationStatus.queued and gen.status == "queued"
+    assert gen.options == {"aspect_ratio": "1:1"} and gen.result_urls == []
+    assert gen.prompt == "a cat" and gen.stored_paths == ()
     assert gen.deadline_at == deadline and gen.created_at.tzinfo is not None
     assert (await repo.get_user(1)).balance == 90
     assert [(e.reason, e.delta, e.generation_id) for e in await repo.ledger(1, limit=1)] == [
@@ -76,7 +78,8 @@ async def test_in_flight_limit(repo):
 async def test_transitions_are_forward_only(repo):
     await _setup(repo)
     gen = (await _start(repo)).generation
-    assert not await repo.transition(gen.id, from_statuses={"queued"}, to_status="succeeded")
+    assert not await repo.transition(gen.id, from_statuses={"queued"}, to_status="succeeded",
+                                     stored_paths=["1/image/1_0_0.png"])
     assert not await repo.transition(gen.id, from_statuses={"generating"}, to_status="storing")
     assert await repo.transition(
         gen.id, from_statuses={"queued"}, to_status="generating", task_id="t-1", submitted_at=T0,
@@ -87,11 +90,14 @@ async def test_transitions_are_forward_only(repo):
     assert not await repo.transition(gen.id, from_statuses={"generating"}, to_status="queued")
     assert await repo.transition(gen.id, from_statuses={"generating", "submit_unknown"}, to_status="storing")
     assert await repo.transition(
-        gen.id, from_statuses={"storing"}, to_status="succeeded",
-        result_urls=["https://x/0.png"], preview_url="https://x/0.png",
+        gen.id, from_statuses={GenerationStatus.storing}, to_status=GenerationStatus.succeeded,
+        result_urls=["https://x/0.png", "https://x/1.png"], preview_url="https://x/0.png",
+        stored_paths=["1/image/7_0_5.png", "1/image/7_1_5.png"],
     )
     done = await repo.get_generation_by_task("t-1")
-    assert done.status == "succeeded" and done.result_urls == ["https://x/0.png"]
+    assert done.status is GenerationStatus.succeeded
+    assert done.result_urls == ["https://x/0.png", "https://x/1.png"]
+    assert done.stored_paths == ("1/image/7_0_5.png", "1/image/7_1_5.png")
     assert done.submitted_at == T0 and done.completed_at is not None
     assert not await repo.fail_generation(gen.id, error="late")
     assert not await repo.transition(gen.id, from_statuses={"succeeded"}, to_status="failed")
@@ -172,7 +178,8 @@ async def test_library_paging_newest_first_and_queue(repo):
     for gen_id in ids[:3]:
         await repo.transition(gen_id, from_statuses={"queued"}, to_status="generating")
         await repo.transition(gen_id, from_statuses={"generating"}, to_status="storing")
-        await repo.transition(gen_id, from_statuses={"storing"}, to_status="succeeded")
+        await repo.transition(gen_id, from_statuses={"storing"}, to_status="succeeded",
+                              stored_paths=[f"1/image/{gen_id}_0_0.png"])
     assert await repo.queue_position(ids[3]) == 1 and await repo.queue_position(ids[0]) == 0
     assert await repo.count_library(1) == 3 and await repo.count_in_flight(1) == 2
     page1 = await repo.list_library(1, limit=2, offset=0)
@@ -181,12 +188,13 @@ async def test_library_paging_newest_first_and_queue(repo):
     everything = await repo.list_library(1, limit=10, offset=0, statuses=GenerationStatus)
     assert len(everything) == 5
     assert await repo.queue_depths() == {"queued": 2, "generating": 0, "submit_unknown": 0, "storing": 0}
+    assert all(type(status) is GenerationStatus for status in await repo.queue_depths())
 
 
 async def test_claim_stages_and_leases(repo):
     await _setup(repo)
     gens = [(await _start(repo, key=f"k{i}", cost=1, deadline_at=T0)).generation for i in range(3)]
-    first = await repo.claim("submit", owner="w1", lease_seconds=30, limit=2, now=T0)
+    first = await repo.claim(Stage.submit, owner="w1", lease_seconds=30, limit=2, now=T0)
     assert [g.id for g in first] == [gens[0].id, gens[1].id]
     assert all(g.lease_owner == "w1" and g.lease_until == T0 + timedelta(seconds=30) for g in first)
     second = await repo.claim("submit", owner="w2", lease_seconds=30, limit=5, now=T0)
@@ -274,3 +282,43 @@ async def test_cancel_and_the_submit_mark_exclude_each_other(repo):
     row = await repo.get_generation(second.id)
     assert row.status == "queued" and row.kie_state == "creating"
     assert (await repo.get_user(1)).balance == 100 - 5  # first refunded, second still charged
+
+
+async def test_prompt_is_a_column_and_never_rides_in_options(repo):
+    await _setup(repo)
+    gen = (await _start(repo, prompt="a fox in the snow", options={"aspect_ratio": "16:9"})).generation
+    stored = await repo.get_generation(gen.id)
+    assert stored.prompt == "a fox in the snow" and "prompt" not in stored.options
+    with pytest.raises(InvalidFieldError, match="prompt"):
+        await _start(repo, key="k2", options={"prompt": "old style"})
+    with pytest.raises(InvalidFieldError):
+        await _start(repo, key="k3", prompt=None)
+    assert await repo.count_in_flight(1) == 1
+
+
+async def test_succeeded_needs_the_stored_paths_and_they_must_be_safe(repo):
+    await _setup(repo)
+    gen = (await _start(repo)).generation
+    await repo.transition(gen.id, from_statuses={"queued"}, to_status="generating", task_id="t")
+    await repo.transition(gen.id, from_statuses={"generating"}, to_status="storing",
+                          result_urls=["https://kie/0.png"])
+    for bad in (None, [], "1/image/a.png", ["../etc/passwd"], ["/abs.png"]):
+        kwargs = {} if bad is None else {"stored_paths": bad}
+        with pytest.raises(InvalidFieldError):
+            await repo.transition(gen.id, from_statuses={"storing"}, to_status="succeeded",
+                                  result_urls=["https://ours/0.png"], **kwargs)
+    row = await repo.get_generation(gen.id)
+    assert row.status == "storing" and row.stored_paths == () and row.result_urls == ["https://kie/0.png"]
+
+
+async def test_statuses_and_stages_accept_enum_members_and_plain_strings(repo):
+    await _setup(repo)
+    gen = (await _start(repo, cost=1)).generation
+    assert [g.id for g in await repo.claim("submit", owner="a", lease_seconds=1, limit=5, now=T0)] == [gen.id]
+    assert await repo.claim(Stage.submit, owner="b", lease_seconds=1, limit=5, now=T0) == []
+    assert await repo.transition(gen.id, from_statuses=["queued"], to_status=GenerationStatus.generating)
+    assert await repo.list_library(1, limit=5, statuses=[GenerationStatus.generating, "queued"])
+    with pytest.raises(InvalidFieldError):
+        await repo.list_library(1, limit=5, statuses=["finished"])
+    with pytest.raises(InvalidFieldError):
+        await repo.transition(gen.id, from_statuses=[["generating"]], to_status="storing")

@@ -69,7 +69,7 @@ class MoneyMachine(RuleBasedStateMachine):
         try:
             result = self.run(self.repo.start_generation(
                 user_id=self.uid(n), chat_id=self.uid(n), model_key="m", kind="image", cost=cost,
-                options={"prompt": "p"}, request_key=key,
+                options={}, prompt="p", request_key=key,
             ))
         except UnknownUserError:
             assert n not in self.balances
@@ -102,7 +102,10 @@ class MoneyMachine(RuleBasedStateMachine):
     def advance(self, data, move):
         gen_id = data.draw(st.sampled_from(sorted(self.gens)))
         gen = self.gens[gen_id]
-        moved = self.run(self.repo.transition(gen_id, from_statuses={move[0]}, to_status=move[1]))
+        # A move to succeeded records where the storer put the files, as the storer does.
+        stored = {"stored_paths": [f"1/image/{gen_id}_0_0.png"]} if move[1] == "succeeded" else {}
+        moved = self.run(self.repo.transition(gen_id, from_statuses={move[0]}, to_status=move[1],
+                                              **stored))
         assert moved == (gen["status"] == move[0])
         if moved:
             gen["status"] = move[1]

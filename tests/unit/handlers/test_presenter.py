@@ -11,7 +11,7 @@ from storage.models import Generation
 
 def _gen(**kw) -> Generation:
     base = dict(id=41, user_id=1, chat_id=1, status="queued", task_id=None, kind="image",
-                model_key="seedream_45_t2i", options={"prompt": "a fox"}, cost=8,
+                model_key="seedream_45_t2i", prompt="a fox", cost=8,
                 created_at=datetime.now(UTC))
     return Generation(**{**base, **kw})
 
@@ -35,7 +35,7 @@ def test_result_buttons_depend_on_kind_and_language():
     video = [t for t, _ in _buttons(p.result_markup(_gen(status="succeeded", kind="video"), language="en"))]
     assert image == ["🔁 Ещё раз", "📎 Исходный файл", "🎬 Оживить"]
     assert video == ["🔁 Again", "📎 Original file"]
-    caption = p.result_caption(_gen(options={"prompt": "x" * 5000}), language="en")
+    caption = p.result_caption(_gen(prompt="x" * 5000), language="en")
     assert len(caption) <= 1024 and caption.endswith("…")
 
 
