@@ -200,7 +200,8 @@ class LifecycleRepository(MoneyRepository):
         from_statuses give False without writing. Moving to failed refunds (as fail_generation).
         Moving to succeeded must record `stored_paths` (the objects the storer wrote), so a
         succeeded row always says where its files are.
-        The stage lease is dropped: the next stage claims the row afresh."""
+        The stage lease is dropped, and so is the old stage's "not before" (next_poll_at) unless
+        the move sets a new one: the next stage claims the row afresh, at once."""
         check_id("generation_id", generation_id)
         to_status = check_status(to_status)
         sources = {check_status(s) for s in from_statuses} & ALLOWED_MOVES.get(to_status, frozenset())
@@ -210,6 +211,7 @@ class LifecycleRepository(MoneyRepository):
         now = to_utc(now) or utcnow()
         if not sources:
             return False
+        values.setdefault("next_poll_at", None)
         async with self._tx() as conn:
             if to_status == FAILED:
                 return await self._fail(conn, generation_id, sources, now=now, **values)
@@ -246,6 +248,8 @@ class LifecycleRepository(MoneyRepository):
         if extra is not None:
             condition = sa.and_(condition, extra)
         values.setdefault("completed_at", now)
+        # A failed row is delivered next: whatever poll or deferral it was waiting for is over.
+        values.setdefault("next_poll_at", None)
         row = (
             await conn.execute(
                 sa.update(generations).where(condition)

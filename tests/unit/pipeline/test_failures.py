@@ -81,10 +81,6 @@ async def test_a_stuck_generation_expires_at_its_deadline_and_is_refunded_once(w
     assert world.files.requests == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "found here: failing a row keeps its next_poll_at, and the deliver stage claims only rows "
-    "whose next_poll_at has come, so the failure message waits for the poll that will never "
-    "run (15-30 s late by default; longer when the submit-unknown window outlasts the expiry)"))
 async def test_the_failure_message_is_not_held_back_by_a_poll_that_will_never_run(world):
     g, _ = await _submitted(world)
     world.clock.now = g.deadline_at - timedelta(seconds=1)
