@@ -60,13 +60,25 @@ def options_summary(lang: str, spec: ModelSpec, options: dict) -> str:
     return " · ".join(parts) if parts else tr(lang, "options_none")
 
 
+def _menu(action: MenuAction) -> MenuCb:
+    return MenuCb(action=action)
+
+
+def _flow(draft: int, action: FlowAction) -> FlowCb:
+    return FlowCb(draft=draft, action=action)
+
+
+def _gen(action: GenAction, generation_id: int) -> GenCb:
+    return GenCb(action=action, generation_id=generation_id)
+
+
 def main_menu(lang: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_images"), callback_data=MenuCb(action=MenuAction.IMAGES))
-    kb.button(text=tr(lang, "btn_videos"), callback_data=MenuCb(action=MenuAction.VIDEOS))
-    kb.button(text=tr(lang, "btn_balance"), callback_data=MenuCb(action=MenuAction.BALANCE))
-    kb.button(text=tr(lang, "btn_library"), callback_data=MenuCb(action=MenuAction.LIBRARY))
-    kb.button(text=tr(lang, "btn_help"), callback_data=MenuCb(action=MenuAction.HELP))
+    kb.button(text=tr(lang, "btn_images"), callback_data=_menu(MenuAction.IMAGES))
+    kb.button(text=tr(lang, "btn_videos"), callback_data=_menu(MenuAction.VIDEOS))
+    kb.button(text=tr(lang, "btn_balance"), callback_data=_menu(MenuAction.BALANCE))
+    kb.button(text=tr(lang, "btn_library"), callback_data=_menu(MenuAction.LIBRARY))
+    kb.button(text=tr(lang, "btn_help"), callback_data=_menu(MenuAction.HELP))
     kb.adjust(2, 2, 1)
     return kb.as_markup()
 
@@ -81,44 +93,42 @@ def model_picker(
             text=tr(lang, "model_button", name=spec.name, price=price),
             callback_data=PickCb(model=spec.key, source_id=src),
         )
-    kb.button(text=tr(lang, "btn_back"), callback_data=MenuCb(action=MenuAction.HOME))
+    kb.button(text=tr(lang, "btn_back"), callback_data=_menu(MenuAction.HOME))
     kb.adjust(1)
     return kb.as_markup()
 
 
-def options_kb(lang: str, d: int, spec: ModelSpec, options: dict, price: int) -> InlineKeyboardMarkup:
+def options_kb(lang: str, d: int, spec: ModelSpec, options: dict,
+               price: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     sizes: list[int] = []
     for i, o in enumerate(spec.options):
         current = options.get(o.name, o.default)
+        text = tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current, o))
         if o.kind == "bool":
             # A toggle needs no second screen: the tap flips it.
             flip = list(o.values).index(not current) if (not current) in list(o.values) else 0
-            kb.button(
-                text=tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current, o)),
-                callback_data=OptCb(draft=d, option=i, value=flip),
-            )
+            kb.button(text=text, callback_data=OptCb(draft=d, option=i, value=flip))
         else:
-            kb.button(
-                text=tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current, o)) + " ▸",
-                callback_data=OptCb(draft=d, option=i, value=OPEN_VALUES),
-            )
+            kb.button(text=text + " ▸", callback_data=OptCb(draft=d, option=i, value=OPEN_VALUES))
         sizes.append(1)
-    kb.button(text=tr(lang, "btn_continue", price=price), callback_data=FlowCb(draft=d, action=FlowAction.NEXT))
-    kb.button(text=tr(lang, "btn_back"), callback_data=FlowCb(draft=d, action=FlowAction.BACK))
-    kb.button(text=tr(lang, "btn_cancel"), callback_data=FlowCb(draft=d, action=FlowAction.CANCEL))
+    kb.button(text=tr(lang, "btn_continue", price=price), callback_data=_flow(d, FlowAction.NEXT))
+    kb.button(text=tr(lang, "btn_back"), callback_data=_flow(d, FlowAction.BACK))
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=_flow(d, FlowAction.CANCEL))
     kb.adjust(*sizes, 1, 2)
     return kb.as_markup()
 
 
-def option_values_kb(lang: str, d: int, index: int, option: OptionSpec, current: Any) -> InlineKeyboardMarkup:
+def option_values_kb(lang: str, d: int, index: int, option: OptionSpec,
+                     current: Any) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     values: Sequence[Any] = list(option.values)
     for vi, value in enumerate(values):
         mark = "✅ " if value == current else ""
-        kb.button(text=mark + value_text(lang, value, option), callback_data=OptCb(draft=d, option=index, value=vi))
-    kb.button(text=tr(lang, "btn_back"), callback_data=FlowCb(draft=d, action=FlowAction.OPTIONS))
-    kb.button(text=tr(lang, "btn_cancel"), callback_data=FlowCb(draft=d, action=FlowAction.CANCEL))
+        kb.button(text=mark + value_text(lang, value, option),
+                  callback_data=OptCb(draft=d, option=index, value=vi))
+    kb.button(text=tr(lang, "btn_back"), callback_data=_flow(d, FlowAction.OPTIONS))
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=_flow(d, FlowAction.CANCEL))
     kb.adjust(*([3] * (len(values) // 3)), *([len(values) % 3] if len(values) % 3 else []), 2)
     return kb.as_markup()
 
@@ -126,21 +136,21 @@ def option_values_kb(lang: str, d: int, index: int, option: OptionSpec, current:
 def step_kb(lang: str, d: int) -> InlineKeyboardMarkup:
     """Back and Cancel under the photo and prompt questions."""
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_back"), callback_data=FlowCb(draft=d, action=FlowAction.BACK))
-    kb.button(text=tr(lang, "btn_cancel"), callback_data=FlowCb(draft=d, action=FlowAction.CANCEL))
+    kb.button(text=tr(lang, "btn_back"), callback_data=_flow(d, FlowAction.BACK))
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=_flow(d, FlowAction.CANCEL))
     kb.adjust(2)
     return kb.as_markup()
 
 
 def card_kb(lang: str, d: int, price: int, *, short: bool = False) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_generate", price=price), callback_data=FlowCb(draft=d, action=FlowAction.GENERATE))
+    kb.button(text=tr(lang, "btn_generate", price=price), callback_data=_flow(d, FlowAction.GENERATE))
     if short:
-        kb.button(text=tr(lang, "btn_topup"), callback_data=MenuCb(action=MenuAction.TOP_UP))
-    kb.button(text=tr(lang, "btn_edit_options"), callback_data=FlowCb(draft=d, action=FlowAction.OPTIONS))
-    kb.button(text=tr(lang, "btn_edit_prompt"), callback_data=FlowCb(draft=d, action=FlowAction.PROMPT))
-    kb.button(text=tr(lang, "btn_other_model"), callback_data=FlowCb(draft=d, action=FlowAction.MODEL))
-    kb.button(text=tr(lang, "btn_cancel"), callback_data=FlowCb(draft=d, action=FlowAction.CANCEL))
+        kb.button(text=tr(lang, "btn_topup"), callback_data=_menu(MenuAction.TOP_UP))
+    kb.button(text=tr(lang, "btn_edit_options"), callback_data=_flow(d, FlowAction.OPTIONS))
+    kb.button(text=tr(lang, "btn_edit_prompt"), callback_data=_flow(d, FlowAction.PROMPT))
+    kb.button(text=tr(lang, "btn_other_model"), callback_data=_flow(d, FlowAction.MODEL))
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=_flow(d, FlowAction.CANCEL))
     kb.adjust(*([1, 1] if short else [1]), 2, 2)
     return kb.as_markup()
 
@@ -152,29 +162,30 @@ def topup_kb(lang: str, packs: Iterable[Pack]) -> InlineKeyboardMarkup:
             text=tr(lang, "pack_button", stars=pack.stars, credits=pack.credits),
             callback_data=PackCb(stars=pack.stars, credits=pack.credits),
         )
-    kb.button(text=tr(lang, "btn_menu"), callback_data=MenuCb(action=MenuAction.HOME))
+    kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
     kb.adjust(1)
     return kb.as_markup()
 
 
 def balance_kb(lang: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_topup"), callback_data=MenuCb(action=MenuAction.TOP_UP))
-    kb.button(text=tr(lang, "btn_menu"), callback_data=MenuCb(action=MenuAction.HOME))
+    kb.button(text=tr(lang, "btn_topup"), callback_data=_menu(MenuAction.TOP_UP))
+    kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
     kb.adjust(1)
     return kb.as_markup()
 
 
 def menu_only_kb(lang: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_menu"), callback_data=MenuCb(action=MenuAction.HOME))
+    kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
     return kb.as_markup()
 
 
-def library_kb(lang: str, ids: Sequence[int], page: int, pages: int, first_number: int) -> InlineKeyboardMarkup:
+def library_kb(lang: str, ids: Sequence[int], page: int, pages: int,
+               first_number: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for n, gid in enumerate(ids, start=first_number):
-        kb.button(text=str(n), callback_data=GenCb(action=GenAction.SHOW, generation_id=gid))
+        kb.button(text=str(n), callback_data=_gen(GenAction.SHOW, gid))
     nav = 0
     if page > 0:
         kb.button(text="◀", callback_data=LibCb(page=page - 1))
@@ -182,7 +193,7 @@ def library_kb(lang: str, ids: Sequence[int], page: int, pages: int, first_numbe
     if page + 1 < pages:
         kb.button(text="▶", callback_data=LibCb(page=page + 1))
         nav += 1
-    kb.button(text=tr(lang, "btn_menu"), callback_data=MenuCb(action=MenuAction.HOME))
+    kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
     row = min(len(ids), 5) or 1
     kb.adjust(*([row] * ((len(ids) + row - 1) // row)), *([nav] if nav else []), 1)
     return kb.as_markup()
@@ -206,15 +217,15 @@ def selftest_kb(models: Iterable[ModelSpec]) -> InlineKeyboardMarkup:
 
 def queued_kb(lang: str, generation_id: int) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_cancel"), callback_data=GenCb(action=GenAction.CANCEL, generation_id=generation_id))
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=_gen(GenAction.CANCEL, generation_id))
     return kb.as_markup()
 
 
 def result_kb(lang: str, generation_id: int, *, is_image: bool) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_again"), callback_data=GenCb(action=GenAction.AGAIN, generation_id=generation_id))
-    kb.button(text=tr(lang, "btn_original"), callback_data=GenCb(action=GenAction.ORIGINAL, generation_id=generation_id))
+    kb.button(text=tr(lang, "btn_again"), callback_data=_gen(GenAction.AGAIN, generation_id))
+    kb.button(text=tr(lang, "btn_original"), callback_data=_gen(GenAction.ORIGINAL, generation_id))
     if is_image:
-        kb.button(text=tr(lang, "btn_animate"), callback_data=GenCb(action=GenAction.ANIMATE, generation_id=generation_id))
+        kb.button(text=tr(lang, "btn_animate"), callback_data=_gen(GenAction.ANIMATE, generation_id))
     kb.adjust(2, 1)
     return kb.as_markup()

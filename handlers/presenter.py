@@ -59,7 +59,8 @@ class ConversationPresenter:
             return trim(self._name(generation), CAPTION_LIMIT)
         return trim(tr(language, "caption", name=self._name(generation), prompt=prompt), CAPTION_LIMIT)
 
-    def result_markup(self, generation: Generation, *, language: str | None) -> InlineKeyboardMarkup:
+    def result_markup(self, generation: Generation, *,
+                      language: str | None) -> InlineKeyboardMarkup:
         return keyboards.result_kb(
             language or "en", generation.id, is_image=generation.kind == Kind.IMAGE
         )
