@@ -1,16 +1,40 @@
 """aiogram routers: what users see. `setup_routers()` assembles one Router per feature;
-`build_presenter()` gives the pipeline its ru/en texts and buttons."""
+`build_presenter()` gives the pipeline its ru/en texts and buttons.
+
+Each feature module has module-level handler functions and a `router()` that registers them on a
+fresh Router: an aiogram Router can be attached to only one parent, and tests build several
+dispatchers in one process. Handlers receive the dispatcher's services by parameter name
+(kiebot/app.py build_dispatcher) and `user`, `lang`, `user_created` from UserMiddleware.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.types import BotCommand
+from aiogram.types import BotCommand, TelegramObject
 
+from handlers import (
+    admin,
+    balance,
+    errors,
+    fallback,
+    help,
+    lang,
+    library,
+    middlewares,
+    payments,
+    results,
+    selftest,
+    start,
+)
+from handlers.menu import generate, models, options, prompt
 from handlers.middlewares import HandlerContextMiddleware, UserMiddleware, install_reply_retry
+from handlers.presenter import ConversationPresenter
 from handlers.texts import tr
+from kie_client.catalog import Catalog
 
 COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
 
@@ -30,7 +54,12 @@ class PrivateChatsOnly(BaseMiddleware):
     """Outer middleware placed before registration: a message or button from a group or channel
     is dropped unseen, so group members are never registered (nor given the signup bonus)."""
 
-    async def __call__(self, handler, event, data):  # type: ignore[no-untyped-def]
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         chat = data.get("event_chat")
         if chat is not None and chat.type != "private":
             return UNHANDLED
@@ -38,22 +67,6 @@ class PrivateChatsOnly(BaseMiddleware):
 
 
 def setup_routers() -> Router:
-    from handlers import (
-        admin,
-        balance,
-        errors,
-        fallback,
-        generate,
-        help,
-        lang,
-        library,
-        middlewares,
-        payments,
-        selftest,
-        start,
-    )
-    from handlers.menu import models, options, prompt
-
     root = Router(name="handlers")
     # A private-chat product: in groups a stray message must not become a prompt.
     root.message.filter(F.chat.type == "private")
@@ -81,17 +94,14 @@ def setup_routers() -> Router:
         models.router(),
         options.router(),
         generate.router(),
+        results.router(),
         prompt.router(),
         fallback.router(),
     )
     return root
 
 
-def build_presenter(catalog: Any = None) -> Any:
-    from handlers.presenter import ConversationPresenter
-
+def build_presenter(catalog: Catalog | None = None) -> ConversationPresenter:
     if catalog is None:
-        from kie_client.catalog import Catalog
-
         catalog = Catalog()
     return ConversationPresenter({m.key: m.name for m in catalog.models()})

@@ -1,63 +1,108 @@
-"""CallbackData factories. Prefixes are one or two letters so every packed value stays far below
-Telegram's 64-byte limit; option names and values travel as indices (values such as "16:9"
-contain the ":" separator). Flow buttons carry the draft number `d`, so a button from an older
-card is recognised as stale instead of acting on the current draft.
+"""CallbackData factories: every button's data, in one module.
+
+Telegram allows 64 bytes of callback data. aiogram packs only the prefix and the field values
+(`prefix:value:value`), never the field names, so fields are named for the reader while the packed
+strings stay as short as the values: prefixes of one or two letters, actions as short StrEnum
+values, option names and values as indices (values such as "16:9" contain the ":" separator).
+tests/unit/handlers/test_texts_keyboards.py packs the longest case of each and checks the limit.
+
+Flow and option buttons carry the draft number, so a button from an older card is recognised as
+stale instead of acting on the current draft (handlers.draft.current).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
 
 
-class MenuCb(CallbackData, prefix="m"):
-    """Main menu sections: img, vid, bal, lib, help, home, topup."""
+class MenuAction(StrEnum):
+    IMAGES = "img"
+    VIDEOS = "vid"
+    BALANCE = "bal"
+    LIBRARY = "lib"
+    HELP = "help"
+    HOME = "home"
+    TOP_UP = "topup"
 
-    a: str
+
+class MenuCb(CallbackData, prefix="m"):
+    """A main-menu section (or the top-up packs, reached from the balance and the summary card)."""
+
+    action: MenuAction
 
 
 class PickCb(CallbackData, prefix="p"):
-    """Pick a model; `src` > 0 is the generation to animate (ownership checked on use)."""
+    """Pick a model; `source_id` > 0 is the generation to animate (ownership checked on use)."""
 
-    m: str
-    src: int = 0
+    model: str
+    source_id: int = 0
+
+
+OPEN_VALUES = -1  # OptCb.value that opens an option's list of values instead of choosing one
 
 
 class OptCb(CallbackData, prefix="o"):
-    """Option screens: `o` option index; `v` value index, or -1 to open the option's values."""
+    """An option button: `option` and `value` are indices into the model's options and values."""
 
-    d: int
-    o: int
-    v: int = -1
+    draft: int
+    option: int
+    value: int = OPEN_VALUES
+
+
+class FlowAction(StrEnum):
+    NEXT = "next"
+    BACK = "back"
+    CANCEL = "cancel"
+    GENERATE = "go"
+    OPTIONS = "opts"
+    PROMPT = "prompt"
+    MODEL = "model"
 
 
 class FlowCb(CallbackData, prefix="f"):
-    """Draft navigation: next, back, cancel, go (generate), opts, prompt, model."""
+    """Navigation within a draft (its steps, the summary card's Generate and edit buttons)."""
 
-    d: int
-    a: str
+    draft: int
+    action: FlowAction
+
+
+class GenAction(StrEnum):
+    CANCEL = "x"
+    AGAIN = "again"
+    ORIGINAL = "doc"
+    ANIMATE = "anim"
+    SHOW = "show"
 
 
 class GenCb(CallbackData, prefix="g"):
-    """Actions on a stored generation: x cancel, again, doc, anim, show."""
+    """An action on a stored generation (ownership checked on use)."""
 
-    a: str
-    g: int
+    action: GenAction
+    generation_id: int
 
 
 class LibCb(CallbackData, prefix="l"):
-    p: int
+    """A library page, 0-based."""
+
+    page: int
 
 
 class PackCb(CallbackData, prefix="t"):
     """A top-up pack, named by its numbers so a changed configuration makes old buttons stale."""
 
-    s: int
-    c: int
+    stars: int
+    credits: int
 
 
 class LangCb(CallbackData, prefix="lg"):
-    l: str  # noqa: E741 - short on purpose, it is wire format
+    """A language code; the handler checks it against handlers.texts.LANGUAGES."""
+
+    language: str
 
 
 class SelfTestCb(CallbackData, prefix="st"):
-    m: str
+    """An admin self-test of one catalog model."""
+
+    model: str

@@ -7,11 +7,10 @@ A button carries its draft number; a different number means the button is from a
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiogram.fsm.context import FSMContext
 
 from handlers.errors import StaleMenu
+from kie_client.catalog import ModelSpec
 
 
 async def new_draft(
@@ -43,5 +42,5 @@ async def drop(state: FSMContext) -> None:
     await state.update_data(draft=None)
 
 
-def needs_photo(spec: Any, draft: dict) -> bool:
+def needs_photo(spec: ModelSpec, draft: dict) -> bool:
     return spec.image_input is not None and not draft.get("photo") and not draft.get("src")

@@ -10,8 +10,8 @@ Catalog errors are rendered from their attributes, never from their English str(
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from handlers import keyboards
 from handlers.texts import count, tr
 from kie_client.catalog import (
     CatalogError,
@@ -19,6 +19,7 @@ from kie_client.catalog import (
     InvalidOptionError,
     InvalidPromptError,
     MissingFieldError,
+    ModelSpec,
     UnknownModelError,
 )
 
@@ -74,14 +75,14 @@ def failure_text(lang: str | None, error: str | None, fail_code: str | None = No
     return tr(lang, f"fail_{kind}")
 
 
-def image_rule_text(lang: str, spec: Any) -> str:
+def image_rule_text(lang: str, spec: ModelSpec) -> str:
     """What pictures `spec` accepts, from its ImageInputRule."""
     rule = spec.image_input
     types = ", ".join(_TYPE_NAMES.get(m, m) for m in rule.mime_types)
     return tr(lang, "err_image_rule", types=types, mb=rule.max_bytes // (1024 * 1024))
 
 
-def source_text(lang: str, reason: str, spec: Any) -> str:
+def source_text(lang: str, reason: str, spec: ModelSpec | None) -> str:
     """A SourceImageError's English user_reason → the localized reason."""
     lowered = reason.lower()
     if "needs a photo" in lowered:  # before the next check: a model's name may say "Animate"
@@ -99,10 +100,8 @@ def prompt_text(lang: str, exc: InvalidPromptError) -> str:
     return tr(lang, "err_prompt_short", length=count(lang, exc.length, "char"), min=exc.min)
 
 
-def catalog_text(lang: str, exc: CatalogError, spec: Any = None) -> str:
+def catalog_text(lang: str, exc: CatalogError, spec: ModelSpec | None = None) -> str:
     """A catalog error rendered from its attributes in the user's language."""
-    from handlers import keyboards
-
     if isinstance(exc, UnknownModelError):
         return tr(lang, "cat_unknown_model")
     if isinstance(exc, InvalidPromptError):

@@ -4,31 +4,32 @@ passes the message to every admin (ADMIN_IDS)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.config import Settings
+from bot.services.accounts import AccountService
 from handlers import keyboards, screens
-from handlers.callbacks import MenuCb
+from handlers.callbacks import MenuAction, MenuCb
 from handlers.texts import tr
 
 log = logging.getLogger(__name__)
 _FORWARD_LIMIT = 3500  # leaves room for the header within Telegram's 4096
 
 
-async def _language_of(accounts: Any, user_id: int) -> str:
+async def _language_of(accounts: AccountService, user_id: int) -> str:
     try:
-        stored = await accounts.get_user(user_id) if accounts is not None else None
+        stored = await accounts.get_user(user_id)
     except Exception:  # noqa: BLE001 - the admin's language is a nicety
         stored = None
     return (stored.language if stored is not None else None) or "en"
 
 
 async def forward_to_admins(bot: Bot, message: Message, text: str, admins: list[int],
-                            accounts: Any) -> int:
+                            accounts: AccountService) -> int:
     """Sends the user's support message to each admin; returns how many got it."""
     user = message.from_user
     who = " ".join(p for p in (str(user.id), f"@{user.username}" if user.username else "",
@@ -45,45 +46,49 @@ async def forward_to_admins(bot: Bot, message: Message, text: str, admins: list[
     return delivered
 
 
-def _configured(settings: Any, name: str, lang: str) -> str:
+def _configured(settings: Settings, name: str, lang: str) -> str:
     """The operator's text from settings (PAYSUPPORT_TEXT…), else our default in `lang`."""
-    value = getattr(settings, f"{name}_text", None) if settings is not None else None
-    return value or tr(lang, name)
+    return getattr(settings, f"{name}_text") or tr(lang, name)
+
+
+async def help_cmd(message: Message, lang: str) -> None:
+    await message.answer(tr(lang, "help"), reply_markup=keyboards.main_menu(lang))
+
+
+async def help_btn(query: CallbackQuery, lang: str) -> None:
+    await query.answer()
+    await screens.show(query, tr(lang, "help"), keyboards.menu_only_kb(lang))
+
+
+async def paysupport(message: Message, command: CommandObject, lang: str, bot: Bot,
+                     settings: Settings, accounts: AccountService) -> None:
+    """Without text: how to reach support. With text: forwarded to every admin."""
+    text = (command.args or "").strip()
+    admins = list(settings.admin_ids)
+    if not text:
+        await message.answer(settings.paysupport_text
+                             or tr(lang, "paysupport" if admins else "paysupport_none"))
+        return
+    if not admins:
+        await message.answer(tr(lang, "paysupport_none"))
+        return
+    delivered = await forward_to_admins(bot, message, text, admins, accounts)
+    await message.answer(tr(lang, "paysupport_sent" if delivered else "paysupport_failed"))
+
+
+async def terms(message: Message, lang: str, settings: Settings) -> None:
+    await message.answer(_configured(settings, "terms", lang))
+
+
+async def privacy(message: Message, lang: str, settings: Settings) -> None:
+    await message.answer(_configured(settings, "privacy", lang))
 
 
 def router() -> Router:
     r = Router(name="help")
-
-    @r.message(Command("help"))
-    async def help_cmd(message: Message, lang: str) -> None:
-        await message.answer(tr(lang, "help"), reply_markup=keyboards.main_menu(lang))
-
-    @r.callback_query(MenuCb.filter(F.a == "help"))
-    async def help_btn(query: CallbackQuery, lang: str) -> None:
-        await query.answer()
-        await screens.show(query, tr(lang, "help"), keyboards.menu_only_kb(lang))
-
-    @r.message(Command("paysupport", "support"))
-    async def paysupport(message: Message, command: CommandObject, lang: str, bot: Bot,
-                         settings: Any = None, accounts: Any = None) -> None:
-        text = (command.args or "").strip()
-        admins = list(getattr(settings, "admin_ids", None) or [])
-        if not text:
-            override = getattr(settings, "paysupport_text", None) if settings is not None else None
-            await message.answer(override or tr(lang, "paysupport" if admins else "paysupport_none"))
-            return
-        if not admins:
-            await message.answer(tr(lang, "paysupport_none"))
-            return
-        delivered = await forward_to_admins(bot, message, text, admins, accounts)
-        await message.answer(tr(lang, "paysupport_sent" if delivered else "paysupport_failed"))
-
-    @r.message(Command("terms"))
-    async def terms(message: Message, lang: str, settings: Any = None) -> None:
-        await message.answer(_configured(settings, "terms", lang))
-
-    @r.message(Command("privacy"))
-    async def privacy(message: Message, lang: str, settings: Any = None) -> None:
-        await message.answer(_configured(settings, "privacy", lang))
-
+    r.message.register(help_cmd, Command("help"))
+    r.callback_query.register(help_btn, MenuCb.filter(F.action == MenuAction.HELP))
+    r.message.register(paysupport, Command("paysupport", "support"))
+    r.message.register(terms, Command("terms"))
+    r.message.register(privacy, Command("privacy"))
     return r

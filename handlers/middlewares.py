@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from aiogram import BaseMiddleware, F, Router
-from aiogram.enums import ChatMemberStatus
+from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+from aiogram.enums import ChatMemberStatus
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import ChatMemberUpdated, Message, TelegramObject
 
+from bot.services.accounts import AccountService
+from bot.services.generation import GenerationService
 from handlers.texts import language_for, normalise
 
 
@@ -70,7 +72,14 @@ _MAX_RETRY_WAIT_S = 10
 
 
 class HandlerContextMiddleware(BaseMiddleware):
-    async def __call__(self, handler, event, data):  # type: ignore[no-untyped-def]
+    """Marks the time a handler runs, for ReplyRetryMiddleware below."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
         token = _IN_HANDLER.set(True)
         try:
             return await handler(event, data)
@@ -99,28 +108,28 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
                 await self._sleep(exc.retry_after)
 
 
-def install_reply_retry(bot: Any) -> None:
+def install_reply_retry(bot: Bot) -> None:
     """Once per bot session (startup may run again after a restart with the same bot)."""
     if not any(isinstance(m, ReplyRetryMiddleware) for m in bot.session.middleware._middlewares):
         bot.session.middleware(ReplyRetryMiddleware())
 
 
-def membership_router() -> Router:
+async def member_changed(update: ChatMemberUpdated, accounts: AccountService,
+                         generations: GenerationService) -> None:
     """my_chat_member in private chats: "kicked" means the user blocked the bot, "member" that
     they unblocked (or started) it. Results finished while they were blocked wait undelivered
     (the deliverer skips blocked users); unblocking makes the deliverer send them now."""
+    if update.from_user is None:
+        return
+    status = update.new_chat_member.status
+    if status == ChatMemberStatus.KICKED:
+        await accounts.set_blocked(update.from_user.id, True)
+    elif status == ChatMemberStatus.MEMBER:
+        if await accounts.set_blocked(update.from_user.id, False):
+            generations.pipeline.kick("deliver")
+
+
+def membership_router() -> Router:
     r = Router(name="membership")
-
-    @r.my_chat_member(F.chat.type == "private")
-    async def member_changed(update: ChatMemberUpdated, accounts: Any = None,
-                             generations: Any = None) -> None:
-        if accounts is None or update.from_user is None:
-            return
-        status = update.new_chat_member.status
-        if status == ChatMemberStatus.KICKED:
-            await accounts.set_blocked(update.from_user.id, True)
-        elif status == ChatMemberStatus.MEMBER:
-            if await accounts.set_blocked(update.from_user.id, False) and generations is not None:
-                generations.pipeline.kick("deliver")
-
+    r.my_chat_member.register(member_changed, F.chat.type == "private")
     return r

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+from aiogram.types import InlineKeyboardMarkup
 
 from bot.presenter import CAPTION_LIMIT, TEXT_LIMIT, Rendered, prompt_of, trim
 from handlers import keyboards
 from handlers.failures import failure_text
 from handlers.texts import tr
+from kie_client.catalog import Kind
+from storage.models import Generation, GenerationStatus
 
 _PROMPT_IN_STATUS = 300
+# A status line per status after the queue; a status added later reads as "generating".
+_STATUS_LINES = {f"st_{status.value}" for status in GenerationStatus
+                 if status is not GenerationStatus.queued}
 
 
 def _elapsed(seconds: float) -> str:
@@ -24,41 +30,42 @@ class ConversationPresenter:
     def __init__(self, names: Mapping[str, str] | None = None) -> None:
         self._names = dict(names or {})
 
-    def _name(self, generation: Any) -> str:
+    def _name(self, generation: Generation) -> str:
         return self._names.get(generation.model_key, generation.model_key)
 
-    def status(self, generation: Any, *, language: str | None, position: int | None,
+    def status(self, generation: Generation, *, language: str | None, position: int | None,
                elapsed_s: float) -> Rendered:
         name, elapsed = self._name(generation), _elapsed(elapsed_s)
         status = str(generation.status)
-        if status == "queued":
+        if status == GenerationStatus.queued:
             key = "st_queued" if position else "st_queued_nopos"
             head = tr(language, key, name=name, position=position or 0, elapsed=elapsed)
         else:
-            key = f"st_{status}" if f"st_{status}" in _KNOWN else "st_generating"
+            key = f"st_{status}" if f"st_{status}" in _STATUS_LINES else "st_generating"
             head = tr(language, key, name=name, elapsed=elapsed)
         lines = [head]
         prompt = prompt_of(generation)
         if prompt:
             lines.append(tr(language, "st_prompt", prompt=trim(prompt, _PROMPT_IN_STATUS)))
         markup = None
-        if status == "queued":
+        if status == GenerationStatus.queued:
             lines.append(tr(language, "st_cancel_hint"))
             markup = keyboards.queued_kb(language or "en", generation.id)
         return Rendered(trim("\n".join(lines), TEXT_LIMIT), markup)
 
-    def result_caption(self, generation: Any, *, language: str | None) -> str:
+    def result_caption(self, generation: Generation, *, language: str | None) -> str:
         prompt = prompt_of(generation)
         if not prompt:
             return trim(self._name(generation), CAPTION_LIMIT)
         return trim(tr(language, "caption", name=self._name(generation), prompt=prompt), CAPTION_LIMIT)
 
-    def result_markup(self, generation: Any, *, language: str | None) -> Any:
+    def result_markup(self, generation: Generation, *,
+                      language: str | None) -> InlineKeyboardMarkup:
         return keyboards.result_kb(
-            language or "en", generation.id, is_image=str(generation.kind) == "image"
+            language or "en", generation.id, is_image=generation.kind == Kind.IMAGE
         )
 
-    def failure(self, generation: Any, *, language: str | None) -> Rendered:
+    def failure(self, generation: Generation, *, language: str | None) -> Rendered:
         reason = (failure_text(language, generation.error, generation.fail_code)
                   if generation.error else tr(language, "failure_default"))
         if generation.cost:
@@ -67,9 +74,7 @@ class ConversationPresenter:
             text = tr(language, "failure_free", name=self._name(generation), reason=reason)
         return Rendered(trim(text, TEXT_LIMIT), keyboards.menu_only_kb(language or "en"))
 
-    def link_instead(self, generation: Any, url: str, *, language: str | None) -> Rendered:
+    def link_instead(self, generation: Generation, url: str, *, language: str | None) -> Rendered:
         text = tr(language, "link_instead", name=self._name(generation), url=url)
         return Rendered(trim(text, TEXT_LIMIT), self.result_markup(generation, language=language))
 
-
-_KNOWN = {"st_submit_unknown", "st_generating", "st_storing", "st_succeeded", "st_failed"}

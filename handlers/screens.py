@@ -6,37 +6,34 @@ exactly the same thing.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers import keyboards
 from handlers.texts import tr
+from kie_client.catalog import Catalog, Kind, Mode, ModelSpec
 
 Screen = tuple[str, InlineKeyboardMarkup]
 PROMPT_IN_CARD = 700
 
 
-def mode_text(lang: str, spec: Any) -> str:
-    return tr(lang, f"mode_{getattr(spec.mode, 'value', spec.mode)}")
+def mode_text(lang: str, spec: ModelSpec) -> str:
+    return tr(lang, f"mode_{spec.mode.value}")
 
 
-def kind_of(spec: Any) -> str:
-    return str(getattr(spec.kind, "value", spec.kind))
-
-
-def picker(lang: str, catalog: Any, kind: str, *, src: int = 0) -> Screen:
+def picker(lang: str, catalog: Catalog, kind: Kind, *, src: int = 0) -> Screen:
+    """The models of `kind`; with `src` (a result to animate) the image-to-video models."""
     if src:
-        models = [m for m in catalog.models() if str(getattr(m.mode, "value", m.mode)) == "i2v"]
+        models = [m for m in catalog.models() if m.mode is Mode.I2V]
         title = "pick_animate"
     else:
         models = list(catalog.models(kind))
-        title = "pick_image" if kind == "image" else "pick_video"
+        title = "pick_image" if kind is Kind.IMAGE else "pick_video"
     pairs = [(m, catalog.price(m.key, catalog.defaults(m.key))) for m in models]
     return tr(lang, title), keyboards.model_picker(lang, pairs, src=src)
 
 
-def options(lang: str, catalog: Any, draft: dict) -> Screen:
+def options(lang: str, catalog: Catalog, draft: dict) -> Screen:
     spec = catalog.get(draft["model"])
     price = catalog.price(spec.key, draft["opts"])
     text = tr(lang, "options_screen", name=spec.name, mode=mode_text(lang, spec),
@@ -44,7 +41,7 @@ def options(lang: str, catalog: Any, draft: dict) -> Screen:
     return text, keyboards.options_kb(lang, draft["d"], spec, draft["opts"], price)
 
 
-def option_values(lang: str, catalog: Any, draft: dict, index: int) -> Screen:
+def option_values(lang: str, catalog: Catalog, draft: dict, index: int) -> Screen:
     spec = catalog.get(draft["model"])
     option = spec.options[index]
     text = tr(lang, "option_values", name=spec.name, label=keyboards.option_label(lang, option))
@@ -52,19 +49,19 @@ def option_values(lang: str, catalog: Any, draft: dict, index: int) -> Screen:
     return text, keyboards.option_values_kb(lang, draft["d"], index, option, current)
 
 
-def ask_photo(lang: str, catalog: Any, draft: dict, *, error: str | None = None) -> Screen:
+def ask_photo(lang: str, catalog: Catalog, draft: dict, *, error: str | None = None) -> Screen:
     spec = catalog.get(draft["model"])
     text = tr(lang, "ask_photo", name=spec.name)
     return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])
 
 
-def ask_prompt(lang: str, catalog: Any, draft: dict, *, error: str | None = None) -> Screen:
+def ask_prompt(lang: str, catalog: Catalog, draft: dict, *, error: str | None = None) -> Screen:
     spec = catalog.get(draft["model"])
     text = tr(lang, "ask_prompt", min=spec.prompt_min, max=spec.prompt_max)
     return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])
 
 
-def card(lang: str, catalog: Any, draft: dict, balance: int) -> Screen:
+def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
     spec = catalog.get(draft["model"])
     price = catalog.price(spec.key, draft["opts"])
     prompt = draft.get("prompt") or ""
@@ -87,12 +84,10 @@ def main_menu(lang: str, balance: int) -> Screen:
     return tr(lang, "main_menu", balance=balance), keyboards.main_menu(lang)
 
 
-async def show(query: Any, text: str, markup: Any = None) -> int | None:
+async def show(query: CallbackQuery, text: str,
+               markup: InlineKeyboardMarkup | None = None) -> int | None:
     """Edit the button's message in place; send a new one when it can't be edited (a media
     message, or one too old). Returns the id of the message now showing the screen."""
-    from aiogram.exceptions import TelegramBadRequest
-    from aiogram.types import Message
-
     message = query.message
     if isinstance(message, Message) and message.text is not None:
         try:

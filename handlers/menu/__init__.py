@@ -1,1 +1,1 @@
-"""The generation flow: model picker, option screens, photo and prompt input."""
+"""The generation flow: model picker, option screens, photo and prompt input, Generate."""

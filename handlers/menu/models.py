@@ -2,67 +2,72 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
+from bot.services.generation import GenerationService
 from handlers import draft as drafts
 from handlers import screens
-from handlers.callbacks import FlowCb, MenuCb, PickCb
+from handlers.callbacks import FlowAction, FlowCb, MenuAction, MenuCb, PickCb
 from handlers.errors import StaleMenu
 from handlers.states import Draft
+from kie_client.catalog import Catalog, CatalogError, Kind
+from storage.models import GenerationStatus
+
+
+async def open_picker(query: CallbackQuery, callback_data: MenuCb, state: FSMContext, lang: str,
+                      catalog: Catalog) -> None:
+    await query.answer()
+    await drafts.drop(state)  # a fresh start: nothing of an abandoned draft carries over
+    kind = Kind.IMAGE if callback_data.action == MenuAction.IMAGES else Kind.VIDEO
+    await screens.show(query, *screens.picker(lang, catalog, kind))
+
+
+async def change_model(query: CallbackQuery, callback_data: FlowCb, state: FSMContext, lang: str,
+                       catalog: Catalog) -> None:
+    draft = await drafts.current(state, callback_data.draft)
+    await query.answer()
+    spec = catalog.get(draft["model"])
+    await screens.show(query, *screens.picker(lang, catalog, spec.kind, src=draft.get("src") or 0))
+
+
+async def pick(query: CallbackQuery, callback_data: PickCb, state: FSMContext, lang: str,
+               catalog: Catalog, generations: GenerationService) -> None:
+    """A new draft for the picked model with its default options, keeping what still fits."""
+    try:
+        spec = catalog.get(callback_data.model)
+    except CatalogError as exc:  # an unknown key is a stale or forged button
+        raise StaleMenu() from exc
+    src = callback_data.source_id
+    if src:
+        source = await generations.get(user_id=query.from_user.id, generation_id=src)
+        if source is None or source.kind != Kind.IMAGE \
+                or source.status != GenerationStatus.succeeded or spec.image_input is None:
+            raise StaleMenu()
+    await query.answer()
+    # Keep what the user already typed when they only switch models. Animating a result
+    # (src given) takes that result as the only source: an older draft's photo or prompt
+    # must not ride along, or the user would pay to animate a different picture.
+    old = (await state.get_data()).get("draft") or {}
+    if src:
+        prompt = old.get("prompt") if old.get("src") == src else None
+        photo = None
+    else:
+        prompt = old.get("prompt")
+        photo = old.get("photo") if spec.image_input is not None else None
+        src = (old.get("src") if spec.image_input is not None and not photo else 0) or 0
+    draft = await drafts.new_draft(state, model=spec.key, opts=catalog.defaults(spec.key),
+                                   prompt=prompt, photo=photo, src=src)
+    await state.set_state(Draft.options)
+    draft["screen"] = await screens.show(query, *screens.options(lang, catalog, draft))
+    await drafts.save(state, draft)
 
 
 def router() -> Router:
     r = Router(name="models")
-
-    @r.callback_query(MenuCb.filter(F.a.in_({"img", "vid"})))
-    async def open_picker(query: CallbackQuery, callback_data: MenuCb, state: FSMContext,
-                          lang: str, catalog: Any) -> None:
-        await query.answer()
-        await drafts.drop(state)  # a fresh start: nothing of an abandoned draft carries over
-        kind = "image" if callback_data.a == "img" else "video"
-        await screens.show(query, *screens.picker(lang, catalog, kind))
-
-    @r.callback_query(FlowCb.filter(F.a == "model"))
-    async def change_model(query: CallbackQuery, callback_data: FlowCb, state: FSMContext,
-                           lang: str, catalog: Any) -> None:
-        draft = await drafts.current(state, callback_data.d)
-        await query.answer()
-        spec = catalog.get(draft["model"])
-        await screens.show(query, *screens.picker(lang, catalog, screens.kind_of(spec), src=draft.get("src") or 0))
-
-    @r.callback_query(PickCb.filter())
-    async def pick(query: CallbackQuery, callback_data: PickCb, state: FSMContext, lang: str,
-                   catalog: Any, generations: Any) -> None:
-        try:
-            spec = catalog.get(callback_data.m)
-        except Exception as exc:  # an unknown key is a stale or forged button
-            raise StaleMenu() from exc
-        src = callback_data.src
-        if src:
-            source = await generations.get(user_id=query.from_user.id, generation_id=src)
-            if source is None or str(source.kind) != "image" or source.status != "succeeded" \
-                    or spec.image_input is None:
-                raise StaleMenu()
-        await query.answer()
-        # Keep what the user already typed when they only switch models. Animating a result
-        # (src given) takes that result as the only source: an older draft's photo or prompt
-        # must not ride along, or the user would pay to animate a different picture.
-        old = (await state.get_data()).get("draft") or {}
-        if src:
-            prompt = old.get("prompt") if old.get("src") == src else None
-            photo = None
-        else:
-            prompt = old.get("prompt")
-            photo = old.get("photo") if spec.image_input is not None else None
-            src = (old.get("src") if spec.image_input is not None and not photo else 0) or 0
-        draft = await drafts.new_draft(state, model=spec.key, opts=catalog.defaults(spec.key),
-                                       prompt=prompt, photo=photo, src=src)
-        await state.set_state(Draft.options)
-        draft["screen"] = await screens.show(query, *screens.options(lang, catalog, draft))
-        await drafts.save(state, draft)
-
+    r.callback_query.register(
+        open_picker, MenuCb.filter(F.action.in_({MenuAction.IMAGES, MenuAction.VIDEOS})))
+    r.callback_query.register(change_model, FlowCb.filter(F.action == FlowAction.MODEL))
+    r.callback_query.register(pick, PickCb.filter())
     return r

@@ -199,7 +199,7 @@ TEXTS.update({
 })
 
 TEXTS.update({
-    # admin screens (handlers/admin.py, handlers/selftest.py)
+    # admin screens (handlers/admin.py, handlers/admin_reports.py, handlers/selftest.py)
     "word_payment": "payment|payments",
     "adm_yes": "yes",
     "adm_no": "no",

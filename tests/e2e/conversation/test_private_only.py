@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from handlers.callbacks import MenuCb
+from handlers.callbacks import MenuAction, MenuCb
 from tests.e2e.conversation.conftest import seen
 
 GUS = {"id": 7001, "is_bot": False, "first_name": "Gus", "language_code": "en"}
@@ -20,7 +20,7 @@ async def test_group_messages_and_buttons_do_not_register_anyone(webhook_stack):
     tg.updates.add({"message": group_message})
     tg.updates.add({"callback_query": {"id": "g1", "from": GUS, "chat_instance": "c1",
                                        "message": group_message,
-                                       "data": MenuCb(a="img").pack()}})
+                                       "data": MenuCb(action=MenuAction.IMAGES).pack()}})
     # A private round trip from someone else after them: by then the group updates were handled.
     bea = tg.user(7002, first_name="Bea", language_code="en")
     await bea.send_command("/start")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from handlers import build_presenter
-from handlers.callbacks import GenCb
+from handlers.callbacks import GenAction, GenCb
 from storage.models import Generation
 
 
@@ -24,7 +24,8 @@ def test_queued_status_has_position_and_a_cancel_button():
     p = build_presenter()
     r = p.status(_gen(), language="en", position=3, elapsed_s=75)
     assert "Seedream 4.5: waiting in line, place 3. (1:15)" in r.text and "Prompt: a fox" in r.text
-    assert _buttons(r.reply_markup) == [("✖ Cancel", GenCb(a="x", g=41).pack())]
+    assert _buttons(r.reply_markup) == [("✖ Cancel", "g:x:41")]
+    assert GenCb.unpack("g:x:41") == GenCb(action=GenAction.CANCEL, generation_id=41)
     r = p.status(_gen(status="generating"), language="ru", position=None, elapsed_s=5)
     assert "генерируется" in r.text and r.reply_markup is None
 

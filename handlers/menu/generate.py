@@ -1,0 +1,104 @@
+"""The summary card's Generate button: charge once, start the generation, show its status."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery
+
+from bot.presenter import Presenter
+from bot.services.generation import GenerationService, SourceImage, SourceImageError
+from handlers import draft as drafts
+from handlers import screens
+from handlers.callbacks import FlowAction, FlowCb
+from handlers.errors import StaleMenu
+from handlers.failures import catalog_text, source_text
+from handlers.states import Draft
+from handlers.texts import count, tr
+from kie_client.catalog import Catalog, CatalogError
+from storage.errors import InFlightLimitError, InsufficientBalanceError
+
+log = logging.getLogger(__name__)
+
+
+class _DownloadFailed(Exception):
+    """The user's photo could not be fetched from Telegram."""
+
+
+async def _source_image(bot: Bot, photo: dict | None) -> SourceImage | None:
+    if not photo:
+        return None
+    try:
+        buf = await bot.download(photo["file_id"])
+    except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("photo download failed: %s", type(exc).__name__)
+        raise _DownloadFailed() from None
+    if buf is None:
+        raise _DownloadFailed()
+    return SourceImage(data=buf.getvalue(), mime_type=photo["mime"], file_name=photo["name"])
+
+
+async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContext, lang: str,
+                   bot: Bot, catalog: Catalog, generations: GenerationService,
+                   presenter: Presenter) -> None:
+    """The request key is the card's message, so however often the button is tapped the user
+    is charged once. The card then becomes the generation's status message."""
+    draft = await drafts.current(state, callback_data.draft)
+    if not draft.get("prompt") or query.message is None:
+        raise StaleMenu()
+    chat_id = query.message.chat.id
+    card_id = query.message.message_id
+    try:
+        # One source only: a chosen result (Animate) wins over any photo.
+        src = draft.get("src") or None
+        source = None if src else await _source_image(bot, draft.get("photo"))
+        started = await generations.start(
+            user_id=query.from_user.id, chat_id=chat_id, model_key=draft["model"],
+            options=draft["opts"], prompt=draft["prompt"], request_key=f"{chat_id}:{card_id}",
+            source_image=source, source_generation_id=src,
+            progress_message_id=card_id,
+        )
+    except InsufficientBalanceError as exc:
+        await query.answer(tr(lang, "short_balance", cost=exc.cost, balance=exc.balance,
+                              short=exc.cost - exc.balance)[:200])
+        await screens.show(query, *screens.card(lang, catalog, draft, exc.balance))
+        return
+    except InFlightLimitError as exc:
+        await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")),
+                           show_alert=True)
+        return
+    except (SourceImageError, _DownloadFailed) as exc:
+        # The photo is unusable: drop it and ask for another, with the reason.
+        await query.answer()
+        draft["photo"] = None
+        await drafts.save(state, draft)
+        await state.set_state(Draft.photo)
+        error = (tr(lang, "err_download") if isinstance(exc, _DownloadFailed) else tr(
+            lang, "err_source", reason=source_text(lang, exc.user_reason, catalog.get(draft["model"]))))
+        text, kb = screens.ask_photo(lang, catalog, draft, error=error)
+        await bot.send_message(chat_id, text, reply_markup=kb)
+        return
+    except CatalogError as exc:
+        await query.answer()
+        spec = catalog.get(draft["model"])
+        await bot.send_message(chat_id, tr(lang, "err_catalog", reason=catalog_text(lang, exc, spec)))
+        return
+    if not started.created:
+        await query.answer(tr(lang, "already_started"))
+        return
+    await query.answer()
+    await state.set_state(None)
+    await state.update_data(last_model=draft["model"], last_opts=draft["opts"])
+    rendered = presenter.status(started.generation, language=lang, position=started.position,
+                                elapsed_s=0.0)
+    await screens.show(query, rendered.text, rendered.reply_markup)
+
+
+def router() -> Router:
+    r = Router(name="generate")
+    r.callback_query.register(generate, FlowCb.filter(F.action == FlowAction.GENERATE))
+    return r
