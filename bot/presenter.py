@@ -29,11 +29,6 @@ def trim(text: str, limit: int) -> str:
     return text[: limit - 1] + "…"
 
 
-def prompt_of(generation: Generation) -> str:
-    """The generation's prompt (kept while handlers still call it; read `generation.prompt`)."""
-    return generation.prompt
-
-
 class Presenter(Protocol):
     def status(
         self, generation: Generation, *, language: str | None, position: int | None,

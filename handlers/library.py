@@ -6,7 +6,6 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.presenter import prompt_of
 from bot.services.generation import GenerationService
 from handlers import keyboards, screens
 from handlers.callbacks import GenAction, GenCb, LibCb, MenuAction, MenuCb
@@ -49,7 +48,7 @@ async def library_screen(lang: str, user_id: int, page: int, catalog: Catalog,
     first = page * PAGE_SIZE + 1
     lines = [tr(lang, "library_title", total=total, page=page + 1, pages=pages), ""]
     for n, g in enumerate(items, start=first):
-        prompt = prompt_of(g)
+        prompt = g.prompt
         if len(prompt) > EXCERPT:
             prompt = prompt[: EXCERPT - 1] + "…"
         date = g.created_at.strftime("%d.%m.%Y %H:%M") if g.created_at else ""

@@ -23,6 +23,7 @@ from aiogram.types import ChatMemberUpdated, Message, TelegramObject
 from bot.services.accounts import AccountService
 from bot.services.generation import GenerationService
 from handlers.texts import language_for, normalise
+from storage.models import Stage
 
 
 _PAYLOAD = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{1,64})\s*$")
@@ -126,7 +127,7 @@ async def member_changed(update: ChatMemberUpdated, accounts: AccountService,
         await accounts.set_blocked(update.from_user.id, True)
     elif status == ChatMemberStatus.MEMBER:
         if await accounts.set_blocked(update.from_user.id, False):
-            generations.pipeline.kick("deliver")
+            generations.pipeline.kick(Stage.deliver)
 
 
 def membership_router() -> Router:

@@ -7,7 +7,6 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
-from bot.presenter import prompt_of
 from bot.services.accounts import AccountService
 from bot.services.generation import GenerationService
 from handlers import draft as drafts
@@ -74,7 +73,7 @@ async def again(query: CallbackQuery, callback_data: GenCb, state: FSMContext, l
     except CatalogError as exc:
         raise StaleMenu() from exc
     await query.answer()
-    draft = await drafts.new_draft(state, model=spec.key, opts=opts, prompt=prompt_of(g) or None)
+    draft = await drafts.new_draft(state, model=spec.key, opts=opts, prompt=g.prompt or None)
     chat = query.from_user.id
     if drafts.needs_photo(spec, draft):
         # The earlier photo is not kept as a reusable upload; ask for it again.
