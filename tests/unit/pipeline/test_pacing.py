@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 async def test_per_chat_pacing_moves_the_fake_clock_not_the_real_one(world):
     """Two results for one chat within a second: ChatSender's 1/s pacing sleeps on the clock."""
     first = await world.start(request_key="card-1")
