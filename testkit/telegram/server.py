@@ -71,6 +71,9 @@ class FakeTelegram:
         self.chats: dict[int, Chat] = {}
         self.users: dict[int, Any] = {}
         self.calls: list[Call] = []
+        # Calls received but not answered yet (e.g. held by a delay fault): a test that killed
+        # the bot mid-call waits for these to land before it reads the chat.
+        self.calls_in_progress: list[Call] = []
         self.flood_events: list[FloodEvent] = []
         self.callback_queries: dict[str, CallbackQueryRecord] = {}
         self.precheckout_queries: dict[str, PreCheckoutRecord] = {}
@@ -151,6 +154,10 @@ class FakeTelegram:
 
         return await self.notifier.wait_for(check, timeout, f"a {method} call")
 
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every call received so far has been answered (and so recorded in calls)."""
+        await self.notifier.wait_for(lambda: not self.calls_in_progress, timeout, "no call in progress")
+
     def mark(self) -> int:
         """An index into fake.calls for wait_for_call(since=...)."""
         return len(self.calls)
@@ -222,6 +229,16 @@ class FakeTelegram:
         """Run one Bot API call; returns (HTTP status, JSON body, headers) and records it."""
         files = files or {}
         record = Call(method_name, dict(raw), files, via_webhook_reply=via_webhook_reply)
+        self.calls_in_progress.append(record)
+        self.notifier.notify()
+        try:
+            return await self._call(record, method_name, raw, files)
+        finally:
+            self.calls_in_progress.remove(record)
+            self.notifier.notify()
+
+    async def _call(self, record: Call, method_name: str, raw: dict[str, Any],
+                    files: dict[str, Upload]) -> tuple[int, dict[str, Any], dict[str, str]]:
         headers: dict[str, str] = {}
         try:
             method = self.spec.method_name(method_name)
@@ -229,6 +246,7 @@ class FakeTelegram:
             delay = self.faults.delay_for(method)
             if delay:
                 await self.sleep(delay)
+            await self.faults.wait_if_held(method)
             status = self.faults.take_error() if method != "getUpdates" else None
             if status is not None:
                 raise ApiError(status, "Internal Server Error")

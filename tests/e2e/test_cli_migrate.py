@@ -13,7 +13,7 @@ from tests.conftest import free_port
 def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], cwd=cwd, env=clean,
+        [sys.executable, "-m", "kiebot", *args], cwd=cwd, env=clean,
         capture_output=True, text=True, timeout=120,
     )
 

@@ -25,7 +25,7 @@ def test_missing_settings_exit_2_without_traceback(tmp_path):
 
 
 def test_migrate_sql_prints_postgres_ddl(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bot", "migrate", "--sql"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "kiebot", "migrate", "--sql"], cwd=tmp_path,
                           env=_clean_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "CREATE TABLE generations" in proc.stdout
