@@ -141,7 +141,7 @@ class FakeTelegram:
         return self.users[user_id]
 
     async def wait_for_call(self, method: str, predicate: Callable[[Call], bool] | None = None,
-                            timeout: float = 5.0, *, since: int = 0) -> Call:
+                            timeout: float = 20.0, *, since: int = 0) -> Call:
         """The first recorded call of method (case-insensitive) at index ≥ since matching predicate.
         Use since=fake.mark() to ignore calls made before now."""
         wanted = method.lower()

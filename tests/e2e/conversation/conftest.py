@@ -9,9 +9,20 @@ from testkit.stack import LocalStack
 ADMIN_ID = 900001
 
 
-@pytest.fixture(params=["webhook", "polling"])
-async def stack(request, tmp_path):
-    async with LocalStack(tmp_path, webhook=request.param == "webhook",
+TRANSPORTS = ("webhook", "polling")
+
+
+def pytest_generate_tests(metafunc):
+    """`stack` runs on the webhook; a story marked both_transports runs on long polling too.
+    One transport is proven by a few whole stories, not by every test twice."""
+    if "transport" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_transports") is not None
+        metafunc.parametrize("transport", TRANSPORTS if both else TRANSPORTS[:1])
+
+
+@pytest.fixture
+async def stack(transport, tmp_path):
+    async with LocalStack(tmp_path, webhook=transport == "webhook",
                           settings={"ADMIN_IDS": str(ADMIN_ID), "SIGNUP_BONUS": "50"}) as s:
         yield s
 
