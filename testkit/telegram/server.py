@@ -41,6 +41,7 @@ class FakeTelegram:
         token: str = "123456:TEST",
         *,
         flood_control: bool = True,
+        chat_burst: int = 3,
         bot_first_name: str = "Fake Bot",
         bot_username: str = "fake_test_bot",
         precheckout_timeout: float = 10.0,
@@ -62,7 +63,10 @@ class FakeTelegram:
         self.precheckout_timeout = precheckout_timeout
         self.callback_timeout = callback_timeout
         self.flood_control_enabled = flood_control
-        self.flood = FloodControl(clock=clock)
+        # Telegram lets a chat take a few messages at once, then about one a second. A scripted
+        # user types far faster than a person; a conversation test may allow a larger burst so
+        # that its replies are not paced at 1/s (flood handling has tests of its own).
+        self.flood = FloodControl(per_chat_burst=float(chat_burst), clock=clock)
         self.faults = Faults(clock=clock)
         self.notifier = Notifier()
         self.updates = UpdateQueue(self.notifier, self.faults, wall=wall, sleep=sleep, backoff=webhook_backoff)
