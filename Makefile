@@ -3,7 +3,7 @@
 # wait on sockets, timers and child processes, so more workers than cores pays off (measured on
 # 2 cores: see README). `make test-fast` runs the unit tier alone, in one process.
 PYTHON ?= python3
-JOBS ?= 4
+JOBS ?= 6
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
