@@ -45,7 +45,9 @@ async def _run() -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         await app.start()
-        log.info(kv("kiebot running", mode="webhook" if settings.webhook_mode else "polling"))
+        # The readiness line: the server listens and the jobs and Telegram intake have started.
+        # Supervisors and the end-to-end tests wait for this line, not for a guessed delay.
+        log.info(kv("kiebot ready", mode="webhook" if settings.webhook_mode else "polling"))
         await stop.wait()
         log.info("shutdown requested")
     finally:

@@ -8,7 +8,8 @@ Used by the end-to-end tests, the conversation tests and the demo:
         stack.app ...           # the running App (in-process)
 
 `LocalStack(..., in_process=False)` starts the fakes only; `start_process()` then runs
-`python -m kiebot run` as a child with the same settings (env), so tests can SIGKILL it.
+`python -m kiebot run` as a child with the same settings (env), so tests can SIGKILL it; it
+returns once the child logged its readiness line.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ from typing import Any
 
 from kiebot.app import App, build_app
 from bot.config import Settings, load_settings
+
+
+# What `kiebot run` logs once it serves (kiebot/cli.py); start_process waits for it.
+READY_LINE = b"kiebot ready"
+# Only bounds a hang: a child on a loaded 2-core machine was seen needing 11 s to get there.
+READY_TIMEOUT_S = 120.0
 
 
 def _free_port() -> int:
@@ -69,6 +76,7 @@ class LocalStack:
         self.app: App | None = None
         self.settings: Settings | None = None
         self.process: asyncio.subprocess.Process | None = None
+        self._output: asyncio.Task[None] | None = None
         self.log_path = self.directory / "kiebot.log"
 
     # -- settings -----------------------------------------------------------------------------
@@ -152,35 +160,58 @@ class LocalStack:
 
     # -- subprocess mode (crash tests) ---------------------------------------------------------
 
-    async def start_process(self) -> asyncio.subprocess.Process:
+    async def start_process(self, ready_timeout: float = READY_TIMEOUT_S) -> asyncio.subprocess.Process:
+        """Run `python -m kiebot run` with this stack's settings; return once it logged READY_LINE.
+
+        Its output is copied to log_path (appended across restarts). Raises if the child exits
+        first, or kills it and raises if it is not ready within ready_timeout."""
+        if self.process is not None:
+            raise RuntimeError("a kiebot process is already running; kill or terminate it first")
         env = {**os.environ, **self.env()}
-        log = open(self.log_path, "ab")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kiebot", "run", env=env, stdout=log, stderr=log,
-            cwd=str(self.directory),
+        if env["LOG_LEVEL"].upper() not in {"DEBUG", "INFO"}:
+            raise ValueError("start_process waits for an INFO line: set LOG_LEVEL to INFO or DEBUG")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kiebot", "run", env=env, cwd=str(self.directory),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20,
         )
-        log.close()
-        await self.wait_healthy()
-        return self.process
+        self.process = proc
+        ready = asyncio.Event()
+        self._output = asyncio.get_running_loop().create_task(self._copy_output(proc, ready))
+        ready_seen = asyncio.ensure_future(ready.wait())
+        try:
+            await asyncio.wait({ready_seen, self._output}, timeout=ready_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready_seen.cancel()
+        if ready.is_set():
+            return proc
+        if self._output.done():  # output closed before the line: the child is exiting
+            code = await proc.wait()
+            self.process = None
+            raise RuntimeError(f"kiebot exited with {code} before it was ready:\n{self._log_tail()}")
+        await self.kill_process()
+        raise TimeoutError(f"kiebot not ready within {ready_timeout}s:\n{self._log_tail()}")
 
-    async def wait_healthy(self, timeout: float = 20.0) -> None:
-        import aiohttp
+    async def _copy_output(self, proc: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
+        assert proc.stdout is not None
+        with open(self.log_path, "ab") as log:
+            async for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                if READY_LINE in line:
+                    ready.set()
 
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if self.process is not None and self.process.returncode is not None:
-                    raise RuntimeError(f"kiebot exited with {self.process.returncode}; see {self.log_path}")
-                try:
-                    async with session.get(f"http://127.0.0.1:{self.port}/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if loop.time() > end:
-                    raise TimeoutError(f"kiebot did not become healthy; see {self.log_path}")
-                await asyncio.sleep(0.1)
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) + f"\n(full log: {self.log_path})"
+
+    async def _output_closed(self) -> None:
+        if self._output is not None:
+            output, self._output = self._output, None
+            await output  # the child is gone: its pipe is at EOF, the copy ends
 
     async def kill_process(self) -> None:
         """SIGKILL: no cleanup at all, as in a power cut."""
@@ -190,6 +221,7 @@ class LocalStack:
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL)
         await proc.wait()
+        await self._output_closed()
 
     async def terminate_process(self, timeout: float = 20.0) -> int | None:
         if self.process is None:
@@ -202,4 +234,5 @@ class LocalStack:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+        await self._output_closed()
         return proc.returncode

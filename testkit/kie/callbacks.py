@@ -29,6 +29,26 @@ def callback_body(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
+class CallbackRetry:
+    """When a failed callback is tried again: `retries` more times, the first after `backoff`
+    seconds, each wait twice the one before but at most `max_backoff`. A callback keeps the
+    schedule in force when it was sent, so a test may change `emulator.callback_retry` between
+    steps (e.g. retries long enough to outlast a bot's restart)."""
+
+    retries: int = 3
+    backoff: float = 0.05
+    max_backoff: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.backoff < 0 or self.max_backoff < 0:
+            raise ValueError("retries, backoff and max_backoff must be ≥ 0")
+
+    def waits(self) -> list[float]:
+        """The pause before each retry, in order."""
+        return [min(self.max_backoff, self.backoff * 2**n) for n in range(self.retries)]
+
+
+@dataclass
 class CallbackAttempt:
     task_id: str
     url: str
@@ -45,20 +65,18 @@ class CallbackSender:
         *,
         hmac_key: str | None,
         timeout: float,
-        retries: int,
-        backoff: float,
+        retry: CallbackRetry,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._hmac_key = hmac_key
         self._timeout = timeout
-        self._retries = retries
-        self._backoff = backoff
+        self.retry = retry
         self._wall_clock = wall_clock
         self._session: aiohttp.ClientSession | None = None
         self.log: list[CallbackAttempt] = []
 
     def __repr__(self) -> str:  # the HMAC key never appears
-        return f"CallbackSender(signed={self._hmac_key is not None}, retries={self._retries})"
+        return f"CallbackSender(signed={self._hmac_key is not None}, retry={self.retry})"
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
@@ -75,13 +93,15 @@ class CallbackSender:
         if delay:
             await asyncio.sleep(delay)
         body = json.dumps(callback_body(record)).encode()
-        await asyncio.gather(*(self._deliver(task_id, url, body, copy) for copy in range(max(copies, 1))))
+        waits = self.retry.waits()  # the schedule in force now, whatever a test sets meanwhile
+        await asyncio.gather(*(self._deliver(task_id, url, body, copy, waits)
+                               for copy in range(max(copies, 1))))
 
-    async def _deliver(self, task_id: str, url: str, body: bytes, copy: int) -> None:
+    async def _deliver(self, task_id: str, url: str, body: bytes, copy: int, waits: list[float]) -> None:
         assert self._session is not None, "CallbackSender.start() was not called"
-        for attempt in range(1 + self._retries):
+        for attempt in range(1 + len(waits)):
             if attempt:
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+                await asyncio.sleep(waits[attempt - 1])
             headers = {"Content-Type": "application/json"}
             if self._hmac_key is not None:
                 timestamp = str(int(self._wall_clock()))

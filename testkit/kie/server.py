@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from kie_client.catalog import Kind, spec_for_kie_model
-from .callbacks import CallbackAttempt, CallbackSender
+from .callbacks import CallbackAttempt, CallbackRetry, CallbackSender
 from .faults import Faults, StateDelays
 from .media import dimensions
 from .tasks import EmulatedTask, ResultFile, kie_cost
@@ -64,7 +64,8 @@ class _Window:
 class KieEmulator:
     """In-process KIE. Inspect `.tasks` (EmulatedTask by id), `.requests` (RecordedRequest per API
     call, control routes excluded), `.callbacks` (CallbackAttempt per delivery try), `.uploads`,
-    `.credits` (Decimal, settable); steer with `.faults` (faults.py) or `finish(task, fail=...)`;
+    `.credits` (Decimal, settable); steer with `.faults` (faults.py), `.callback_retry` (when a
+failed callback is tried again) or `finish(task, fail=...)`;
     wait with `wait_final(task_id)` / `drain_callbacks()`. Neither key appears in its repr."""
 
     def __init__(
@@ -82,6 +83,7 @@ class KieEmulator:
         callback_timeout: float = 15.0,
         callback_retries: int = 3,
         callback_backoff: float = 0.05,
+        callback_max_backoff: float = 30.0,
         download_ttl: float = 20 * 60,
         include_update_time: bool = False,
         include_credits_consumed: bool = True,
@@ -107,8 +109,9 @@ class KieEmulator:
         self._create_window = _Window(*create_limit)
         self._record_window = _Window(*record_limit)
         self._sender = CallbackSender(
-            hmac_key=hmac_key, timeout=callback_timeout, retries=callback_retries,
-            backoff=callback_backoff, wall_clock=wall_clock,
+            hmac_key=hmac_key, timeout=callback_timeout,
+            retry=CallbackRetry(callback_retries, callback_backoff, callback_max_backoff),
+            wall_clock=wall_clock,
         )
         self._background: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -165,6 +168,15 @@ class KieEmulator:
     @property
     def callbacks(self) -> list[CallbackAttempt]:
         return self._sender.log
+
+    @property
+    def callback_retry(self) -> CallbackRetry:
+        """The retry schedule for callbacks sent from now on (see CallbackRetry)."""
+        return self._sender.retry
+
+    @callback_retry.setter
+    def callback_retry(self, retry: CallbackRetry) -> None:
+        self._sender.retry = retry
 
     def authorized(self, request: web.Request) -> bool:
         given = request.headers.get("Authorization", "")

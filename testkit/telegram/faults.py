@@ -4,12 +4,14 @@
     fake.faults.flood_for(5.0, retry_after=1)     # every counted send call for 5 s → 429
     fake.faults.server_error_next(2, status=502)  # next 2 calls (any method but getUpdates) → 5xx
     fake.faults.delay(0.5, methods={"sendPhoto"}) # answer slowly
+    fake.faults.hold({"sendPhoto"})               # answer only after fake.faults.release()
     fake.faults.drop_deliveries(2)                # first webhook delivery of the next 2 updates fails
     fake.faults.duplicate_next(1)                 # the next update is delivered twice
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,6 +29,8 @@ class Faults:
     delay_methods: set[str] | None = None
     drop_count: int = 0
     duplicate_count: int = 0
+    hold_methods: set[str] = field(default_factory=set)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
     _log: list[str] = field(default_factory=list)
 
     def flood_next(self, n: int, retry_after: int = 1) -> None:
@@ -50,6 +54,19 @@ class Faults:
         self.delay_seconds = seconds
         self.delay_methods = {m.lower() for m in methods} if methods else None
 
+    def hold(self, methods: set[str]) -> None:
+        """Keep calls of these methods unanswered until release(): the way to kill a bot while
+        its call is surely in flight (see fake.calls_in_progress), with no race against a timer."""
+        if not methods:
+            raise ValueError("hold needs at least one method name")
+        self.hold_methods = {m.lower() for m in methods}
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        """Answer every held call now; later calls are not held."""
+        self.hold_methods = set()
+        self._released.set()
+
     def drop_deliveries(self, n: int) -> None:
         _count(n)
         self.drop_count = n
@@ -62,6 +79,7 @@ class Faults:
         self.flood_count = self.error_count = self.drop_count = self.duplicate_count = 0
         self.flood_until = 0.0
         self.delay_seconds = 0.0
+        self.release()
 
     # Consumed by the server.
     def take_flood(self) -> int | None:
@@ -82,6 +100,10 @@ class Faults:
         if self.delay_seconds and (self.delay_methods is None or method.lower() in self.delay_methods):
             return self.delay_seconds
         return 0.0
+
+    async def wait_if_held(self, method: str) -> None:
+        if method.lower() in self.hold_methods:
+            await self._released.wait()
 
     def take_drop(self) -> bool:
         if self.drop_count > 0:

@@ -41,6 +41,7 @@ class FakeTelegram:
         token: str = "123456:TEST",
         *,
         flood_control: bool = True,
+        chat_burst: int = 3,
         bot_first_name: str = "Fake Bot",
         bot_username: str = "fake_test_bot",
         precheckout_timeout: float = 10.0,
@@ -62,7 +63,10 @@ class FakeTelegram:
         self.precheckout_timeout = precheckout_timeout
         self.callback_timeout = callback_timeout
         self.flood_control_enabled = flood_control
-        self.flood = FloodControl(clock=clock)
+        # Telegram lets a chat take a few messages at once, then about one a second. A scripted
+        # user types far faster than a person; a conversation test may allow a larger burst so
+        # that its replies are not paced at 1/s (flood handling has tests of its own).
+        self.flood = FloodControl(per_chat_burst=float(chat_burst), clock=clock)
         self.faults = Faults(clock=clock)
         self.notifier = Notifier()
         self.updates = UpdateQueue(self.notifier, self.faults, wall=wall, sleep=sleep, backoff=webhook_backoff)
@@ -71,6 +75,9 @@ class FakeTelegram:
         self.chats: dict[int, Chat] = {}
         self.users: dict[int, Any] = {}
         self.calls: list[Call] = []
+        # Calls received but not answered yet (e.g. held by a delay fault): a test that killed
+        # the bot mid-call waits for these to land before it reads the chat.
+        self.calls_in_progress: list[Call] = []
         self.flood_events: list[FloodEvent] = []
         self.callback_queries: dict[str, CallbackQueryRecord] = {}
         self.precheckout_queries: dict[str, PreCheckoutRecord] = {}
@@ -138,7 +145,7 @@ class FakeTelegram:
         return self.users[user_id]
 
     async def wait_for_call(self, method: str, predicate: Callable[[Call], bool] | None = None,
-                            timeout: float = 5.0, *, since: int = 0) -> Call:
+                            timeout: float = 20.0, *, since: int = 0) -> Call:
         """The first recorded call of method (case-insensitive) at index ≥ since matching predicate.
         Use since=fake.mark() to ignore calls made before now."""
         wanted = method.lower()
@@ -150,6 +157,10 @@ class FakeTelegram:
             return None
 
         return await self.notifier.wait_for(check, timeout, f"a {method} call")
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every call received so far has been answered (and so recorded in calls)."""
+        await self.notifier.wait_for(lambda: not self.calls_in_progress, timeout, "no call in progress")
 
     def mark(self) -> int:
         """An index into fake.calls for wait_for_call(since=...)."""
@@ -222,6 +233,16 @@ class FakeTelegram:
         """Run one Bot API call; returns (HTTP status, JSON body, headers) and records it."""
         files = files or {}
         record = Call(method_name, dict(raw), files, via_webhook_reply=via_webhook_reply)
+        self.calls_in_progress.append(record)
+        self.notifier.notify()
+        try:
+            return await self._call(record, method_name, raw, files)
+        finally:
+            self.calls_in_progress.remove(record)
+            self.notifier.notify()
+
+    async def _call(self, record: Call, method_name: str, raw: dict[str, Any],
+                    files: dict[str, Upload]) -> tuple[int, dict[str, Any], dict[str, str]]:
         headers: dict[str, str] = {}
         try:
             method = self.spec.method_name(method_name)
@@ -229,6 +250,7 @@ class FakeTelegram:
             delay = self.faults.delay_for(method)
             if delay:
                 await self.sleep(delay)
+            await self.faults.wait_if_held(method)
             status = self.faults.take_error() if method != "getUpdates" else None
             if status is not None:
                 raise ApiError(status, "Internal Server Error")

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif",
                "video/mp4": ".mp4"}
+# How long a simulated user waits for the bot by default. It only bounds a hang: every wait ends
+# as soon as its condition holds, so a generous bound costs nothing and survives a loaded machine.
+WAIT_TIMEOUT_S = 20.0
 _KINDS = ("text", "photo", "video", "animation", "document", "sticker", "invoice", "successful_payment",
           "refunded_payment")
 
@@ -142,7 +145,7 @@ class FakeUser:
         return saved
 
     async def wait_for_message(self, predicate: Callable[[TranscriptEntry], bool] | None = None,
-                               timeout: float = 5.0) -> TranscriptEntry:
+                               timeout: float = WAIT_TIMEOUT_S) -> TranscriptEntry:
         """The first bot message sent after the user's last action, not returned here before, that
         matches predicate; waits for it (woken by the fake's state changes, no blind sleeps)."""
         def check() -> TranscriptEntry | None:
@@ -156,7 +159,7 @@ class FakeUser:
         self._returned.add(entry.message_id)
         return entry
 
-    async def wait_until(self, condition: Callable[[list[TranscriptEntry]], Any], timeout: float = 5.0) -> Any:
+    async def wait_until(self, condition: Callable[[list[TranscriptEntry]], Any], timeout: float = WAIT_TIMEOUT_S) -> Any:
         """Wait until condition(transcript) is truthy (e.g. after an edit); returns its value."""
         return await self.fake.notifier.wait_for(lambda: condition(self.transcript), timeout, "transcript condition")
 
@@ -217,7 +220,7 @@ class FakeUser:
         raise FakeUserError(f"no inline button {text!r} on {'message ' + str(wanted) if wanted else 'any bot message'}")
 
     async def tap(self, text: str, message: int | TranscriptEntry | None = None,
-                  timeout: float = 5.0) -> CallbackAnswer | PaymentOutcome:
+                  timeout: float = WAIT_TIMEOUT_S) -> CallbackAnswer | PaymentOutcome:
         """Tap an inline button by its text; returns the bot's answerCallbackQuery (answered=False
         when it did not answer within timeout). A pay button pays the invoice instead."""
         stored, button = self._find_button(text, message)

@@ -17,12 +17,15 @@ PACKS = [TopUpPack(stars=50, credits=50), TopUpPack(stars=150, credits=165)]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def accounts(request, tmp_path):
+def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/a.sqlite3"
-    else:
-        url = request.getfixturevalue("pg_url")
-    engine = create_engine(url)
+        return f"sqlite+aiosqlite:///{tmp_path}/a.sqlite3"
+    return request.getfixturevalue("pg_database")  # a database of its own, already migrated
+
+
+@pytest.fixture
+async def accounts(database_url):
+    engine = create_engine(database_url)
     await ensure_schema(engine)
     yield AccountService(Repository(engine), signup_bonus=50, packs=PACKS, admin_ids=[1])
     await engine.dispose()

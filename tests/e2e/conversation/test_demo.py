@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from testkit import demo
+from testkit import demo, scripted
 
 
 async def test_demo_plays_every_step_and_saves_media(tmp_path):
@@ -20,10 +20,10 @@ async def test_demo_plays_every_step_and_saves_media(tmp_path):
 async def test_demo_fails_loudly_when_a_step_does_not_happen(tmp_path, monkeypatch):
     async def broken(script):
         await script.command("/start")
-        await script.see("this text never appears")
+        # A short wait of its own: the demo's steps wait up to scripted.STEP_TIMEOUT_S.
+        await scripted.see(script.user, "this text never appears", timeout=1.0)
 
     monkeypatch.setattr(demo, "play", broken)
-    monkeypatch.setattr(demo, "STEP_TIMEOUT_S", 1.0)
     lines: list[str] = []
     assert await demo.run(tmp_path / "out", echo=lines.append) == 1
     assert "DEMO FAILED" in "\n".join(lines)

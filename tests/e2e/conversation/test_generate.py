@@ -18,6 +18,7 @@ from tests.e2e.conversation.conftest import (
 )
 
 
+@pytest.mark.both_transports
 async def test_image_flow_with_options_and_result_buttons(stack):
     ann = stack.telegram.user(111, first_name="Ann", language_code="en")
     generate = await start_image_flow(ann)
@@ -123,6 +124,7 @@ async def test_cancel_while_queued_refunds(stack, lang):
     assert await ledger(stack, 555) == [("signup_bonus", 50), ("spend", -8), ("refund", 8)]
 
 
+@pytest.mark.both_transports
 async def test_i2v_with_photo_then_animate_an_older_result_uses_only_that_result(stack):
     ann = stack.telegram.user(666, first_name="Ann", language_code="en")
     await stack.app.accounts.register(666, language_code="en")

@@ -8,6 +8,8 @@ from tests.e2e.conversation.conftest import ADMIN_ID, click, ledger, seen, start
 
 
 async def _failed_rows(stack, user_id: int, count: int) -> None:
+    """Old failures in the user's history: failed, refunded and long since told (delivered), so
+    the deliverer sends nothing now and the chat holds only what the library shows."""
     repo = stack.app.repository
     for i in range(count):
         started = await repo.start_generation(
@@ -15,6 +17,7 @@ async def _failed_rows(stack, user_id: int, count: int) -> None:
             options={}, prompt=f"old idea number {i}", request_key=f"lib-{i}")
         await repo.fail_generation(started.generation.id, fail_code="400",
                                    error="KIE could not generate this: prompt flagged as sensitive")
+        assert await repo.mark_delivered(started.generation.id)
 
 
 async def test_library_pages_resends_and_explains_failures(webhook_stack):

@@ -13,6 +13,7 @@ from testkit.stack import LocalStack
 from tests.e2e.conversation.conftest import ADMIN_ID, click, ledger, seen
 
 
+@pytest.mark.both_transports
 @pytest.mark.parametrize("lang", ["en", "ru"])
 async def test_top_up_with_stars_credits_once_even_when_replayed(stack, lang):
     uid = 3000 + (lang == "ru")

@@ -3,11 +3,10 @@ delivered or refunded — never both, never neither — and the money adds up.""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from kiebot.app import build_app
+from testkit.kie import CallbackRetry
 from testkit.stack import LocalStack
 from tests.conftest import wait_until
 
@@ -21,7 +20,7 @@ async def _row(client, gid):
     return await client.repository.get_generation(gid)
 
 
-async def _wait_status(client, gid, statuses, timeout=15.0):
+async def _wait_status(client, gid, statuses, timeout=30.0):
     async def check():
         g = await _row(client, gid)
         return g if g.status in statuses else None
@@ -29,7 +28,7 @@ async def _wait_status(client, gid, statuses, timeout=15.0):
     return await wait_until(check, timeout=timeout, interval=0.05)
 
 
-async def _wait_done(client, gid, timeout=30.0):
+async def _wait_done(client, gid, timeout=60.0):
     async def check():
         g = await _row(client, gid)
         return g if g.is_final and g.delivered_at is not None else None
@@ -69,13 +68,18 @@ async def test_sigkill_at_every_step_ends_delivered_or_refunded(tmp_path):
             await stack.start_process()
             await _wait_done(client, gid)
 
-            # 2. Killed after submitting: the task runs at KIE, its callback finds nobody.
-            stack.kie.delays.waiting = 1.5
+            # 2. Killed after submitting: the task runs at KIE (held there until we are down),
+            #    its callback finds nobody (one try, no retry) and the restarted poller alone
+            #    must finish the row.
+            stack.kie.delays.waiting = 3600
+            stack.kie.callback_retry = CallbackRetry(retries=0)
             gid = await begin("submitted")
-            await _wait_status(client, gid, {"generating"})
+            task_id = (await _wait_status(client, gid, {"generating"})).task_id
             await stack.kill_process()
             stack.kie.delays.waiting = 0.2
-            await asyncio.sleep(2.0)  # the callback fails while we are down
+            stack.kie.finish(stack.kie.tasks[task_id], fail=False)
+            await wait_until(lambda: any(a.task_id == task_id and a.status is None
+                                         for a in stack.kie.callbacks), timeout=30)
             await stack.start_process()
             await _wait_done(client, gid)
 
@@ -90,24 +94,25 @@ async def test_sigkill_at_every_step_ends_delivered_or_refunded(tmp_path):
             await _wait_done(client, gid)
 
             # 4. Killed while sending: Telegram gets the photo, we never record it.
-            stack.telegram.faults.delay(1.5, methods={"sendPhoto"})
+            stack.telegram.faults.hold({"sendPhoto"})
             gid = await begin("sent")
-            await _wait_status(client, gid, {"succeeded"})
-            await asyncio.sleep(0.5)
+            await wait_until(lambda: any(c.method == "sendPhoto" for c in stack.telegram.calls_in_progress),
+                             timeout=30)
             await stack.kill_process()
-            stack.telegram.faults.delay(0.0)
-            await asyncio.sleep(1.5)
+            stack.telegram.faults.release()
+            await stack.telegram.wait_idle()  # the held sendPhoto lands in the chat
             await stack.start_process()
             await _wait_done(client, gid)
 
             # 5. Killed inside createTask: KIE made the task but we never saw the answer. The
             #    restarted submitter must not create again; the (late) callback finishes it.
+            #    KIE retries the callback for about two minutes, however slowly we restart.
             stack.kie.faults.hang_creates = 1
             stack.kie.faults.hang_seconds = 20.0
             stack.kie.faults.callback_delay = 5.0
+            stack.kie.callback_retry = CallbackRetry(retries=60, backoff=0.25, max_backoff=2.0)
             gid = await begin("creating")
-            await wait_until(lambda: len(stack.kie.tasks) == 5, timeout=10)
-            await asyncio.sleep(0.3)
+            await wait_until(lambda: len(stack.kie.tasks) == 5, timeout=30)
             await stack.kill_process()
             stack.kie.faults.hang_creates = 0
             await stack.start_process()

@@ -13,7 +13,7 @@ from aiohttp import web
 from PIL import Image
 
 from kie_client.callbacks import parse_callback, verify_webhook_signature
-from testkit.kie import KieEmulator, StateDelays, sign
+from testkit.kie import CallbackRetry, KieEmulator, StateDelays, sign
 
 FAST = StateDelays(0.02, 0.02, 0.02)
 KEY = "emu-key-456"
@@ -164,6 +164,21 @@ async def test_callback_gives_up_after_three_retries(emu, http, receiver):
     task_id = await create(http, receiver)
     await settle(emu, task_id)
     assert len(receiver.calls) == 4 and [a.attempt for a in emu.callbacks] == [1, 2, 3, 4]
+
+
+async def test_callback_retry_schedule_is_a_knob_read_when_the_callback_is_sent(emu, http, receiver):
+    receiver.statuses = [500] * 10
+    emu.callback_retry = CallbackRetry(retries=6, backoff=0.01, max_backoff=0.02)
+    first = await create(http, receiver)
+    await settle(emu, first)
+    emu.callback_retry = CallbackRetry(retries=0)
+    second = await create(http, receiver)
+    await settle(emu, second)
+    attempts = {t: [a.attempt for a in emu.callbacks if a.task_id == t] for t in (first, second)}
+    assert attempts == {first: [1, 2, 3, 4, 5, 6, 7], second: [1]}
+    gaps = [b["at"] - a["at"] for a, b in zip(receiver.calls[:7], receiver.calls[1:7])]
+    assert min(gaps) >= 0.01  # each retry waited its backoff first
+    assert CallbackRetry(5, 1.0, 3.0).waits() == [1.0, 2.0, 3.0, 3.0, 3.0]
 
 
 async def test_callback_to_closed_port_is_logged(emu, http, unused_port):

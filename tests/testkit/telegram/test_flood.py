@@ -88,3 +88,18 @@ async def test_flood_storm_for_a_period(fake: FakeTelegram, bot) -> None:
     assert await bot.send_chat_action(6, "typing")  # not a message: not refused
     clock.now += 5.0
     assert (await bot.send_message(6, "y")).text == "y"
+
+
+async def test_chat_burst_is_a_knob() -> None:
+    clock = Clock()  # frozen: no token comes back during the test
+    async with FakeTelegram(token=TOKEN, chat_burst=5, clock=clock) as fake:
+        fake.user(5)
+        bot = make_bot(fake)
+        try:
+            for i in range(5):
+                await bot.send_message(5, f"m{i}")
+            with pytest.raises(TelegramRetryAfter):
+                await bot.send_message(5, "one too many")
+        finally:
+            await bot.session.close()
+    assert [e.reason for e in fake.flood_events] == ["flood"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 
@@ -196,3 +197,39 @@ async def test_slow_answer_fault_uses_injected_sleep() -> None:
         finally:
             await bot.session.close()
     assert slept == [2.5]
+
+
+async def test_a_call_held_by_a_delay_is_in_progress_until_answered() -> None:
+    release = asyncio.Event()
+
+    async def held_sleep(seconds: float) -> None:
+        await release.wait()
+
+    async with FakeTelegram(token="123456:TEST-token", sleep=held_sleep) as fake:
+        bot = make_bot(fake)
+        try:
+            fake.faults.delay(1.0, methods={"getMe"})
+            pending = asyncio.create_task(bot.get_me())
+            await fake.notifier.wait_for(lambda: fake.calls_in_progress, 10, "getMe to arrive")
+            assert [c.method for c in fake.calls_in_progress] == ["getMe"] and not fake.calls
+            idle = asyncio.create_task(fake.wait_idle(timeout=10))
+            await asyncio.sleep(0)
+            assert not idle.done()
+            release.set()
+            await idle
+            await pending
+            assert not fake.calls_in_progress and [c.method for c in fake.calls] == ["getMe"]
+        finally:
+            await bot.session.close()
+
+
+async def test_a_held_method_is_answered_only_after_release(fake, bot) -> None:
+    fake.faults.hold({"sendMessage"})
+    fake.user(77)
+    held = asyncio.create_task(bot.send_message(77, "held"))
+    await fake.notifier.wait_for(lambda: fake.calls_in_progress, 10, "sendMessage to arrive")
+    assert (await bot.get_me()).is_bot  # other methods pass
+    assert not held.done() and not fake.chats[77].live()
+    fake.faults.release()
+    assert (await held).text == "held"
+    assert (await bot.send_message(77, "not held")).text == "not held"
