@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests/unit tests/test_layers.py $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(PY) -m testkit.demo

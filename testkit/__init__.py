@@ -11,5 +11,5 @@
   dispatcher in-process (the unit tier)
 
 The product packages (`bot`, `handlers`, `kie_client`, `storage`, `migrations`, `kiebot`) never
-import from here; tests/test_layers.py fails if one does.
+import from here; tests/unit/test_layers.py fails if one does.
 """

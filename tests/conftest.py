@@ -1,8 +1,8 @@
 """Shared test fixtures and the test tiers.
 
-Tiers: every test is marked with the tier its directory names (tests/unit → `unit`, and so on;
-tests/test_layers.py is `unit`), so `-m unit` or `-m "not e2e"` selects by tier. `make test-fast`
-runs the unit tier, `make test` all four.
+Tiers: every test is marked with the tier its directory names (tests/unit → `unit`, and so on),
+so `-m unit` or `-m "not e2e"` selects by tier. `make test-fast` runs the unit tier, `make test`
+all four. The unit tier's guards (no network, no real sleeping) are in tests/unit/conftest.py.
 
 Services: Postgres and Redis are real servers (TEST_DATABASE_URL / TEST_REDIS_URL, defaulting to
 this project's machines). A test that needs one is skipped with a loud reason only when the server
@@ -41,8 +41,6 @@ PG_PREFIX = "kiebot_t_"
 
 def tier_of(path: Path) -> str:
     relative = Path(path).resolve().relative_to(TESTS)
-    if len(relative.parts) == 1:  # tests/test_layers.py: reads source files, nothing else
-        return "unit"
     tier = relative.parts[0]
     if tier not in TIERS:
         raise pytest.UsageError(f"{path}: tests live in one of tests/{{{','.join(TIERS)}}}/")
@@ -52,30 +50,6 @@ def tier_of(path: Path) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(tier_of(item.path))
-
-
-class NetworkUsedInUnitTest(AssertionError):
-    """A unit test opened a network connection: it belongs in tests/integration."""
-
-
-@pytest.fixture(autouse=True)
-def _unit_tests_use_no_network(request, monkeypatch):
-    """The unit tier's promise (no sockets), kept: connecting, binding or listening on an
-    internet socket fails the test. Unix socket pairs (asyncio's own wake-up pipe) still work."""
-    if request.node.get_closest_marker("unit") is None:
-        return
-
-    def guard(name: str):
-        original = getattr(socket.socket, name)
-
-        def refuse_internet(self, *args, **kwargs):
-            if self.family in (socket.AF_INET, socket.AF_INET6):
-                raise NetworkUsedInUnitTest(f"{request.node.nodeid} used the network ({name})")
-            return original(self, *args, **kwargs)
-        return refuse_internet
-
-    for name in ("connect", "connect_ex", "bind"):
-        monkeypatch.setattr(socket.socket, name, guard(name))
 
 
 # -- services ----------------------------------------------------------------------------------

@@ -17,18 +17,26 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def no_sockets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Connecting, binding or listening on an internet socket, or resolving a name, is refused.
+    Unix socket pairs (asyncio's own wake-up pipe) still work."""
     refused: list[str] = []
 
-    def connect(self: socket.socket, address: object, *args: object) -> None:
-        refused.append(f"connect {address!r}")
-        raise ConnectionRefusedError(f"unit tests open no sockets (connect to {address!r})")
+    def guard(name: str):
+        original = getattr(socket.socket, name)
+
+        def refuse_internet(self: socket.socket, *args: object, **kwargs: object) -> object:
+            if self.family in (socket.AF_INET, socket.AF_INET6):
+                refused.append(f"{name} {args[0]!r}" if args else name)
+                raise ConnectionRefusedError(f"unit tests open no sockets ({name} {args!r})")
+            return original(self, *args, **kwargs)
+        return refuse_internet
 
     def getaddrinfo(host: object, *args: object, **kwargs: object) -> list:
         refused.append(f"resolve {host!r}")
         raise OSError(f"unit tests resolve no names ({host!r})")
 
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect)
+    for name in ("connect", "connect_ex", "bind", "listen"):
+        monkeypatch.setattr(socket.socket, name, guard(name))
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     yield refused
     assert not refused, f"the network was used: {refused}"

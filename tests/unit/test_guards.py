@@ -18,8 +18,22 @@ async def test_connections_are_refused_and_recorded(no_sockets):
         await asyncio.open_connection("127.0.0.1", 9)  # asyncio resolves, then connects
     with pytest.raises(OSError):
         socket.getaddrinfo("example.org", 443)
-    assert len(no_sockets) == 3
+    with pytest.raises(ConnectionRefusedError), socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+    assert len(no_sockets) == 4
     no_sockets.clear()  # made on purpose
+
+
+async def test_asyncio_runs_on_its_unix_socket_pair(no_sockets):
+    a, b = socket.socketpair()
+    a.close(), b.close()
+    assert await asyncio.sleep(0, result="ran") == "ran"
+    assert no_sockets == []
+
+
+def test_the_tier_comes_from_the_directory(request):
+    assert request.node.get_closest_marker("unit") is not None
+    assert request.node.get_closest_marker("integration") is None
 
 
 async def test_real_sleeps_are_refused_and_a_yield_is_not(no_real_sleep):
