@@ -40,6 +40,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _InFlight:
+    count = 0
+
+
+def _count_updates_in_flight(dispatcher: Any) -> _InFlight:
+    """Count the updates the dispatcher is handling. Wraps its entry points on this instance:
+    the webhook handler handles in the background (feed_raw_update in a task started before
+    it answers Telegram) and polling starts a task per update (feed_update), so once the fake
+    has handed over an update, the count covers it until its handler returned."""
+    in_flight = _InFlight()
+
+    def counted(feed):
+        async def feed_counted(*args: Any, **kwargs: Any) -> Any:
+            in_flight.count += 1
+            try:
+                return await feed(*args, **kwargs)
+            finally:
+                in_flight.count -= 1
+        return feed_counted
+
+    for name in ("feed_raw_update", "feed_webhook_update", "feed_update"):
+        setattr(dispatcher, name, counted(getattr(dispatcher, name)))
+    return in_flight
+
+
 class LocalStack:
     def __init__(
         self,
@@ -77,6 +102,7 @@ class LocalStack:
         self.settings: Settings | None = None
         self.process: asyncio.subprocess.Process | None = None
         self._output: asyncio.Task[None] | None = None
+        self._updates_in_flight = _InFlight()
         self.log_path = self.directory / "kiebot.log"
 
     # -- settings -----------------------------------------------------------------------------
@@ -146,6 +172,7 @@ class LocalStack:
     async def start_app(self) -> App:
         self.app = build_app(self.settings, presenter=self.presenter)
         self.app.polling_timeout = 1
+        self._updates_in_flight = _count_updates_in_flight(self.app.dispatcher)
         await self.app.start()
         return self.app
 
@@ -153,6 +180,32 @@ class LocalStack:
         if self.app is not None:
             app, self.app = self.app, None
             await app.stop()
+
+    async def settle(self, *, passes: int = 2, timeout: float = 30.0) -> None:
+        """Let everything under way finish, then run every pipeline stage `passes` more times:
+        KIE's callbacks sent, Telegram's updates delivered and handled, the extra passes run and
+        every Telegram call answered. A test that asserts "nothing more happened" asserts it
+        after this, never after a nap. In-process stacks only."""
+        if self.app is None:
+            raise RuntimeError("settle() needs the in-process app")
+        from bot.jobs import STAGES
+
+        await self.kie.drain_callbacks()
+        await self._wait_updates_handled(timeout)
+        for _ in range(passes):
+            for stage in STAGES:
+                await self.app.generations.run_pass(stage)
+        await self.app.jobs.drain(timeout)
+        await self._wait_updates_handled(timeout)
+        await self.telegram.wait_idle(timeout)
+
+    async def _wait_updates_handled(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while self.telegram.updates.pending or self._updates_in_flight.count:
+            if loop.time() > end:
+                raise TimeoutError(f"updates still pending or being handled after {timeout}s")
+            await asyncio.sleep(0.01)
 
     async def restart(self) -> App:
         await self.stop_app()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from handlers.callbacks import MenuAction, MenuCb
@@ -25,8 +24,7 @@ async def test_group_messages_and_buttons_do_not_register_anyone(webhook_stack):
     bea = tg.user(7002, first_name="Bea", language_code="en")
     await bea.send_command("/start")
     await seen(bea, "Welcome gift")
-    await tg.notifier.wait_for(lambda: len(tg.updates.pending) == 0 or None, 5.0, "deliveries")
-    await asyncio.sleep(0.3)  # bounded look for a late registration; the checks follow
+    await webhook_stack.settle()  # every update delivered and handled
     assert await webhook_stack.app.accounts.get_user(7001) is None
 
     gus = tg.user(7001, first_name="Gus", language_code="en")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from tests.conftest import wait_until
 from tests.e2e.pipeline.helpers import make_user, media_messages, plain_stack, start, wait_final
@@ -23,7 +22,7 @@ async def test_flood_storm_delays_but_loses_nothing(tmp_path):
         for s in started:
             g = await wait_final(stack, s.generation.id, timeout=30)
             assert g.status == "succeeded"
-        await asyncio.sleep(0.5)
+        await stack.settle()
         for tg in users:
             assert len(media_messages(tg)) == 1
         assert any(c.status == 429 for c in stack.telegram.calls)
@@ -45,7 +44,7 @@ async def test_blocked_user_is_marked_and_not_retried(tmp_path):
         # Told by my_chat_member, the bot does not even try; told only by a 403, it tried once.
         attempts = _sends_to(stack, 301)
         assert attempts <= 1
-        await asyncio.sleep(1.5)  # several deliverer passes later: no further attempt
+        await stack.settle()  # more deliverer passes: no further attempt
         assert _sends_to(stack, 301) == attempts
         g = await stack.app.repository.get_generation(g.id)
         assert g.delivered_at is None  # kept for when they come back
@@ -98,7 +97,7 @@ async def test_content_telegram_refuses_for_good_becomes_a_link_once(tmp_path):
         assert len(refused) == 2  # the photo, then the document fallback
         await wait_until(lambda: any("/media/" in (e.text or "") for e in tg.bot_messages),
                          timeout=10)
-        await asyncio.sleep(1.5)  # several deliverer passes: nothing is sent again
+        await stack.settle()  # more deliverer passes: nothing is sent again
         assert len([c for c in stack.telegram.calls
                     if c.method in ("sendPhoto", "sendDocument")]) == 2
         assert sum("/media/" in (e.text or "") for e in tg.bot_messages) == 1

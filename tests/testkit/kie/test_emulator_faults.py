@@ -235,7 +235,7 @@ async def test_hung_create_still_creates_the_task(emu, receiver):
             await client.post("/api/v1/jobs/createTask", json={**SEEDREAM, "callBackUrl": receiver.url})
         (task_id,) = emu.tasks
         await emu.wait_final(task_id)
-        await asyncio.sleep(0.1)
+        await emu.drain_callbacks()
         assert json.loads(receiver.calls[0]["body"])["data"]["taskId"] == task_id
         assert emu.faults.hang_creates == 0
         await create(client)  # later creates answer normally
