@@ -207,8 +207,9 @@ def unused_port() -> int:
     return free_port()
 
 
-async def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
-    """Poll predicate (sync or async) until truthy; return its value or raise AssertionError."""
+async def wait_until(predicate, timeout: float = 30.0, interval: float = 0.02):
+    """Poll predicate (sync or async) until truthy; return its value or raise AssertionError.
+    The timeout only bounds a hang: the wait ends as soon as the predicate holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

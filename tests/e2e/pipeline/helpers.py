@@ -40,7 +40,7 @@ async def start(stack: LocalStack, user_id: int = 111, model_key: str = "seedrea
 
 
 async def wait_final(stack: LocalStack, generation_id: int, *, delivered: bool = True,
-                     timeout: float = 20.0):
+                     timeout: float = 60.0):
     async def done():
         g = await stack.app.repository.get_generation(generation_id)
         if g is None or not g.is_final:
