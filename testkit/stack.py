@@ -188,12 +188,12 @@ class LocalStack:
         after this, never after a nap. In-process stacks only."""
         if self.app is None:
             raise RuntimeError("settle() needs the in-process app")
-        from bot.jobs import STAGES
+        from storage.models import Stage
 
         await self.kie.drain_callbacks()
         await self._wait_updates_handled(timeout)
         for _ in range(passes):
-            for stage in STAGES:
+            for stage in Stage:
                 await self.app.generations.run_pass(stage)
         await self.app.jobs.drain(timeout)
         await self._wait_updates_handled(timeout)

@@ -49,7 +49,7 @@ async def test_put_writes_layout_path_and_reports_object(store: LocalMediaStore)
 
 async def test_many_chunks_stream_without_holding_the_file(store: LocalMediaStore):
     chunk = os.urandom(64 * 1024)
-    count = 160  # 10 MiB in total
+    count = 640  # 40 MiB in total
 
     async def source():
         for _ in range(count):
@@ -62,8 +62,9 @@ async def test_many_chunks_stream_without_holding_the_file(store: LocalMediaStor
     finally:
         tracemalloc.stop()
     assert obj.size == count * len(chunk)
-    # Write buffer is 1 MiB; a store holding the whole file would peak above 10 MiB.
-    assert peak < 4 * 1024 * 1024, peak
+    # Write buffer is 1 MiB; a store holding the whole file would peak above 40 MiB. The bound
+    # leaves room for what other threads of the process allocate meanwhile (tracemalloc sees all).
+    assert peak < 8 * 1024 * 1024, peak
     assert await store.size("1/video/big.mp4") == count * len(chunk)
     parts = []
     async for piece in await store.open_stream("1/video/big.mp4"):

@@ -8,9 +8,9 @@ import pytest
 from aiogram.methods import SendMessage
 
 from bot.services.pipeline.complete import CallbackOutcome
+from storage.models import Stage
 from tests.unit.pipeline.harness import CHAT_ID, PRICE, SIGNUP_BONUS
 
-STAGES = ("submit", "poll", "store", "deliver", "expire")
 
 
 async def _submitted(world):
@@ -48,7 +48,7 @@ async def test_kie_fail_is_refunded_once_and_told_once(world):
     assert await world.callback(g.id, task_id) is CallbackOutcome.accepted
     assert await world.run("poll") == 0
     await _told_once(world, g.id, "prompt contains prohibited content")
-    for stage in STAGES:
+    for stage in Stage:
         assert await world.run(stage) == 0, stage
     assert await world.ledger(g.id) == [("spend", -PRICE), ("refund", PRICE)]
     assert world.files.requests == [] and len(world.bot.methods) == 1
@@ -100,7 +100,7 @@ async def test_cancel_while_queued_refunds_and_never_submits(world):
     assert await world.ledger(g.id) == [("spend", -PRICE), ("refund", PRICE)]
 
     assert not await world.generations.cancel(user_id=g.user_id, generation_id=g.id)
-    for stage in STAGES:
+    for stage in Stage:
         assert await world.run(stage) == 0, stage
     assert world.kie.creates == [] and world.bot.methods == []
     assert await world.ledger(g.id) == [("spend", -PRICE), ("refund", PRICE)]

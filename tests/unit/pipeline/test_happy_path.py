@@ -9,6 +9,7 @@ from aiogram.methods import SendPhoto
 from kie_client.callbacks import check_callback_token
 
 from bot.services.pipeline.complete import CallbackOutcome
+from storage.models import Stage
 from tests.unit.pipeline.fakes import PNG
 from tests.unit.pipeline.harness import (
     CALLBACK_SECRET,
@@ -19,7 +20,6 @@ from tests.unit.pipeline.harness import (
     SIGNUP_BONUS,
 )
 
-STAGES = ("submit", "poll", "store", "deliver", "expire")
 
 
 async def test_webhook_mode_callback_one_task_one_charge_one_send(world):
@@ -81,7 +81,7 @@ async def test_webhook_mode_callback_one_task_one_charge_one_send(world):
     assert (await world.row(g.id)).delivered_at == world.clock()
 
     # Done: no stage finds anything more, and the user paid exactly once.
-    for stage in STAGES:
+    for stage in Stage:
         assert await world.run(stage) == 0, stage
     assert len(world.kie.creates) == 1 and len(world.bot.methods) == 1
     assert await world.balance() == SIGNUP_BONUS - PRICE

@@ -7,6 +7,7 @@ import asyncio
 from aiogram.methods import SendPhoto
 
 from bot.services.pipeline.complete import CallbackOutcome
+from storage.models import Stage
 from tests.unit.pipeline.harness import PRICE
 
 
@@ -67,7 +68,7 @@ async def test_a_callback_delivered_several_times_is_acted_on_once(world):
     assert await world.run("poll") == 0
     assert await world.run("store") == 1 and await world.run("deliver") == 1
     assert await world.callback(g.id, task.task_id) is CallbackOutcome.accepted
-    for stage in ("submit", "poll", "store", "deliver", "expire"):
+    for stage in Stage:
         assert await world.run(stage) == 0, stage
     assert len(world.kie.creates) == 1 and len(world.files.requests) == 1
     assert [type(m) for m in world.bot.methods] == [SendPhoto]

@@ -8,6 +8,7 @@ from datetime import timedelta
 from aiogram.methods import SendMessage, SendPhoto
 
 from bot.services.pipeline.complete import CallbackOutcome
+from storage.models import Stage
 from tests.unit.pipeline.harness import PRICE, SIGNUP_BONUS
 
 
@@ -64,7 +65,7 @@ async def test_without_a_callback_the_window_end_refunds_once(world):
     world.kie.succeed(task_id)
     assert await world.callback(g.id, task_id) is CallbackOutcome.accepted
     assert (await world.row(g.id)).status == "failed"
-    for stage in ("submit", "poll", "store", "deliver", "expire"):
+    for stage in Stage:
         assert await world.run(stage) == 0, stage
     assert len(world.kie.creates) == 1 and len(world.bot.methods) == 1
     assert await world.ledger(g.id) == [("spend", -PRICE), ("refund", PRICE)]
