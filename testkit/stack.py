@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
 class _InFlight:
-    count = 0
+    count: int = 0
 
 
 def _count_updates_in_flight(dispatcher: Any) -> _InFlight:
