@@ -21,13 +21,15 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import User as TgUser
 from aiohttp import web
 from kie_client.catalog import Catalog
 from kie_client.client import KieClient
 from kie_client.ratelimit import SlidingWindowLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.db import create_engine
-from storage.media import LocalMediaStore
+from storage.media import LocalMediaStore, MediaStore
+from storage.models import User
 from storage.repository import Repository
 
 from bot.config import Settings
@@ -37,7 +39,7 @@ from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
 from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
 from bot.presenter import Presenter
-from bot.services.accounts import AccountService
+from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.reconcile import PaymentReconciler
@@ -135,16 +137,16 @@ class App:
     settings: Settings
     engine: AsyncEngine
     repository: Repository
-    media: Any
+    media: MediaStore
     kie: KieClient
     catalog: Catalog
     bot: Bot
     dispatcher: Dispatcher
     sender: ChatSender
     downloader: SafeDownloader
-    presenter: Any
+    presenter: Presenter
     generations: GenerationService
-    accounts: Any
+    accounts: AccountService
     jobs: JobRunner
     web_app: web.Application
     telegram_secret: str
@@ -249,7 +251,8 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     return dispatcher
 
 
-def build_app(settings: Settings, *, owner: str | None = None, presenter: Any = None) -> App:
+def build_app(settings: Settings, *, owner: str | None = None,
+              presenter: Presenter | None = None) -> App:
     """Wire everything from `settings`. No network or disk I/O happens here."""
     import handlers
 
@@ -318,7 +321,7 @@ def _late_payment_notice(sender: ChatSender):
     from handlers import keyboards
     from handlers.texts import normalise, tr
 
-    async def notify(tg_user: Any, user: Any, result: Any) -> None:
+    async def notify(tg_user: TgUser, user: User, result: PaymentResult) -> None:
         lang = normalise(getattr(user, "language", None))
         await sender.send(tg_user.id, SendMessage(
             chat_id=tg_user.id, text=tr(lang, "paid", credits=result.credits,

@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiogram import Bot
+from aiogram.types import User as TgUser
+
 from bot.logging import kv
+from bot.services.accounts import AccountService, PaymentResult
+from storage.models import User
 
 log = logging.getLogger("bot.reconcile")
 
@@ -36,18 +41,19 @@ class Paid:
     """An incoming invoice payment as Telegram recorded it."""
 
     charge_id: str
-    user: Any  # aiogram User
+    user: TgUser
     stars: int
     payload: str
     date: datetime
 
 
-Notify = Callable[[Any, Any, Any], Awaitable[None]]  # (tg user, storage user, PaymentResult)
+# (the Telegram user who paid, their storage row, what crediting did)
+Notify = Callable[[TgUser, User, PaymentResult], Awaitable[None]]
 
 
 class PaymentReconciler:
     def __init__(
-        self, bot: Any, accounts: Any, *, notify: Notify | None = None,
+        self, bot: Bot, accounts: AccountService, *, notify: Notify | None = None,
         clock: Callable[[], datetime] = _utcnow, grace: timedelta = timedelta(seconds=60),
         lookback: timedelta = timedelta(days=30), max_pages: int = 200,
     ) -> None:
