@@ -106,6 +106,20 @@ class MoneyRepository(RepositoryBase):
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         await self._update_user(user_id, blocked=bool(blocked))
 
+    async def mark_unreachable(self, user_id: int, *, since: datetime) -> bool:
+        """A send begun at `since` was refused with 403: mark the user blocked, unless they wrote
+        to us after `since` — then the 403 is older news than their message (which unblocked
+        them), and marking them would stop every delivery until they write again.
+        True when the mark was written."""
+        check_id("user_id", user_id)
+        since = to_utc(since)
+        async with self._tx() as conn:
+            result = await conn.execute(
+                sa.update(users).where(users.c.id == user_id, users.c.last_seen_at <= since)
+                .values(blocked=True)
+            )
+            return result.rowcount == 1
+
     async def _update_user(self, user_id: int, **values: object) -> None:
         check_id("user_id", user_id)
         async with self._tx() as conn:

@@ -55,6 +55,7 @@ class Deliverer:
         language, blocked = await self._language(g)
         if blocked:
             return False
+        started = p.clock()
         try:
             await self._finish_card(g, language)
             if g.status == SUCCEEDED:
@@ -64,7 +65,8 @@ class Deliverer:
                 await p.sender.send(g.chat_id, SendMessage(
                     chat_id=g.chat_id, text=rendered.text, reply_markup=rendered.reply_markup))
         except ChatBlockedError:
-            await p.repository.set_blocked(g.user_id, True)
+            # Not if they wrote to us meanwhile: that message unblocked them after this send began.
+            await p.repository.mark_unreachable(g.user_id, since=started)
             log.info(kv("user blocked the bot; delivery stopped", generation=g.id, user=g.user_id))
             return False
         except SendFailedError as exc:
@@ -205,13 +207,14 @@ class ProgressTracker:
             if now - entry.last_edit < p.config.progress_interval_s:
                 continue
             entry.last_edit = now
+            started = p.clock()
             try:
                 await self._update(g, entry)
                 # The sender may hold an edit back (per-chat pacing, 429): space the next one
                 # from when this one went out, not from when it was decided.
                 entry.last_edit = self._monotonic()
             except ChatBlockedError:
-                await p.repository.set_blocked(g.user_id, True)
+                await p.repository.mark_unreachable(g.user_id, since=started)
                 self._tracked.pop(gid, None)
             except (SendFailedError, TelegramBadRequest) as exc:
                 if isinstance(exc, TelegramBadRequest) and not is_not_modified(exc):

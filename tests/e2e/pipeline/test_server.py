@@ -95,15 +95,17 @@ async def test_malformed_oversized_unknown_and_mismatched_callbacks_get_4xx(runn
 
 
 async def test_genuine_callback_is_acknowledged_at_once_and_repeats_are_harmless(running):
+    """The answer does not wait for KIE: with KIE gone, every callback is still acknowledged
+    (the wake-up is persisted; the poll stage reads recordInfo later). How fast the answer comes
+    is the benchmark's business, not a wall-clock assertion's."""
     stack, g, _, session = running
     url = _url(stack, g.id, make_callback_token(stack.callback_secret, g.id))
+    await stack.kie.stop()
     for _ in range(3):
-        started = time.monotonic()
         async with session.post(url, data=_body(g.task_id, state="waiting"),
                                 headers=_headers(g.task_id)) as resp:
             assert resp.status == 200
             assert await resp.json() == {"code": 200, "msg": "success"}
-        assert time.monotonic() - started < 1.0
     after = await stack.app.repository.get_generation(g.id)
     assert after.callback_received_at is not None
     # recordInfo (the truth) still says waiting: nothing was stored or charged again.

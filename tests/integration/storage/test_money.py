@@ -203,3 +203,21 @@ async def test_admin_note_is_optional_and_stored(repo):
     rows = [(e.delta, e.admin_id, e.note) for e in await repo.ledger(1, limit=10)]
     assert rows[:3] == [(1, 9, None), (5, 9, "reset after support chat"), (5, 9, None)]
     assert (await repo.get_user(1)).balance == 21
+
+
+async def test_a_403_older_than_the_users_last_message_does_not_mark_them_blocked(repo):
+    from datetime import UTC, datetime, timedelta
+
+    seen = datetime(2030, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    await repo.register_user(7, username=None, first_name="A", last_name=None, language="en",
+                             signup_bonus=0, now=seen)
+    # The send began before the user's latest message: that message unblocked them.
+    assert not await repo.mark_unreachable(7, since=seen - timedelta(microseconds=1))
+    assert (await repo.get_user(7)).blocked is False
+    # The send began after it: the 403 is news.
+    assert await repo.mark_unreachable(7, since=seen + timedelta(milliseconds=1))
+    assert (await repo.get_user(7)).blocked is True
+    # Writing again clears it, as before.
+    await repo.register_user(7, username=None, first_name="A", last_name=None, language="en",
+                             signup_bonus=0, now=seen + timedelta(seconds=5))
+    assert (await repo.get_user(7)).blocked is False
