@@ -15,6 +15,7 @@ returns once the child logged its readiness line.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import secrets
 import signal
@@ -33,6 +34,10 @@ from bot.config import Settings, load_settings
 READY_LINE = b"kiebot ready"
 # Only bounds a hang: a child on a loaded 2-core machine was seen needing 11 s to get there.
 READY_TIMEOUT_S = 120.0
+
+
+# A port probed free may be taken by another worker before the app binds it: try a few.
+BIND_ATTEMPTS = 5
 
 
 def _free_port() -> int:
@@ -172,11 +177,23 @@ class LocalStack:
                 self._tmp.cleanup()
 
     async def start_app(self) -> App:
-        self.app = build_app(self.settings, presenter=self.presenter)
-        self.app.polling_timeout = 1
-        self._updates_in_flight = _count_updates_in_flight(self.app.dispatcher)
-        await self.app.start()
-        return self.app
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            self.app = build_app(self.settings, presenter=self.presenter)
+            self.app.polling_timeout = 1
+            self._updates_in_flight = _count_updates_in_flight(self.app.dispatcher)
+            try:
+                await self.app.start()
+                return self.app
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS:
+                    raise
+                # Another test process took the port between _free_port() and this bind (tests
+                # run in parallel workers): undo the half start and move to a fresh port.
+                app, self.app = self.app, None
+                await app.stop()
+                self.port = _free_port()
+                self.settings = self.build_settings()
+        raise AssertionError("unreachable")
 
     async def stop_app(self) -> None:
         if self.app is not None:

@@ -27,3 +27,16 @@ async def test_start_process_reports_a_child_that_exits_before_it_is_ready(tmp_p
             await stack.start_process()
         assert "database error" in str(failure.value)  # the log's tail says why
         assert stack.process is None
+
+
+async def test_a_port_taken_after_it_was_probed_moves_the_app_to_a_fresh_one(tmp_path):
+    import socket
+
+    stack = LocalStack(tmp_path, webhook=True)
+    probed = stack.port
+    with socket.socket() as taken:  # another worker got there first
+        taken.bind(("127.0.0.1", probed))
+        taken.listen()
+        async with stack:
+            assert stack.port != probed and stack.app is not None
+            assert stack.settings.public_base_url.endswith(f":{stack.port}")
