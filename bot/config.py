@@ -81,6 +81,12 @@ class Settings(BaseSettings):
 
     # Storage
     database_url: str = Field("sqlite+aiosqlite:///data/kiebot.sqlite3", alias="DATABASE_URL")
+    # Postgres connection pool (SQLite ignores them). A burst of updates waits for a connection
+    # rather than failing, so the timeout is long; size + overflow must stay under the
+    # server's (or Supabase pooler's) connection limit per process.
+    db_pool_size: int = Field(20, alias="DB_POOL_SIZE", ge=1)
+    db_max_overflow: int = Field(20, alias="DB_MAX_OVERFLOW", ge=0)
+    db_pool_timeout: float = Field(60.0, alias="DB_POOL_TIMEOUT", gt=0)
     media_store: Literal["local", "supabase"] = Field("local", alias="MEDIA_STORE")
     media_dir: Path = Field(Path("data/media"), alias="MEDIA_DIR")
     supabase_url: str | None = Field(None, alias="SUPABASE_URL")
@@ -233,6 +239,12 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field("sqlite+aiosqlite:///data/kiebot.sqlite3", alias="DATABASE_URL")
+    # Postgres connection pool (SQLite ignores them). A burst of updates waits for a connection
+    # rather than failing, so the timeout is long; size + overflow must stay under the
+    # server's (or Supabase pooler's) connection limit per process.
+    db_pool_size: int = Field(20, alias="DB_POOL_SIZE", ge=1)
+    db_max_overflow: int = Field(20, alias="DB_MAX_OVERFLOW", ge=0)
+    db_pool_timeout: float = Field(60.0, alias="DB_POOL_TIMEOUT", gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
 
 

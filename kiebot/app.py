@@ -257,7 +257,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
     import handlers
 
     s = settings
-    engine = create_engine(s.database_url)
+    engine = create_engine(s.database_url, pool_size=s.db_pool_size,
+                           max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
     repository = Repository(engine)
     media = build_media_store(s)
     catalog = Catalog(price_overrides=s.price_overrides or None)

@@ -18,6 +18,15 @@ from storage.errors import DatabaseURLError, StorageError
 DEFAULT_URL = "sqlite+aiosqlite:///data/kiebot.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
+# Postgres pool: sized for a burst of short transactions (each update handler runs a few, each a
+# few ms). SQLAlchemy's default 5 + 10 ran out under a few hundred concurrent updates; a wait
+# for a connection is harmless (transactions are short), an error is not, so the wait is long.
+DEFAULT_POOL_SIZE = 20
+DEFAULT_MAX_OVERFLOW = 20
+DEFAULT_POOL_TIMEOUT_S = 60.0
+# Execution option marking a read-only transaction (read_only(engine) below): on SQLite it opens
+# with a plain deferred BEGIN instead of BEGIN IMMEDIATE, so reads never queue for the write lock.
+READ_ONLY = "kiebot_read_only"
 
 
 def normalise_url(url: str | None) -> str:
@@ -54,9 +63,25 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str | None = None, **engine_kwargs: Any) -> AsyncEngine:
-    """Build the AsyncEngine. Extra keyword arguments go to create_async_engine (tests use
-    pool settings); nothing connects until first use."""
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (same pool, same listeners) for transactions that only read. On SQLite
+    they begin DEFERRED: under WAL a reader never waits for the writer, while a transaction
+    that writes still takes the write lock up front. Never write through it: a deferred
+    transaction that reads and then writes can fail with SQLITE_BUSY."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def create_engine(
+    url: str | None = None,
+    *,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    pool_timeout: float | None = None,
+    **engine_kwargs: Any,
+) -> AsyncEngine:
+    """Build the AsyncEngine; nothing connects until first use. The pool settings apply to
+    Postgres (None: DEFAULT_POOL_SIZE etc.); SQLite has one writer and keeps SQLAlchemy's
+    pool. Other keyword arguments go to create_async_engine."""
     text_url = normalise_url(url)
     try:
         parsed = make_url(text_url)
@@ -64,6 +89,8 @@ def create_engine(url: str | None = None, **engine_kwargs: Any) -> AsyncEngine:
         raise DatabaseURLError("the database URL cannot be parsed") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, **engine_kwargs)
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
+    engine_kwargs.update({k: v for k, v in pool.items() if v is not None})
     return _postgres_engine(parsed, **engine_kwargs)
 
 
@@ -96,7 +123,11 @@ def _sqlite_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY under
         # concurrency (the snapshot is stale); IMMEDIATE takes the write lock up front and
         # waits for it (busy_timeout), which serialises writers the way row locks do on PG.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Read-only transactions (read_only() above) need no lock: WAL gives them a snapshot.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -115,6 +146,9 @@ def _postgres_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
     connect_args.setdefault("statement_cache_size", 0)
     connect_args.setdefault("prepared_statement_name_func", _unique_statement_name)
     engine_kwargs.setdefault("pool_pre_ping", True)
+    engine_kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
+    engine_kwargs.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
+    engine_kwargs.setdefault("pool_timeout", DEFAULT_POOL_TIMEOUT_S)
     return create_async_engine(url, connect_args=connect_args, **engine_kwargs)
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import is_postgres
+from storage.db import is_postgres, read_only
 from storage.errors import (
     DatabaseUnavailableError,
     InvalidAmountError,
@@ -127,6 +127,7 @@ def payment_from(row: Any) -> Payment:
 class RepositoryBase:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._reader = read_only(engine)
         self._postgres = is_postgres(engine)
 
     @property
@@ -136,11 +137,19 @@ class RepositoryBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._engine.dialect.name})"
 
+    def _tx(self) -> Any:
+        """One transaction that may write; database failures come out as typed StorageErrors."""
+        return self._transaction(self._engine)
+
+    def _read(self) -> Any:
+        """One transaction that only reads: on SQLite it does not take the write lock (see
+        storage.db.read_only), so reads go on while a writer holds it. Never write in it."""
+        return self._transaction(self._reader)
+
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        """One transaction; database failures come out as typed StorageErrors."""
+    async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self._engine.begin() as conn:
+            async with engine.begin() as conn:
                 yield conn
         except StorageError:
             raise

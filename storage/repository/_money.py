@@ -3,7 +3,7 @@ every exactly-once effect is guarded by a unique index (see storage/schema.py)."
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,6 +30,11 @@ from storage.repository._base import (
 from storage.schema import credit_ledger, payments, users
 
 
+# How stale users.last_seen_at may be: register_user refreshes it only when it is this old (a
+# write per update serialised every update behind SQLite's one write lock).
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
 class MoneyRepository(RepositoryBase):
     # -- users -------------------------------------------------------------------------------
 
@@ -50,23 +55,35 @@ class MoneyRepository(RepositoryBase):
 
         Any update from the user proves they can be reached again, so `blocked` is cleared: a
         user who blocked and later unblocked the bot gets their undelivered results. The first
-        non-empty `start_payload` (deep link) is kept; later ones never overwrite it."""
+        non-empty `start_payload` (deep link) is kept; later ones never overwrite it.
+
+        Called on every update, so it reads first (no write lock) and writes only when something
+        would change: a new user, other names, `blocked` to clear, a payload to keep, or a
+        last_seen_at older than LAST_SEEN_RESOLUTION. last_seen_at is therefore at most that
+        much older than the user's latest update; mark_unreachable allows for it."""
         check_id("user_id", user_id)
         check_amount("signup_bonus", signup_bonus, allow_zero=True)
         if start_payload is not None:
             start_payload = start_payload.strip()[:64] or None
         now = to_utc(now) or utcnow()
         username = username.lstrip("@") if username else username
+        async with self._read() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+        if row is not None:
+            known = user_from(row)
+            if not _needs_touch(known, username, first_name, last_name, start_payload, now):
+                return known, False
         async with self._tx() as conn:
-            inserted = await self._savepoint_insert(
-                conn,
-                sa.insert(users).values(
-                    id=user_id, username=username, first_name=first_name, last_name=last_name,
-                    language=language, balance=0, blocked=False, created_at=now, last_seen_at=now,
-                    start_payload=start_payload,
-                ),
-            )
-            created = inserted is not None
+            created = False
+            if row is None:  # (a twin update may insert first: then this is a refresh)
+                created = await self._savepoint_insert(
+                    conn,
+                    sa.insert(users).values(
+                        id=user_id, username=username, first_name=first_name,
+                        last_name=last_name, language=language, balance=0, blocked=False,
+                        created_at=now, last_seen_at=now, start_payload=start_payload,
+                    ),
+                ) is not None
             if not created:
                 values: dict[str, object] = dict(
                     username=username, first_name=first_name, last_name=last_name,
@@ -81,14 +98,14 @@ class MoneyRepository(RepositoryBase):
 
     async def get_user(self, user_id: int) -> User | None:
         check_id("user_id", user_id)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
         return user_from(row) if row else None
 
     async def find_user_by_username(self, username: str) -> User | None:
         check_text("username", username, max_length=65)
         name = username.strip().lstrip("@").lower()
-        async with self._tx() as conn:
+        async with self._read() as conn:
             row = (
                 await conn.execute(
                     sa.select(users)
@@ -107,16 +124,25 @@ class MoneyRepository(RepositoryBase):
         await self._update_user(user_id, blocked=bool(blocked))
 
     async def mark_unreachable(self, user_id: int, *, since: datetime) -> bool:
-        """A send begun at `since` was refused with 403: mark the user blocked, unless they wrote
-        to us after `since` — then the 403 is older news than their message (which unblocked
-        them), and marking them would stop every delivery until they write again.
-        True when the mark was written."""
+        """A send begun at `since` was refused with 403: mark the user blocked, unless they may
+        have written to us after `since` — then the 403 is older news than their message (which
+        unblocked them), and marking them would stop every delivery until they write again.
+        True when the mark was written.
+
+        register_user refreshes last_seen_at only when it is LAST_SEEN_RESOLUTION old, so a
+        message at t > since leaves last_seen_at >= t - resolution > since - resolution: marking
+        only when last_seen_at <= since - resolution never blocks a user who wrote after `since`.
+        A 403 within that window of their last recorded update is not marked; the deliverer
+        leaves the row undelivered and meets the 403 again on a later pass, which marks it."""
         check_id("user_id", user_id)
         since = to_utc(since)
+        if since is None:
+            raise InvalidFieldError("since is required")
         async with self._tx() as conn:
             result = await conn.execute(
-                sa.update(users).where(users.c.id == user_id, users.c.last_seen_at <= since)
-                .values(blocked=True)
+                sa.update(users).where(
+                    users.c.id == user_id, users.c.last_seen_at <= since - LAST_SEEN_RESOLUTION
+                ).values(blocked=True)
             )
             return result.rowcount == 1
 
@@ -262,7 +288,7 @@ class MoneyRepository(RepositoryBase):
     async def ledger(self, user_id: int, limit: int = 10) -> list[LedgerEntry]:
         check_id("user_id", user_id)
         limit = check_amount("limit", limit)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = await conn.execute(
                 sa.select(credit_ledger).where(credit_ledger.c.user_id == user_id)
                 .order_by(credit_ledger.c.created_at.desc(), credit_ledger.c.id.desc()).limit(limit)
@@ -272,7 +298,7 @@ class MoneyRepository(RepositoryBase):
     async def payments_for(self, user_id: int, limit: int = 10) -> list[Payment]:
         check_id("user_id", user_id)
         limit = check_amount("limit", limit)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = await conn.execute(
                 sa.select(payments).where(payments.c.user_id == user_id)
                 .order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
@@ -281,7 +307,7 @@ class MoneyRepository(RepositoryBase):
 
     async def get_payment(self, charge_id: str) -> Payment | None:
         check_text("charge_id", charge_id, max_length=256)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             row = (
                 await conn.execute(
                     sa.select(payments).where(payments.c.telegram_payment_charge_id == charge_id)
@@ -296,7 +322,7 @@ class MoneyRepository(RepositoryBase):
             .group_by(credit_ledger.c.user_id).subquery()
         )
         total = sa.func.coalesce(sums.c.total, 0)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = await conn.execute(
                 sa.select(users.c.id, users.c.balance, total)
                 .select_from(users.outerjoin(sums, sums.c.user_id == users.c.id))
@@ -355,6 +381,18 @@ class MoneyRepository(RepositoryBase):
 
 
 MAX_NOTE = 500
+
+
+def _needs_touch(user: User, username: str | None, first_name: str | None,
+                 last_name: str | None, start_payload: str | None, now: datetime) -> bool:
+    """Whether register_user must write: what it would write differs from the row."""
+    return (
+        user.blocked
+        or (user.username, user.first_name, user.last_name) != (username, first_name, last_name)
+        or (start_payload is not None and user.start_payload is None)
+        or user.last_seen_at is None
+        or now - user.last_seen_at >= LAST_SEEN_RESOLUTION
+    )
 
 
 def _check_admin(admin_id: object, note: object) -> tuple[int, str | None]:

@@ -27,13 +27,13 @@ QUEUED = GenerationStatus.queued
 class QueryRepository(LifecycleRepository):
     async def get_generation(self, generation_id: int) -> Generation | None:
         check_id("generation_id", generation_id)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(sa.select(generations).where(generations.c.id == generation_id))).first()
         return generation_from(row) if row else None
 
     async def get_generation_by_task(self, task_id: str) -> Generation | None:
         check_text("task_id", task_id, max_length=128)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(sa.select(generations).where(generations.c.task_id == task_id))).first()
         return generation_from(row) if row else None
 
@@ -46,7 +46,7 @@ class QueryRepository(LifecycleRepository):
         check_amount("limit", limit)
         check_amount("offset", offset, allow_zero=True)
         wanted = status_in(statuses)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = await conn.execute(
                 sa.select(generations)
                 .where(generations.c.user_id == user_id, wanted)
@@ -68,7 +68,7 @@ class QueryRepository(LifecycleRepository):
     async def queue_position(self, generation_id: int) -> int:
         """1-based place among queued generations (submitted oldest first); 0 if not queued."""
         check_id("generation_id", generation_id)
-        async with self._tx() as conn:
+        async with self._read() as conn:
             status = await conn.scalar(
                 sa.select(generations.c.status).where(generations.c.id == generation_id)
             )
@@ -84,7 +84,7 @@ class QueryRepository(LifecycleRepository):
 
     async def queue_depths(self) -> dict[GenerationStatus, int]:
         """Rows per non-final status (zeros included)."""
-        async with self._tx() as conn:
+        async with self._read() as conn:
             rows = await conn.execute(
                 sa.select(generations.c.status, sa.func.count())
                 .where(IN_FLIGHT).group_by(generations.c.status)
@@ -103,7 +103,7 @@ class QueryRepository(LifecycleRepository):
         gen_where = [] if since is None else [generations.c.created_at >= since]
         led_where = [] if since is None else [credit_ledger.c.created_at >= since]
         pay_where = [] if since is None else [payments.c.created_at >= since]
-        async with self._tx() as conn:
+        async with self._read() as conn:
             per_model = await conn.execute(
                 sa.select(generations.c.model_key, generations.c.status, sa.func.count())
                 .where(*gen_where).group_by(generations.c.model_key, generations.c.status)
@@ -134,6 +134,6 @@ class QueryRepository(LifecycleRepository):
             }
 
     async def _count(self, *where: sa.ColumnElement[bool]) -> int:
-        async with self._tx() as conn:
+        async with self._read() as conn:
             return int(await conn.scalar(sa.select(sa.func.count()).select_from(generations).where(*where)))
 

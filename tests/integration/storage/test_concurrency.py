@@ -93,3 +93,47 @@ async def test_parallel_register_pays_bonus_once(repo, n):
     ))
     assert sum(created for _, created in results) == 1
     assert (await repo.get_user(5)).balance == 50
+
+
+async def test_reads_do_not_wait_for_a_held_write_lock(repo, engine):
+    """On SQLite a writer holds the database's one write lock for its whole transaction; reads
+    (and a registration with nothing to write) must go on meanwhile instead of queueing behind
+    it (they used to open with BEGIN IMMEDIATE and waited out the busy timeout)."""
+    import sqlalchemy as sa
+
+    from storage.schema import users
+
+    await _user(repo, 10)
+    names = dict(username=None, first_name="U", last_name=None, language="en", signup_bonus=10)
+    async with engine.begin() as writer:
+        await writer.execute(sa.update(users).where(users.c.id == 1).values(balance=users.c.balance))
+        assert (await repo.get_user(1)).balance == 10
+        assert await repo.count_in_flight(1) == 0
+        assert await repo.ledger(1) != []
+        user, created = await repo.register_user(1, **names)
+        assert (user.id, created) == (1, False)
+
+
+async def test_a_burst_of_concurrent_transactions_on_a_small_pool_gets_no_pool_error(backend, migrated_db_url):
+    """More concurrent transactions than connections wait for one instead of failing (the
+    default 30 s pool timeout is replaced by DB_POOL_TIMEOUT; a small pool shows the queueing)."""
+    from migrations.runner import upgrade
+    from storage.db import create_engine
+    from storage.repository import Repository
+
+    kwargs = {} if backend == "sqlite" else dict(pool_size=2, max_overflow=1)
+    engine = create_engine(migrated_db_url, **kwargs)
+    try:
+        if backend == "sqlite":
+            await upgrade(engine)
+        repo = Repository(engine)
+        await asyncio.gather(*(
+            repo.register_user(i, username=None, first_name="U", last_name=None, language="en",
+                               signup_bonus=1)
+            for i in range(1, 201)
+        ))
+        results = await asyncio.gather(*(repo.get_user(i) for i in range(1, 201)))
+        assert [u.balance for u in results] == [1] * 200
+        assert await repo.ledger_check() == []
+    finally:
+        await engine.dispose()

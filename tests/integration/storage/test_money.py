@@ -208,16 +208,81 @@ async def test_admin_note_is_optional_and_stored(repo):
 async def test_a_403_older_than_the_users_last_message_does_not_mark_them_blocked(repo):
     from datetime import UTC, datetime, timedelta
 
+    from storage.repository._money import LAST_SEEN_RESOLUTION as R
+
     seen = datetime(2030, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
     await repo.register_user(7, username=None, first_name="A", last_name=None, language="en",
                              signup_bonus=0, now=seen)
     # The send began before the user's latest message: that message unblocked them.
     assert not await repo.mark_unreachable(7, since=seen - timedelta(microseconds=1))
     assert (await repo.get_user(7)).blocked is False
-    # The send began after it: the 403 is news.
-    assert await repo.mark_unreachable(7, since=seen + timedelta(milliseconds=1))
-    assert (await repo.get_user(7)).blocked is True
-    # Writing again clears it, as before.
-    await repo.register_user(7, username=None, first_name="A", last_name=None, language="en",
-                             signup_bonus=0, now=seen + timedelta(seconds=5))
+    # last_seen_at is refreshed at most once per R, so within R of it the user may have written
+    # after `since` without a trace: no mark.
+    assert not await repo.mark_unreachable(7, since=seen + R - timedelta(milliseconds=1))
     assert (await repo.get_user(7)).blocked is False
+    # The send began R after it: the 403 is news.
+    assert await repo.mark_unreachable(7, since=seen + R + timedelta(milliseconds=1))
+    assert (await repo.get_user(7)).blocked is True
+    # Writing again clears it, as before (at once: blocked is always written).
+    await repo.register_user(7, username=None, first_name="A", last_name=None, language="en",
+                             signup_bonus=0, now=seen + R + timedelta(seconds=1))
+    assert (await repo.get_user(7)).blocked is False
+
+
+async def test_a_message_not_written_to_last_seen_still_guards_against_an_older_403(repo):
+    """The race mark_unreachable exists for, with last_seen_at refreshed only once per R: the
+    user writes at t0 (written), a send begins at t1, the user writes at t2 (no write: t0 is
+    fresh), the send's 403 arrives — the user must not be marked blocked."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
+    names = dict(username=None, first_name="A", last_name=None, language="en", signup_bonus=0)
+    await repo.register_user(8, **names, now=t0)
+    t1, t2 = t0 + timedelta(seconds=20), t0 + timedelta(seconds=40)
+    await repo.register_user(8, **names, now=t2)
+    assert (await repo.get_user(8)).last_seen_at == t0  # not refreshed: that is the point
+    assert not await repo.mark_unreachable(8, since=t1)
+    assert (await repo.get_user(8)).blocked is False
+
+
+async def test_register_writes_only_when_something_changed(repo, engine):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import event
+
+    from storage.repository._money import LAST_SEEN_RESOLUTION as R
+
+    writes: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            writes.append(statement.split()[0].upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    t0 = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
+    names = dict(username="ann", first_name="Ann", last_name=None, language="en", signup_bonus=5)
+
+    async def register(at, **changes):
+        writes.clear()
+        user, created = await repo.register_user(9, **{**names, **changes}, now=t0 + at)
+        return user, created, list(writes)
+
+    user, created, w = await register(timedelta(0))
+    assert created and user.balance == 5 and "INSERT" in w
+    user, created, w = await register(timedelta(seconds=10))
+    assert (created, w, user.balance, user.last_seen_at) == (False, [], 5, t0)
+    _, _, w = await register(timedelta(seconds=11), first_name="Anna")
+    assert w == ["UPDATE"]
+    names["first_name"] = "Anna"
+    _, _, w = await register(timedelta(seconds=12), start_payload="promo")
+    assert w == ["UPDATE"] and (await repo.get_user(9)).start_payload == "promo"
+    _, _, w = await register(timedelta(seconds=13), start_payload="other")  # only the first is kept
+    assert w == []
+    await repo.set_blocked(9, True)
+    user, _, w = await register(timedelta(seconds=14))
+    assert w == ["UPDATE"] and user.blocked is False
+    user, _, w = await register(timedelta(seconds=14) + R)
+    assert w == ["UPDATE"] and user.last_seen_at == t0 + timedelta(seconds=14) + R
+    user, _, w = await register(timedelta(seconds=15) + R)
+    assert w == [] and (await repo.get_user(9)).start_payload == "promo"
+    assert await repo.ledger_check() == []
