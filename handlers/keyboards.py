@@ -1,9 +1,18 @@
 """Inline keyboards as plain functions of (language, data). No I/O here; callback data from
-handlers.callbacks."""
+handlers.callbacks.
+
+Keyboards that depend only on hashable arguments are cached (functools.lru_cache, bounded):
+building one through InlineKeyboardBuilder validates and deep-copies every button, which was a
+visible share of the CPU per update. Sharing one markup between replies is safe as long as
+nobody changes one after it is built: aiogram's markups are mutable pydantic models, but sending
+only serialises them and no handler edits a markup it got from here (build a new one instead;
+tests/unit/conversation/test_start.py checks a conversation leaves the cached ones as built).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from aiogram.types import InlineKeyboardMarkup
@@ -72,6 +81,7 @@ def _gen(action: GenAction, generation_id: int) -> GenCb:
     return GenCb(action=action, generation_id=generation_id)
 
 
+@lru_cache(maxsize=8)
 def main_menu(lang: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=tr(lang, "btn_images"), callback_data=_menu(MenuAction.IMAGES))
@@ -87,11 +97,17 @@ def model_picker(
     lang: str, models: Iterable[tuple[ModelSpec, int]], *, src: int = 0
 ) -> InlineKeyboardMarkup:
     """models: (ModelSpec, price) pairs. One model per row, name and price on the button."""
+    return _model_picker(lang, tuple((spec.key, spec.name, price) for spec, price in models), src)
+
+
+@lru_cache(maxsize=256)
+def _model_picker(lang: str, models: tuple[tuple[str, str, int], ...], src: int
+                  ) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    for spec, price in models:
+    for key, name, price in models:
         kb.button(
-            text=tr(lang, "model_button", name=spec.name, price=price),
-            callback_data=PickCb(model=spec.key, source_id=src),
+            text=tr(lang, "model_button", name=name, price=price),
+            callback_data=PickCb(model=key, source_id=src),
         )
     kb.button(text=tr(lang, "btn_back"), callback_data=_menu(MenuAction.HOME))
     kb.adjust(1)
@@ -133,6 +149,7 @@ def option_values_kb(lang: str, d: int, index: int, option: OptionSpec,
     return kb.as_markup()
 
 
+@lru_cache(maxsize=1024)
 def step_kb(lang: str, d: int) -> InlineKeyboardMarkup:
     """Back and Cancel under the photo and prompt questions."""
     kb = InlineKeyboardBuilder()
@@ -142,6 +159,7 @@ def step_kb(lang: str, d: int) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+@lru_cache(maxsize=1024)
 def card_kb(lang: str, d: int, price: int, *, short: bool = False) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=tr(lang, "btn_generate", price=price), callback_data=_flow(d, FlowAction.GENERATE))
@@ -156,17 +174,23 @@ def card_kb(lang: str, d: int, price: int, *, short: bool = False) -> InlineKeyb
 
 
 def topup_kb(lang: str, packs: Iterable[Pack]) -> InlineKeyboardMarkup:
+    return _topup_kb(lang, tuple((pack.stars, pack.credits) for pack in packs))
+
+
+@lru_cache(maxsize=8)
+def _topup_kb(lang: str, packs: tuple[tuple[int, int], ...]) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    for pack in packs:
+    for stars, credits in packs:
         kb.button(
-            text=tr(lang, "pack_button", stars=pack.stars, credits=pack.credits),
-            callback_data=PackCb(stars=pack.stars, credits=pack.credits),
+            text=tr(lang, "pack_button", stars=stars, credits=credits),
+            callback_data=PackCb(stars=stars, credits=credits),
         )
     kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
     kb.adjust(1)
     return kb.as_markup()
 
 
+@lru_cache(maxsize=8)
 def balance_kb(lang: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=tr(lang, "btn_topup"), callback_data=_menu(MenuAction.TOP_UP))
@@ -175,6 +199,7 @@ def balance_kb(lang: str) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+@lru_cache(maxsize=8)
 def menu_only_kb(lang: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
@@ -199,6 +224,7 @@ def library_kb(lang: str, ids: Sequence[int], page: int, pages: int,
     return kb.as_markup()
 
 
+@lru_cache(maxsize=8)
 def lang_kb() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="🇷🇺 Русский", callback_data=LangCb(language="ru"))

@@ -63,3 +63,19 @@ async def test_group_chat_messages_are_ignored_and_nobody_is_registered(harness)
     assert await harness.rows(schema.users, id=1020) == []
     # The same person in a private chat is answered as usual.
     assert texts(await harness.send(bob, "/start"))[0].startswith(tr("en", "welcome", name="Bob"))
+
+
+async def test_a_conversation_leaves_the_shared_cached_keyboards_as_built(harness):
+    """handlers.keyboards caches markups and every reply shares them: nothing on the way to
+    Telegram (handlers, aiogram, the session) may change one."""
+    from handlers import keyboards
+
+    cached = [keyboards.main_menu("en"), keyboards.menu_only_kb("en"), keyboards.balance_kb("en")]
+    before = [kb.model_dump() for kb in cached]
+    ann = harness.user(1030, "Ann")
+    await harness.send(ann, "/start")
+    for button in ("btn_images", "btn_back", "btn_balance", "btn_menu", "btn_help"):
+        await harness.press(ann, tr("en", button))
+    await harness.send(ann, "/start")
+    assert [kb.model_dump() for kb in cached] == before
+    assert keyboards.main_menu("en") is cached[0]

@@ -145,3 +145,23 @@ def test_card_shows_shortfall_and_topup_when_balance_is_short():
     assert "хотя бы на 5⭐" in text
     text, markup = screens.card("en", catalog, draft, balance=30)
     assert "Top up" not in " ".join(b.text for b in _buttons(markup))
+
+
+def test_static_keyboards_are_built_once_per_language_and_arguments():
+    """Cached markups are shared between replies: one per language and arguments."""
+    from bot.services.accounts import Pack
+
+    assert keyboards.main_menu("en") is keyboards.main_menu("en")
+    assert keyboards.main_menu("ru") is not keyboards.main_menu("en")
+    assert [b.text for b in keyboards.main_menu("ru").inline_keyboard[0]] == [
+        tr("ru", "btn_images"), tr("ru", "btn_videos")]
+    assert keyboards.step_kb("en", 4) is keyboards.step_kb("en", 4)
+    assert keyboards.step_kb("en", 5) != keyboards.step_kb("en", 4)  # the draft is in the data
+    packs = [Pack(stars=50, credits=60), Pack(stars=100, credits=130)]
+    assert keyboards.topup_kb("en", packs) is keyboards.topup_kb("en", list(packs))
+    assert keyboards.topup_kb("en", packs[:1]) != keyboards.topup_kb("en", packs)
+    catalog = Catalog()
+    pairs = [(m, catalog.base_price(m.key)) for m in catalog.models()]
+    assert keyboards.model_picker("en", pairs) is keyboards.model_picker("en", iter(pairs))
+    cheaper = [(m, 1) for m, _ in pairs]
+    assert keyboards.model_picker("en", cheaper) != keyboards.model_picker("en", pairs)
