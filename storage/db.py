@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,24 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     that writes still takes the write lock up front. Never write through it: a deferred
     transaction that reads and then writes can fail with SQLITE_BUSY."""
     return engine.execution_options(**{READ_ONLY: True})
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+    """On SQLite, the in-process lock a writing transaction takes before BEGIN IMMEDIATE; None
+    on Postgres (row locks there). SQLite has one write lock per database, and a connection that
+    finds it taken polls with growing sleeps (busy_timeout), so under a burst writers waited up
+    to 100 ms per poll while the lock sat free; queueing them here hands it over at once. Other
+    processes on the same file still meet busy_timeout, as before."""
+    if not is_sqlite(engine):
+        return None
+    sync_engine = engine.sync_engine
+    lock = _WRITE_LOCKS.get(sync_engine)
+    if lock is None:
+        lock = _WRITE_LOCKS[sync_engine] = asyncio.Lock()
+    return lock
 
 
 def create_engine(

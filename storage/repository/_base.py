@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import is_postgres, read_only
+from storage.db import is_postgres, read_only, write_lock
 from storage.errors import (
     DatabaseUnavailableError,
     InvalidAmountError,
@@ -128,6 +128,7 @@ class RepositoryBase:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = read_only(engine)
+        self._write_lock = write_lock(engine)
         self._postgres = is_postgres(engine)
 
     @property
@@ -137,9 +138,16 @@ class RepositoryBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._engine.dialect.name})"
 
-    def _tx(self) -> Any:
-        """One transaction that may write; database failures come out as typed StorageErrors."""
-        return self._transaction(self._engine)
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction that may write; database failures come out as typed StorageErrors.
+        On SQLite, writers of this process queue on storage.db.write_lock first."""
+        if self._write_lock is None:
+            async with self._transaction(self._engine) as conn:
+                yield conn
+            return
+        async with self._write_lock, self._transaction(self._engine) as conn:
+            yield conn
 
     def _read(self) -> Any:
         """One transaction that only reads: on SQLite it does not take the write lock (see
