@@ -3,6 +3,7 @@ leases for background jobs, and the read models for the library and admin stats.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,21 @@ UPDATE_FIELDS = frozenset({
     "kie_state", "poll_attempts", "next_poll_at", "progress_message_id", "callback_received_at",
 })
 QUEUED, SUCCEEDED, FAILED = GenerationStatus.queued, GenerationStatus.succeeded, GenerationStatus.failed
+GENERATING, SUBMIT_UNKNOWN = GenerationStatus.generating, GenerationStatus.submit_unknown
+STORING = GenerationStatus.storing
+# kie_state of a row moved to storing by a success callback's own result URLs (not confirmed by
+# recordInfo): the storer asks recordInfo before giving up on a download of such a row.
+CALLBACK_RESULTS = "success:callback"
+
+
+class CallbackWrite(enum.Enum):
+    """What Repository.accept_callback did."""
+
+    storing = "storing"  # moved to storing with the callback's result URLs
+    woken = "woken"  # due for the poller now (task id recorded if it was missing)
+    nothing_to_do = "nothing_to_do"  # already storing or final: the callback is old news
+    mismatch = "mismatch"  # the row belongs to another task
+    unknown = "unknown"  # no such generation
 
 
 def _fields(fields: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
@@ -235,6 +251,98 @@ class LifecycleRepository(MoneyRepository):
             result = await conn.execute(
                 sa.update(generations).where(generations.c.id == generation_id)
                 .values(updated_at=utcnow(), **values)
+            )
+            return result.rowcount == 1
+
+    async def accept_callback(
+        self, generation_id: int, *, task_id: str, kie_state: str | None,
+        result_urls: Iterable[str] | None = None, now: datetime | None = None,
+    ) -> CallbackWrite:
+        """Record KIE's callback for `task_id` in ONE conditional UPDATE (the callback is
+        answered right after it; everything else happens in the pipeline's stages).
+
+        With `result_urls` (an authenticated success callback carrying its results) a
+        generating/submit_unknown row moves to `storing` with those URLs, kie_state
+        CALLBACK_RESULTS (the storer confirms with recordInfo if a download fails) and no lease;
+        otherwise the row is woken for the poller (next_poll_at = now). Either way a row that
+        never learned its task id (lost create answer: queued/submit_unknown) records it, and a
+        queued one moves to generating. Rows already storing or final, rows of another task and
+        unknown ids are not written; the returned CallbackWrite says which it was."""
+        check_id("generation_id", generation_id)
+        check_text("task_id", task_id, max_length=128)
+        now = to_utc(now) or utcnow()
+        g = generations.c
+        urls = None if result_urls is None else [str(u) for u in result_urls]
+        early = status_in({QUEUED, SUBMIT_UNKNOWN})
+        if urls:
+            new_status = sa.case(
+                (status_in({GENERATING, SUBMIT_UNKNOWN}), STORING.value),
+                else_=GENERATING.value,
+            )
+        else:
+            new_status = sa.case((sa.and_(early, g.task_id.is_(None)), GENERATING.value),
+                                 else_=g.status)
+        moves = new_status != g.status
+        values: dict[str, Any] = dict(
+            status=new_status,
+            task_id=sa.func.coalesce(g.task_id, task_id),
+            submitted_at=sa.func.coalesce(g.submitted_at, now),
+            callback_received_at=now,
+            updated_at=now,
+            lease_owner=sa.case((moves, sa.null()), else_=g.lease_owner),
+            lease_until=sa.case((moves, sa.null()), else_=g.lease_until),
+        )
+        if urls:
+            storing = new_status == STORING.value
+            values.update(
+                kie_state=sa.case((storing, CALLBACK_RESULTS), else_=kie_state),
+                result_urls=sa.case((storing, sa.literal(urls, generations.c.result_urls.type)),
+                                    else_=g.result_urls),
+                completed_at=sa.case((storing, now), else_=g.completed_at),
+                next_poll_at=sa.case((storing, sa.null()), else_=now),
+            )
+        else:
+            values.update(kie_state=kie_state, next_poll_at=now)
+        async with self._tx() as conn:
+            row = (
+                await conn.execute(
+                    sa.update(generations)
+                    .where(
+                        g.id == generation_id,
+                        status_in({QUEUED, GENERATING, SUBMIT_UNKNOWN}),
+                        sa.or_(g.task_id.is_(None), g.task_id == task_id),
+                    )
+                    .values(**values)
+                    .returning(g.status)
+                )
+            ).first()
+        if row is not None:
+            return CallbackWrite.storing if row.status == STORING else CallbackWrite.woken
+        # Nothing written: say why (a read, without the write lock; rare).
+        async with self._read() as conn:
+            current = (
+                await conn.execute(sa.select(g.task_id).where(g.id == generation_id))
+            ).first()
+        if current is None:
+            return CallbackWrite.unknown
+        if current.task_id is not None and current.task_id != task_id:
+            return CallbackWrite.mismatch
+        return CallbackWrite.nothing_to_do
+
+    async def confirm_results(self, generation_id: int, *, result_urls: Iterable[str],
+                              kie_state: str) -> bool:
+        """Replace a `storing` row's KIE result URLs (recordInfo's, after the callback's could
+        not be fetched). False when the row is not storing."""
+        check_id("generation_id", generation_id)
+        check_text("kie_state", kie_state, max_length=32)
+        urls = [str(u) for u in result_urls]
+        if not urls:
+            raise InvalidFieldError("confirm_results needs at least one URL")
+        async with self._tx() as conn:
+            result = await conn.execute(
+                sa.update(generations)
+                .where(generations.c.id == generation_id, generations.c.status == STORING.value)
+                .values(result_urls=urls, kie_state=kie_state, updated_at=utcnow())
             )
             return result.rowcount == 1
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from kie_client.errors import KieError, KieTaskNotFoundError
-from kie_client.types import CallbackPayload, TaskRecord
+from kie_client.types import CallbackPayload, TaskRecord, TaskState
 from storage.media import (
     MediaStoreError,
     MediaTooLargeError,
@@ -22,6 +23,7 @@ from storage.media import (
     media_path,
 )
 from storage.models import Generation, GenerationStatus, Stage
+from storage.repository import CALLBACK_RESULTS, CallbackWrite
 
 from bot.downloads import (
     DownloadError,
@@ -68,36 +70,39 @@ class Completer:
     # -- callback (server) -------------------------------------------------------------------
 
     async def accept_callback(self, generation_id: int, payload: CallbackPayload) -> CallbackOutcome:
-        """Persist the wake-up; the poll stage does the work. Repeats are harmless."""
+        """Persist the callback in one small write and return; the stages do the work.
+
+        Only authenticated callbacks get here (the server checked the per-generation token in
+        the URL, which only KIE has, and KIE's HMAC signature when configured), so a success
+        body that lists result URLs is taken as the record: the row moves straight to
+        `storing` with them, without recordInfo (10/s for the whole account would cap delivery
+        of results finishing together). Every download still goes through SafeDownloader's
+        host allow-list, and a failed one falls back to recordInfo (store below). Any other
+        callback (fail, or success without URLs) only wakes the poller, which confirms with
+        recordInfo — a refund is money, so it is never decided by a body alone. Repeats are
+        harmless: the write is a compare-and-set."""
         p = self.p
-        g = await p.repository.get_generation(generation_id)
-        if g is None:
-            return CallbackOutcome.unknown_generation
-        if g.task_id and g.task_id != payload.task_id:
-            log.warning(kv("callback task mismatch", generation=g.id, task_id=payload.task_id))
-            return CallbackOutcome.task_mismatch
+        record = payload.record
         state = payload.state.value if payload.state is not None else None
-        log.info(kv("callback received", task_id=payload.task_id, state=state, code=payload.code,
-                    generation=g.id))
-        if g.is_final:
-            return CallbackOutcome.accepted
-        now = p.clock()
-        if not g.task_id and g.status in (QUEUED, SUBMIT_UNKNOWN):
-            # The create response was lost or has not been saved yet: the callback names the task.
-            moved = await p.repository.transition(
-                g.id, from_statuses={QUEUED, SUBMIT_UNKNOWN}, to_status=GENERATING,
-                task_id=payload.task_id, submitted_at=g.submitted_at or now, now=now,
-            )
-            if moved:
-                log.info(kv("task recorded from callback", task_id=payload.task_id, generation=g.id))
-            else:
-                current = await p.repository.get_generation(g.id)
-                if current and current.task_id and current.task_id != payload.task_id:
-                    return CallbackOutcome.task_mismatch
-        await p.repository.update_fields(
-            g.id, callback_received_at=now, kie_state=state, next_poll_at=now
+        results = (list(record.result_urls)
+                   if record is not None and record.state is TaskState.SUCCESS
+                   and record.result_urls else None)
+        written = await p.repository.accept_callback(
+            generation_id, task_id=payload.task_id, kie_state=state, result_urls=results,
+            now=p.clock(),
         )
-        p.kick(Stage.poll)
+        log.info(kv("callback received", task_id=payload.task_id, state=state, code=payload.code,
+                    generation=generation_id, outcome=written.value))
+        if written is CallbackWrite.unknown:
+            return CallbackOutcome.unknown_generation
+        if written is CallbackWrite.mismatch:
+            log.warning(kv("callback task mismatch", generation=generation_id,
+                           task_id=payload.task_id))
+            return CallbackOutcome.task_mismatch
+        if written is CallbackWrite.storing:
+            p.kick(Stage.store)
+        elif written is CallbackWrite.woken:
+            p.kick(Stage.poll)
         return CallbackOutcome.accepted
 
     # -- poll stage ---------------------------------------------------------------------------
@@ -175,17 +180,20 @@ class Completer:
         try:
             for index, url in enumerate(g.result_urls):
                 stored.append(await self._store_one(g, index, url))
-        except (DownloadRefusedError, MediaTooLargeError) as exc:
-            log.warning(kv("result refused", generation=g.id, reason=str(exc)))
-            reason = (DownloadTooLargeError.user_reason if isinstance(exc, MediaTooLargeError)
-                      else exc.user_reason)
-            await self._fail(g, reason, None)
+        except (DownloadError, KieError) as exc:
+            if g.kie_state == CALLBACK_RESULTS:
+                # The URLs came from the callback's body: before refusing or retrying them,
+                # ask recordInfo what the results are (once; it records the answer).
+                log.info(kv("callback results not fetched; asking recordInfo", generation=g.id,
+                            error=type(exc).__name__))
+                confirmed = await self._confirm(g)
+                if confirmed is not None:
+                    await self.store(confirmed)
+                return
+            await self._store_failed(g, exc)
             return
-        except (DownloadError, MediaStoreError, KieError) as exc:
-            # Transient: leave the row in `storing`; the storer retries until the deadline.
-            log.warning(kv("store deferred", generation=g.id, error=type(exc).__name__,
-                           reason=str(exc)))
-            await p.defer(g)
+        except MediaStoreError as exc:
+            await self._store_failed(g, exc)
             return
         moved = await p.repository.transition(
             g.id, from_statuses={STORING}, to_status=GenerationStatus.succeeded,
@@ -197,6 +205,46 @@ class Completer:
         log.info(kv(f"stored {len(stored)} file{'s' if len(stored) != 1 else ''}", generation=g.id))
         if moved:
             p.kick(Stage.deliver)
+
+    async def _store_failed(self, g: Generation, exc: Exception) -> None:
+        p = self.p
+        if isinstance(exc, (DownloadRefusedError, MediaTooLargeError)):
+            log.warning(kv("result refused", generation=g.id, reason=str(exc)))
+            reason = (DownloadTooLargeError.user_reason if isinstance(exc, MediaTooLargeError)
+                      else exc.user_reason)
+            await self._fail(g, reason, None)
+            return
+        # Transient: leave the row in `storing`; the storer retries until the deadline.
+        log.warning(kv("store deferred", generation=g.id, error=type(exc).__name__,
+                       reason=str(exc)))
+        await p.defer(g)
+
+    async def _confirm(self, g: Generation) -> Generation | None:
+        """recordInfo for a row stored from a callback's URLs that could not be fetched. The row
+        with recordInfo's URLs to store, or None when it was failed or deferred instead."""
+        p = self.p
+        try:
+            record = await p.kie.get_task(g.task_id or "")
+        except KieError as exc:
+            log.warning(kv("recordInfo deferred", generation=g.id, error=type(exc).__name__))
+            await p.defer(g)  # still CALLBACK_RESULTS: the next try asks again
+            return None
+        if record.state is TaskState.FAIL:
+            log.info(kv("task failed", task_id=g.task_id, generation=g.id,
+                        fail_code=record.fail_code))
+            await self._fail(g, failure_reason(record), record.fail_code)
+            return None
+        if record.state is not TaskState.SUCCESS or not record.result_urls:
+            if record.state is TaskState.SUCCESS:
+                await self._fail(g, "KIE finished without a result file", None)
+            else:  # recordInfo lags behind the callback: try again later
+                await p.defer(g)
+            return None
+        urls = list(record.result_urls)
+        if not await p.repository.confirm_results(g.id, result_urls=urls,
+                                                  kie_state=TaskState.SUCCESS.value):
+            return None  # no longer storing: someone else finished it
+        return replace(g, result_urls=urls, kie_state=TaskState.SUCCESS.value)
 
     async def _store_one(self, g: Generation, index: int, url: str) -> StoredObject:
         p = self.p

@@ -322,3 +322,87 @@ async def test_statuses_and_stages_accept_enum_members_and_plain_strings(repo):
         await repo.list_library(1, limit=5, statuses=["finished"])
     with pytest.raises(InvalidFieldError):
         await repo.transition(gen.id, from_statuses=[["generating"]], to_status="storing")
+
+
+class _Writes:
+    """The writing statements an engine runs (BEGIN/COMMIT and reads are not writes)."""
+
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.statements: list[tuple[str, int]] = []
+        event.listen(engine.sync_engine, "after_cursor_execute", self._record)
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            self.statements.append((statement.split()[0].upper(), context.rowcount))
+
+    def take(self) -> list[tuple[str, int]]:
+        """(statement, rows it changed) since the last take."""
+        taken, self.statements = self.statements, []
+        return taken
+
+
+async def test_a_callback_is_recorded_in_one_conditional_update(repo, engine):
+    from storage.repository import CALLBACK_RESULTS, CallbackWrite
+
+    await _setup(repo)
+    g = (await _start(repo)).generation
+    assert await repo.transition(g.id, from_statuses={GenerationStatus.queued},
+                                 to_status=GenerationStatus.generating, task_id="t1")
+    other = (await _start(repo, key="k2")).generation
+    writes = _Writes(engine)
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    # A wake-up (no results): one UPDATE, due for the poller now.
+    assert await repo.accept_callback(g.id, task_id="t1", kie_state="generating", now=now) \
+        is CallbackWrite.woken
+    assert writes.take() == [("UPDATE", 1)]
+    row = await repo.get_generation(g.id)
+    assert (row.status, row.callback_received_at, row.next_poll_at, row.kie_state) == (
+        GenerationStatus.generating, now, now, "generating")
+
+    # The results: one UPDATE moves it to storing with the URLs, lease dropped.
+    urls = ["https://tempfile.aiquickdraw.com/r/a.png", "https://tempfile.aiquickdraw.com/r/b.png"]
+    assert await repo.claim(Stage.poll, owner="poller", lease_seconds=60, limit=5, now=now)
+    writes.take()  # the claim's
+    assert await repo.accept_callback(g.id, task_id="t1", kie_state="success", result_urls=urls,
+                                      now=now) is CallbackWrite.storing
+    assert writes.take() == [("UPDATE", 1)]
+    row = await repo.get_generation(g.id)
+    assert (row.status, row.result_urls, row.kie_state, row.completed_at, row.lease_owner,
+            row.next_poll_at) == (GenerationStatus.storing, urls, CALLBACK_RESULTS, now, None, None)
+
+    # Again (KIE retries): nothing written, nothing to do.
+    assert await repo.accept_callback(g.id, task_id="t1", kie_state="success", result_urls=urls) \
+        is CallbackWrite.nothing_to_do
+    # Another task's callback, an unknown generation: refused without a write.
+    assert await repo.accept_callback(g.id, task_id="t9", kie_state="success", result_urls=urls) \
+        is CallbackWrite.mismatch
+    assert await repo.accept_callback(10**9, task_id="t1", kie_state="success") \
+        is CallbackWrite.unknown
+    assert all(rows == 0 for _, rows in writes.take())  # tried, matched nothing
+    assert (await repo.get_generation(g.id)).result_urls == urls
+
+    # A queued row that never learned its task (the create answer was lost) records it.
+    assert await repo.accept_callback(other.id, task_id="t2", kie_state="success",
+                                      result_urls=urls, now=now) is CallbackWrite.woken
+    row = await repo.get_generation(other.id)
+    assert (row.status, row.task_id, row.submitted_at) == (GenerationStatus.generating, "t2", now)
+    assert writes.take() == [("UPDATE", 1)]
+
+
+async def test_concurrent_callbacks_move_a_row_once(repo):
+    from storage.repository import CallbackWrite
+
+    await _setup(repo)
+    g = (await _start(repo)).generation
+    await repo.transition(g.id, from_statuses={GenerationStatus.queued},
+                          to_status=GenerationStatus.generating, task_id="t1")
+    outcomes = await asyncio.gather(*(
+        repo.accept_callback(g.id, task_id="t1", kie_state="success",
+                             result_urls=["https://tempfile.aiquickdraw.com/r/a.png"])
+        for _ in range(10)
+    ))
+    assert outcomes.count(CallbackWrite.storing) == 1
+    assert outcomes.count(CallbackWrite.nothing_to_do) == 9

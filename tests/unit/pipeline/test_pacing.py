@@ -11,7 +11,7 @@ async def test_per_chat_pacing_moves_the_fake_clock_not_the_real_one(world):
     for g, task in zip((first, second), world.kie.creates, strict=True):
         world.kie.succeed(task.task_id)
         await world.callback(g.id, task.task_id)
-    assert await world.run("poll") == 2 and await world.run("store") == 2
+    assert await world.run("store") == 2  # the callbacks carried the results
     started = world.clock()
     assert await world.run("deliver") == 2
     (t1, _), (t2, _) = world.bot.sent

@@ -9,6 +9,7 @@ from aiogram.methods import SendMessage, SendPhoto
 
 from bot.services.pipeline.complete import CallbackOutcome
 from storage.models import Stage
+from storage.repository import CALLBACK_RESULTS
 from tests.unit.pipeline.harness import PRICE, SIGNUP_BONUS
 
 
@@ -31,15 +32,29 @@ async def test_the_callback_naming_the_generation_resolves_it(world):
     world.kie.succeed(task_id)
     assert await world.callback(g.id, task_id) is CallbackOutcome.accepted
     g = await world.row(g.id)
-    assert (g.status, g.task_id, g.next_poll_at) == ("generating", task_id, world.clock())
+    # It names the task and carries the results: straight to storing, no recordInfo.
+    assert (g.status, g.task_id, g.kie_state) == ("storing", task_id, CALLBACK_RESULTS)
 
-    assert await world.run("poll") == 1
+    assert await world.run("poll") == 0
     assert await world.run("store") == 1
     assert await world.run("deliver") == 1
     assert [type(m) for m in world.bot.methods] == [SendPhoto]
     assert len(world.kie.creates) == 1  # createTask was never repeated
+    assert world.kie.record_reads == []
     assert await world.balance() == SIGNUP_BONUS - PRICE
     assert await world.ledger(g.id) == [("spend", -PRICE)]
+
+
+async def test_a_fail_callback_naming_the_generation_records_the_task_and_wakes_the_poller(world):
+    g, task_id = await _answer_lost(world)
+    world.kie.fail(task_id)
+    assert await world.callback(g.id, task_id) is CallbackOutcome.accepted
+    g = await world.row(g.id)
+    assert (g.status, g.task_id, g.next_poll_at) == ("generating", task_id, world.clock())
+    assert await world.run("poll") == 1
+    assert world.kie.record_reads == [task_id]  # a refund is confirmed by recordInfo
+    assert (await world.row(g.id)).status == "failed"
+    assert await world.balance() == SIGNUP_BONUS
 
 
 async def test_without_a_callback_the_window_end_refunds_once(world):
