@@ -2,7 +2,8 @@
 
 Handlers then receive `user` (storage User), `lang` ("ru"/"en") and `user_created` (True only on
 the very first update, when the signup bonus was granted). Registering also clears `blocked`: a
-user who writes to us has unblocked the bot. `membership_router()` follows my_chat_member
+user who writes to us has unblocked the bot. It costs a read per update and a write only when
+something changed (Repository.register_user), so updates do not queue for SQLite's write lock. `membership_router()` follows my_chat_member
 updates (blocked / unblocked) and wakes the deliverer when a user comes back.
 """
 

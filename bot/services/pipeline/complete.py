@@ -1,9 +1,16 @@
-"""Complete: confirm a task with recordInfo, store its files, mark succeeded (or fail + refund).
+"""Complete: record KIE's answer for a task, store its files, mark succeeded (or fail + refund).
 
-A callback is only a wake-up: KIE signs the task id and timestamp, not the body, so the state and
-result URLs always come from recordInfo. While a row is `storing`, its `result_urls` hold KIE's
-URLs (so a restarted storer knows what to fetch); `succeeded` replaces them with our stored URLs
-and records the objects' paths in `stored_paths`, which is what delivery and resends read.
+A callback is acknowledged after one conditional UPDATE (Repository.accept_callback). Only
+authenticated callbacks get here (per-generation token in the URL, which only KIE has; KIE's
+HMAC when configured), so a success body listing result URLs is the record: the row moves to
+`storing` with those URLs (kie_state CALLBACK_RESULTS) without recordInfo. Every download still
+passes SafeDownloader's host allow-list, and when one of those URLs cannot be fetched the storer
+asks recordInfo once before refusing or retrying. Fail callbacks (and success without URLs) only
+wake the poller: a refund is decided by recordInfo, never by a body.
+
+While a row is `storing`, its `result_urls` hold KIE's URLs (so a restarted storer knows what to
+fetch); `succeeded` replaces them with our stored URLs and records the objects' paths in
+`stored_paths`, which is what delivery and resends read.
 """
 
 from __future__ import annotations
