@@ -6,8 +6,8 @@ Users and money (storage/repository/_money.py)
     get_payment, ledger_check
 Lifecycle (storage/repository/_lifecycle.py)
     start_generation (charge + insert queued), fail_generation / cancel_generation (refund
-    once), transition (forward-only compare-and-set), update_fields, accept_callback (one
-    conditional UPDATE per KIE callback), confirm_results, claim / release (leases),
+    once), transition (forward-only compare-and-set), update_fields, accept_callback(s) (one
+    conditional UPDATE per KIE callback; several in one transaction), confirm_results, claim / release (leases),
     mark_delivered
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
@@ -20,7 +20,7 @@ and races resolve in the database. Database failures surface as storage.errors t
 
 from __future__ import annotations
 
-from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackWrite
+from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._queries import QueryRepository
 
 
@@ -28,4 +28,4 @@ class Repository(QueryRepository):
     """See the module docstring for the method list."""
 
 
-__all__ = ["CALLBACK_RESULTS", "CallbackWrite", "Repository"]
+__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "Repository"]

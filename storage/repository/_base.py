@@ -102,7 +102,8 @@ def _aware(values: Mapping[str, Any], columns: sa.Table) -> dict[str, Any]:
 
 
 def user_from(row: Any) -> User:
-    data = _aware(row._mapping, users)
+    """From a row of `users` (extra selected columns are ignored)."""
+    data = _aware({k: v for k, v in row._mapping.items() if k in users.c}, users)
     data["blocked"] = bool(data["blocked"])
     return User(**data)
 

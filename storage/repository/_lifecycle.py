@@ -4,7 +4,8 @@ leases for background jobs, and the read models for the library and admin stats.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +61,61 @@ class CallbackWrite(enum.Enum):
     nothing_to_do = "nothing_to_do"  # already storing or final: the callback is old news
     mismatch = "mismatch"  # the row belongs to another task
     unknown = "unknown"  # no such generation
+
+
+@dataclass(frozen=True)
+class CallbackNote:
+    """One KIE callback to record (Repository.accept_callbacks)."""
+
+    generation_id: int
+    task_id: str
+    kie_state: str | None
+    result_urls: tuple[str, ...] | None = None  # a success body's own results
+
+
+def _callback_update(note: CallbackNote, now: datetime) -> Any:
+    """The one conditional UPDATE recording a callback (see accept_callback)."""
+    g = generations.c
+    urls = list(note.result_urls) if note.result_urls else None
+    early = status_in({QUEUED, SUBMIT_UNKNOWN})
+    if urls:
+        new_status = sa.case(
+            (status_in({GENERATING, SUBMIT_UNKNOWN}), STORING.value), else_=GENERATING.value,
+        )
+    else:
+        new_status = sa.case((sa.and_(early, g.task_id.is_(None)), GENERATING.value),
+                             else_=g.status)
+    moves = new_status != g.status
+    values: dict[str, Any] = dict(
+        status=new_status,
+        task_id=sa.func.coalesce(g.task_id, note.task_id),
+        submitted_at=sa.func.coalesce(g.submitted_at, now),
+        callback_received_at=now,
+        updated_at=now,
+        lease_owner=sa.case((moves, sa.null()), else_=g.lease_owner),
+        lease_until=sa.case((moves, sa.null()), else_=g.lease_until),
+    )
+    if urls:
+        storing = new_status == STORING.value
+        values.update(
+            kie_state=sa.case((storing, CALLBACK_RESULTS), else_=note.kie_state),
+            result_urls=sa.case((storing, sa.literal(urls, g.result_urls.type)),
+                                else_=g.result_urls),
+            completed_at=sa.case((storing, now), else_=g.completed_at),
+            next_poll_at=sa.case((storing, sa.null()), else_=now),
+        )
+    else:
+        values.update(kie_state=note.kie_state, next_poll_at=now)
+    return (
+        sa.update(generations)
+        .where(
+            g.id == note.generation_id,
+            status_in({QUEUED, GENERATING, SUBMIT_UNKNOWN}),
+            sa.or_(g.task_id.is_(None), g.task_id == note.task_id),
+        )
+        .values(**values)
+        .returning(g.status)
+    )
 
 
 def _fields(fields: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
@@ -268,66 +324,42 @@ class LifecycleRepository(MoneyRepository):
         never learned its task id (lost create answer: queued/submit_unknown) records it, and a
         queued one moves to generating. Rows already storing or final, rows of another task and
         unknown ids are not written; the returned CallbackWrite says which it was."""
-        check_id("generation_id", generation_id)
-        check_text("task_id", task_id, max_length=128)
+        note = CallbackNote(generation_id, task_id, kie_state,
+                            None if result_urls is None else tuple(result_urls))
+        [written] = await self.accept_callbacks([note], now=now)
+        return written
+
+    async def accept_callbacks(
+        self, notes: Sequence[CallbackNote], *, now: datetime | None = None
+    ) -> list[CallbackWrite]:
+        """accept_callback for several callbacks in one transaction (group commit: callbacks
+        arriving together share one BEGIN/COMMIT and one turn at SQLite's write lock); one
+        UPDATE each, results in order. A database error fails them all (none is answered 200)."""
+        for note in notes:
+            check_id("generation_id", note.generation_id)
+            check_text("task_id", note.task_id, max_length=128)
         now = to_utc(now) or utcnow()
         g = generations.c
-        urls = None if result_urls is None else [str(u) for u in result_urls]
-        early = status_in({QUEUED, SUBMIT_UNKNOWN})
-        if urls:
-            new_status = sa.case(
-                (status_in({GENERATING, SUBMIT_UNKNOWN}), STORING.value),
-                else_=GENERATING.value,
-            )
-        else:
-            new_status = sa.case((sa.and_(early, g.task_id.is_(None)), GENERATING.value),
-                                 else_=g.status)
-        moves = new_status != g.status
-        values: dict[str, Any] = dict(
-            status=new_status,
-            task_id=sa.func.coalesce(g.task_id, task_id),
-            submitted_at=sa.func.coalesce(g.submitted_at, now),
-            callback_received_at=now,
-            updated_at=now,
-            lease_owner=sa.case((moves, sa.null()), else_=g.lease_owner),
-            lease_until=sa.case((moves, sa.null()), else_=g.lease_until),
-        )
-        if urls:
-            storing = new_status == STORING.value
-            values.update(
-                kie_state=sa.case((storing, CALLBACK_RESULTS), else_=kie_state),
-                result_urls=sa.case((storing, sa.literal(urls, generations.c.result_urls.type)),
-                                    else_=g.result_urls),
-                completed_at=sa.case((storing, now), else_=g.completed_at),
-                next_poll_at=sa.case((storing, sa.null()), else_=now),
-            )
-        else:
-            values.update(kie_state=kie_state, next_poll_at=now)
+        written: list[CallbackWrite | None] = []
         async with self._tx() as conn:
-            row = (
-                await conn.execute(
-                    sa.update(generations)
-                    .where(
-                        g.id == generation_id,
-                        status_in({QUEUED, GENERATING, SUBMIT_UNKNOWN}),
-                        sa.or_(g.task_id.is_(None), g.task_id == task_id),
-                    )
-                    .values(**values)
-                    .returning(g.status)
-                )
-            ).first()
-        if row is not None:
-            return CallbackWrite.storing if row.status == STORING else CallbackWrite.woken
-        # Nothing written: say why (a read, without the write lock; rare).
-        async with self._read() as conn:
-            current = (
-                await conn.execute(sa.select(g.task_id).where(g.id == generation_id))
-            ).first()
-        if current is None:
-            return CallbackWrite.unknown
-        if current.task_id is not None and current.task_id != task_id:
-            return CallbackWrite.mismatch
-        return CallbackWrite.nothing_to_do
+            for note in notes:
+                row = (await conn.execute(_callback_update(note, now))).first()
+                written.append(None if row is None else (
+                    CallbackWrite.storing if row.status == STORING else CallbackWrite.woken))
+            for index, note in enumerate(notes):
+                if written[index] is not None:
+                    continue
+                # Nothing written: say why (rare: repeats, strays).
+                current = (
+                    await conn.execute(sa.select(g.task_id).where(g.id == note.generation_id))
+                ).first()
+                if current is None:
+                    written[index] = CallbackWrite.unknown
+                elif current.task_id is not None and current.task_id != note.task_id:
+                    written[index] = CallbackWrite.mismatch
+                else:
+                    written[index] = CallbackWrite.nothing_to_do
+        return [w for w in written if w is not None]
 
     async def confirm_results(self, generation_id: int, *, result_urls: Iterable[str],
                               kie_state: str) -> bool:

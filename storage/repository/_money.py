@@ -27,11 +27,12 @@ from storage.repository._base import (
     user_from,
     utcnow,
 )
-from storage.schema import credit_ledger, payments, users
+from storage.schema import credit_ledger, generations, payments, users
 
 
-# How stale users.last_seen_at may be: register_user refreshes it only when it is this old (a
-# write per update serialised every update behind SQLite's one write lock).
+# How stale users.last_seen_at may be while the user has nothing undelivered: register_user
+# refreshes it only when it is this old (a write per update serialised every update behind
+# SQLite's one write lock).
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
 
@@ -59,19 +60,28 @@ class MoneyRepository(RepositoryBase):
 
         Called on every update, so it reads first (no write lock) and writes only when something
         would change: a new user, other names, `blocked` to clear, a payload to keep, or a
-        last_seen_at older than LAST_SEEN_RESOLUTION. last_seen_at is therefore at most that
-        much older than the user's latest update; mark_unreachable allows for it."""
+        last_seen_at older than LAST_SEEN_RESOLUTION — or at once while the user has an
+        undelivered generation: only the sends for those can meet a 403, and mark_unreachable
+        needs the exact time of the user's latest update to judge it."""
         check_id("user_id", user_id)
         check_amount("signup_bonus", signup_bonus, allow_zero=True)
         if start_payload is not None:
             start_payload = start_payload.strip()[:64] or None
         now = to_utc(now) or utcnow()
         username = username.lstrip("@") if username else username
+        awaiting = (
+            sa.select(generations.c.id)
+            .where(generations.c.user_id == user_id, generations.c.delivered_at.is_(None))
+            .exists().label("awaiting_delivery")
+        )
         async with self._read() as conn:
-            row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+            row = (
+                await conn.execute(sa.select(users, awaiting).where(users.c.id == user_id))
+            ).first()
         if row is not None:
             known = user_from(row)
-            if not _needs_touch(known, username, first_name, last_name, start_payload, now):
+            if not _needs_touch(known, username, first_name, last_name, start_payload, now,
+                                awaiting_delivery=bool(row.awaiting_delivery)):
                 return known, False
         async with self._tx() as conn:
             created = False
@@ -124,25 +134,20 @@ class MoneyRepository(RepositoryBase):
         await self._update_user(user_id, blocked=bool(blocked))
 
     async def mark_unreachable(self, user_id: int, *, since: datetime) -> bool:
-        """A send begun at `since` was refused with 403: mark the user blocked, unless they may
-        have written to us after `since` — then the 403 is older news than their message (which
-        unblocked them), and marking them would stop every delivery until they write again.
+        """A send begun at `since` was refused with 403: mark the user blocked, unless they wrote
+        to us after `since` — then the 403 is older news than their message (which unblocked
+        them), and marking them would stop every delivery until they write again.
         True when the mark was written.
 
-        register_user refreshes last_seen_at only when it is LAST_SEEN_RESOLUTION old, so a
-        message at t > since leaves last_seen_at >= t - resolution > since - resolution: marking
-        only when last_seen_at <= since - resolution never blocks a user who wrote after `since`.
-        A 403 within that window of their last recorded update is not marked; the deliverer
-        leaves the row undelivered and meets the 403 again on a later pass, which marks it."""
+        For the sends of a generation not yet delivered (the only ones that call this) the
+        user's last_seen_at is exact: register_user writes it on every update while such a
+        generation exists (a send's generation exists before the send begins)."""
         check_id("user_id", user_id)
         since = to_utc(since)
-        if since is None:
-            raise InvalidFieldError("since is required")
         async with self._tx() as conn:
             result = await conn.execute(
-                sa.update(users).where(
-                    users.c.id == user_id, users.c.last_seen_at <= since - LAST_SEEN_RESOLUTION
-                ).values(blocked=True)
+                sa.update(users).where(users.c.id == user_id, users.c.last_seen_at <= since)
+                .values(blocked=True)
             )
             return result.rowcount == 1
 
@@ -384,13 +389,15 @@ MAX_NOTE = 500
 
 
 def _needs_touch(user: User, username: str | None, first_name: str | None,
-                 last_name: str | None, start_payload: str | None, now: datetime) -> bool:
+                 last_name: str | None, start_payload: str | None, now: datetime, *,
+                 awaiting_delivery: bool) -> bool:
     """Whether register_user must write: what it would write differs from the row."""
     return (
         user.blocked
         or (user.username, user.first_name, user.last_name) != (username, first_name, last_name)
         or (start_payload is not None and user.start_payload is None)
         or user.last_seen_at is None
+        or (awaiting_delivery and now > user.last_seen_at)
         or now - user.last_seen_at >= LAST_SEEN_RESOLUTION
     )
 

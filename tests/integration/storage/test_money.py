@@ -208,41 +208,44 @@ async def test_admin_note_is_optional_and_stored(repo):
 async def test_a_403_older_than_the_users_last_message_does_not_mark_them_blocked(repo):
     from datetime import UTC, datetime, timedelta
 
-    from storage.repository._money import LAST_SEEN_RESOLUTION as R
-
     seen = datetime(2030, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
     await repo.register_user(7, username=None, first_name="A", last_name=None, language="en",
                              signup_bonus=0, now=seen)
     # The send began before the user's latest message: that message unblocked them.
     assert not await repo.mark_unreachable(7, since=seen - timedelta(microseconds=1))
     assert (await repo.get_user(7)).blocked is False
-    # last_seen_at is refreshed at most once per R, so within R of it the user may have written
-    # after `since` without a trace: no mark.
-    assert not await repo.mark_unreachable(7, since=seen + R - timedelta(milliseconds=1))
-    assert (await repo.get_user(7)).blocked is False
-    # The send began R after it: the 403 is news.
-    assert await repo.mark_unreachable(7, since=seen + R + timedelta(milliseconds=1))
+    # The send began after it: the 403 is news.
+    assert await repo.mark_unreachable(7, since=seen + timedelta(milliseconds=1))
     assert (await repo.get_user(7)).blocked is True
-    # Writing again clears it, as before (at once: blocked is always written).
+    # Writing again clears it, as before.
     await repo.register_user(7, username=None, first_name="A", last_name=None, language="en",
-                             signup_bonus=0, now=seen + R + timedelta(seconds=1))
+                             signup_bonus=0, now=seen + timedelta(seconds=5))
     assert (await repo.get_user(7)).blocked is False
 
 
-async def test_a_message_not_written_to_last_seen_still_guards_against_an_older_403(repo):
-    """The race mark_unreachable exists for, with last_seen_at refreshed only once per R: the
-    user writes at t0 (written), a send begins at t1, the user writes at t2 (no write: t0 is
-    fresh), the send's 403 arrives — the user must not be marked blocked."""
+async def test_with_a_generation_undelivered_every_update_records_last_seen(repo):
+    """The race mark_unreachable exists for, now that register_user skips most writes: the user
+    writes at t0, a send for their generation begins at t1, they write again at t2 (seconds
+    later), the send's 403 arrives. last_seen_at must say t2, so the 403 is not taken as news."""
     from datetime import UTC, datetime, timedelta
 
     t0 = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
-    names = dict(username=None, first_name="A", last_name=None, language="en", signup_bonus=0)
+    names = dict(username=None, first_name="A", last_name=None, language="en", signup_bonus=5)
     await repo.register_user(8, **names, now=t0)
-    t1, t2 = t0 + timedelta(seconds=20), t0 + timedelta(seconds=40)
+    await repo.register_user(8, **names, now=t0 + timedelta(seconds=1))
+    assert (await repo.get_user(8)).last_seen_at == t0  # nothing undelivered: not refreshed
+    g = (await repo.start_generation(user_id=8, chat_id=8, model_key="m", kind="image", cost=1,
+                                     options={}, request_key="k")).generation
+    t1, t2 = t0 + timedelta(seconds=20), t0 + timedelta(seconds=21)
     await repo.register_user(8, **names, now=t2)
-    assert (await repo.get_user(8)).last_seen_at == t0  # not refreshed: that is the point
+    assert (await repo.get_user(8)).last_seen_at == t2
     assert not await repo.mark_unreachable(8, since=t1)
     assert (await repo.get_user(8)).blocked is False
+    # Once delivered, updates stop writing again.
+    await repo.fail_generation(g.id, error="x")
+    assert await repo.mark_delivered(g.id)
+    await repo.register_user(8, **names, now=t2 + timedelta(seconds=1))
+    assert (await repo.get_user(8)).last_seen_at == t2
 
 
 async def test_register_writes_only_when_something_changed(repo, engine):
