@@ -175,7 +175,10 @@ class App:
             await ensure_bucket()
         self._runner = web.AppRunner(self.web_app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, s.server_host, s.server_port, reuse_address=True)
+        # backlog: KIE opens a connection per callback; 200 results finishing together
+        # overflowed the default 128 and the rest waited for a SYN retry (~1 s).
+        site = web.TCPSite(self._runner, s.server_host, s.server_port, reuse_address=True,
+                           backlog=1024)
         await site.start()
         log.info(kv("server listening", host=s.server_host, port=s.server_port,
                     mode="webhook" if s.webhook_mode else "polling"))

@@ -73,49 +73,67 @@ class CallbackNote:
     result_urls: tuple[str, ...] | None = None  # a success body's own results
 
 
-def _callback_update(note: CallbackNote, now: datetime) -> Any:
-    """The one conditional UPDATE recording a callback (see accept_callback)."""
+_EARLY = frozenset({QUEUED, SUBMIT_UNKNOWN})
+_CALLBACK_OPEN = frozenset({QUEUED, GENERATING, SUBMIT_UNKNOWN})  # statuses a callback moves
+
+
+def _plan_callback(note: CallbackNote, status: GenerationStatus, task_id: str | None
+                   ) -> tuple[CallbackWrite, GenerationStatus]:
+    """What accept_callback does to a row in (status, task_id): the outcome and new status."""
+    if task_id is not None and task_id != note.task_id:
+        return CallbackWrite.mismatch, status
+    if status not in _CALLBACK_OPEN:
+        return CallbackWrite.nothing_to_do, status
+    if note.result_urls and status in (GENERATING, SUBMIT_UNKNOWN):
+        return CallbackWrite.storing, STORING
+    if status in _EARLY and task_id is None:
+        return CallbackWrite.woken, GENERATING
+    return CallbackWrite.woken, status
+
+
+def _callback_statements() -> tuple[Any, Any]:
+    """The two UPDATEs of accept_callbacks, run with executemany (one round trip per batch —
+    on SQLite each statement is a hop to aiosqlite's thread, which under load costs ms). Their
+    WHERE repeats the plan's conditions, so a wrong plan could only write nothing."""
     g = generations.c
-    urls = list(note.result_urls) if note.result_urls else None
-    early = status_in({QUEUED, SUBMIT_UNKNOWN})
-    if urls:
-        new_status = sa.case(
-            (status_in({GENERATING, SUBMIT_UNKNOWN}), STORING.value), else_=GENERATING.value,
-        )
-    else:
-        new_status = sa.case((sa.and_(early, g.task_id.is_(None)), GENERATING.value),
-                             else_=g.status)
-    moves = new_status != g.status
-    values: dict[str, Any] = dict(
-        status=new_status,
-        task_id=sa.func.coalesce(g.task_id, note.task_id),
-        submitted_at=sa.func.coalesce(g.submitted_at, now),
-        callback_received_at=now,
-        updated_at=now,
-        lease_owner=sa.case((moves, sa.null()), else_=g.lease_owner),
-        lease_until=sa.case((moves, sa.null()), else_=g.lease_until),
+
+    def status_is(*statuses: GenerationStatus) -> sa.ColumnElement[bool]:
+        # Not IN (...): SQLAlchemy expands IN lists per execution, which executemany refuses.
+        return sa.or_(*(g.status == status.value for status in sorted(statuses)))
+
+    at = sa.bindparam("b_now", type_=g.callback_received_at.type)
+    task = sa.bindparam("b_task", type_=g.task_id.type)
+    common = dict(
+        task_id=task, submitted_at=sa.func.coalesce(g.submitted_at, at),
+        callback_received_at=at, updated_at=at,
     )
-    if urls:
-        storing = new_status == STORING.value
-        values.update(
-            kie_state=sa.case((storing, CALLBACK_RESULTS), else_=note.kie_state),
-            result_urls=sa.case((storing, sa.literal(urls, g.result_urls.type)),
-                                else_=g.result_urls),
-            completed_at=sa.case((storing, now), else_=g.completed_at),
-            next_poll_at=sa.case((storing, sa.null()), else_=now),
-        )
-    else:
-        values.update(kie_state=note.kie_state, next_poll_at=now)
-    return (
+    matches = sa.and_(g.id == sa.bindparam("b_id", type_=g.id.type),
+                      sa.or_(g.task_id.is_(None), g.task_id == task))
+    to_storing = (
         sa.update(generations)
-        .where(
-            g.id == note.generation_id,
-            status_in({QUEUED, GENERATING, SUBMIT_UNKNOWN}),
-            sa.or_(g.task_id.is_(None), g.task_id == note.task_id),
+        .where(matches, status_is(GENERATING, SUBMIT_UNKNOWN))
+        .values(
+            status=STORING.value, kie_state=CALLBACK_RESULTS,
+            result_urls=sa.bindparam("b_urls", type_=g.result_urls.type), completed_at=at,
+            next_poll_at=None, lease_owner=None, lease_until=None, **common,
         )
-        .values(**values)
-        .returning(g.status)
     )
+    moves = sa.bindparam("b_moves", type_=sa.Boolean())
+    wake = (
+        sa.update(generations)
+        .where(matches, status_is(*_CALLBACK_OPEN))
+        .values(
+            status=sa.bindparam("b_status", type_=g.status.type),
+            kie_state=sa.bindparam("b_state", type_=g.kie_state.type), next_poll_at=at,
+            lease_owner=sa.case((moves, sa.null()), else_=g.lease_owner),
+            lease_until=sa.case((moves, sa.null()), else_=g.lease_until),
+            **common,
+        )
+    )
+    return to_storing, wake
+
+
+_TO_STORING, _WAKE = _callback_statements()
 
 
 def _fields(fields: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
@@ -333,33 +351,47 @@ class LifecycleRepository(MoneyRepository):
         self, notes: Sequence[CallbackNote], *, now: datetime | None = None
     ) -> list[CallbackWrite]:
         """accept_callback for several callbacks in one transaction (group commit: callbacks
-        arriving together share one BEGIN/COMMIT and one turn at SQLite's write lock); one
-        UPDATE each, results in order. A database error fails them all (none is answered 200)."""
+        arriving together share one BEGIN/COMMIT and one turn at SQLite's write lock). The
+        rows are read under lock (FOR UPDATE on Postgres; SQLite's write lock), each callback's
+        effect decided from them in order (a repeat in the same batch finds the first's
+        result), then written with one executemany per kind of write. Results in order. A
+        database error fails them all (none is answered 200)."""
         for note in notes:
             check_id("generation_id", note.generation_id)
             check_text("task_id", note.task_id, max_length=128)
         now = to_utc(now) or utcnow()
         g = generations.c
-        written: list[CallbackWrite | None] = []
+        ids = sorted({note.generation_id for note in notes})
+        written: list[CallbackWrite] = []
+        storing: list[dict[str, Any]] = []
+        woken: list[dict[str, Any]] = []
         async with self._tx() as conn:
+            rows = await conn.execute(
+                sa.select(g.id, g.status, g.task_id).where(g.id.in_(ids))
+                .order_by(g.id).with_for_update()
+            )
+            state = {r.id: (GenerationStatus(r.status), r.task_id) for r in rows}
             for note in notes:
-                row = (await conn.execute(_callback_update(note, now))).first()
-                written.append(None if row is None else (
-                    CallbackWrite.storing if row.status == STORING else CallbackWrite.woken))
-            for index, note in enumerate(notes):
-                if written[index] is not None:
+                if note.generation_id not in state:
+                    written.append(CallbackWrite.unknown)
                     continue
-                # Nothing written: say why (rare: repeats, strays).
-                current = (
-                    await conn.execute(sa.select(g.task_id).where(g.id == note.generation_id))
-                ).first()
-                if current is None:
-                    written[index] = CallbackWrite.unknown
-                elif current.task_id is not None and current.task_id != note.task_id:
-                    written[index] = CallbackWrite.mismatch
-                else:
-                    written[index] = CallbackWrite.nothing_to_do
-        return [w for w in written if w is not None]
+                status, task_id = state[note.generation_id]
+                outcome, new_status = _plan_callback(note, status, task_id)
+                written.append(outcome)
+                if outcome is CallbackWrite.storing:
+                    storing.append(dict(b_id=note.generation_id, b_task=note.task_id, b_now=now,
+                                        b_urls=list(note.result_urls or ())))
+                elif outcome is CallbackWrite.woken:
+                    woken.append(dict(b_id=note.generation_id, b_task=note.task_id, b_now=now,
+                                      b_status=new_status.value, b_state=note.kie_state,
+                                      b_moves=new_status != status))
+                if outcome in (CallbackWrite.storing, CallbackWrite.woken):
+                    state[note.generation_id] = (new_status, note.task_id)
+            if storing:
+                await conn.execute(_TO_STORING, storing)
+            if woken:
+                await conn.execute(_WAKE, woken)
+        return written
 
     async def confirm_results(self, generation_id: int, *, result_urls: Iterable[str],
                               kie_state: str) -> bool:

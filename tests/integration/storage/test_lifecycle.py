@@ -406,3 +406,41 @@ async def test_concurrent_callbacks_move_a_row_once(repo):
     ))
     assert outcomes.count(CallbackWrite.storing) == 1
     assert outcomes.count(CallbackWrite.nothing_to_do) == 9
+
+
+async def test_callbacks_arriving_together_are_written_in_one_transaction(repo, engine):
+    """Group commit: one read of the rows, then one executemany per kind of write, whatever
+    the number of callbacks; repeats inside the batch see the first one's effect."""
+    from storage.repository import CallbackNote, CallbackWrite
+
+    await _setup(repo, balance=1000)
+    rows = [(await _start(repo, key=f"k{i}")).generation for i in range(6)]
+    for i, g in enumerate(rows[:5]):
+        await repo.transition(g.id, from_statuses={GenerationStatus.queued},
+                              to_status=GenerationStatus.generating, task_id=f"t{i}")
+    url = "https://tempfile.aiquickdraw.com/r/{}.png"
+    notes = [
+        CallbackNote(rows[0].id, "t0", "success", (url.format(0),)),
+        CallbackNote(rows[1].id, "t1", "success", (url.format(1),)),
+        CallbackNote(rows[0].id, "t0", "success", (url.format(0),)),  # KIE's retry, same batch
+        CallbackNote(rows[2].id, "t2", "fail"),
+        CallbackNote(rows[3].id, "other", "success", (url.format(3),)),
+        CallbackNote(rows[5].id, "t5", "generating"),  # queued, create answer lost
+        CallbackNote(10**9, "t9", "success", (url.format(9),)),
+    ]
+    writes = _Writes(engine)
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    assert await repo.accept_callbacks(notes, now=now) == [
+        CallbackWrite.storing, CallbackWrite.storing, CallbackWrite.nothing_to_do,
+        CallbackWrite.woken, CallbackWrite.mismatch, CallbackWrite.woken, CallbackWrite.unknown,
+    ]
+    # One UPDATE (executemany) moving two rows to storing, one waking two (their rows below).
+    assert [statement for statement, _ in writes.take()] == ["UPDATE", "UPDATE"]
+    got = {g.id: await repo.get_generation(g.id) for g in rows}
+    assert [got[g.id].status for g in rows] == [
+        GenerationStatus.storing, GenerationStatus.storing, GenerationStatus.generating,
+        GenerationStatus.generating, GenerationStatus.generating, GenerationStatus.generating]
+    assert got[rows[1].id].result_urls == [url.format(1)]
+    assert (got[rows[2].id].next_poll_at, got[rows[2].id].kie_state) == (now, "fail")
+    assert got[rows[3].id].callback_received_at is None  # another task's: untouched
+    assert (got[rows[5].id].task_id, got[rows[5].id].next_poll_at) == ("t5", now)
