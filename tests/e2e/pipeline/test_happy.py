@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-
+from tests.conftest import wait_until
 from tests.e2e.pipeline.helpers import (
     BONUS,
     balance,
@@ -77,3 +77,18 @@ async def test_results_go_to_supabase_storage_when_configured(tmp_path):
             assert g.preview_url.startswith(supa.url) and "/generations/111/image/" in g.preview_url
             assert len(media_messages(tg)) == 1
             assert not (tmp_path / "media").exists()
+
+
+async def test_a_callback_carrying_the_results_needs_no_record_info(tmp_path):
+    """KIE's authenticated success callback lists the results: they are stored and delivered
+    without a single recordInfo (10/s per account), while a forged one is refused
+    (tests/e2e/pipeline/test_server.py). The grace is long, so the poller never asks first."""
+    async with plain_stack(tmp_path, webhook=True,
+                           settings={"CALLBACK_GRACE_SECONDS": "600"}) as stack:
+        tg = await make_user(stack)
+        started = await start(stack, card=False)
+        g = await wait_final(stack, started.generation.id)
+        assert g.status == "succeeded" and g.callback_received_at is not None
+        await wait_until(lambda: len(media_messages(tg)) == 1, timeout=10)
+        assert [r.path for r in stack.kie.requests if r.path.endswith("/recordInfo")] == []
+        assert await ledger_reasons(stack) == [("signup_bonus", BONUS), ("spend", -8)]
