@@ -98,7 +98,8 @@ class SlidingWindowLimiter:
                 if now < self._paused_until:
                     await self._sleep(self._paused_until - now)
                     continue
-                while self._stamps and self._stamps[0] <= now - self.window:
+                # (the epsilon: a float wait of a few ulps would not move the clock at all)
+                while self._stamps and self._stamps[0] + self.window <= now + 1e-9:
                     self._stamps.popleft()
                 if len(self._stamps) < self.limit:
                     self._stamps.append(now)

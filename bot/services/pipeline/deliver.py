@@ -231,8 +231,9 @@ class ProgressTracker:
         if rendered.text != entry.last_text:
             await p.sender.send(g.chat_id, EditMessageText(
                 chat_id=g.chat_id, message_id=entry.message_id, text=rendered.text,
-                reply_markup=rendered.reply_markup))
+                reply_markup=rendered.reply_markup), cosmetic=True)
             entry.last_text = rendered.text
         if g.status in (GenerationStatus.generating, GenerationStatus.storing):
             action = "upload_video" if g.kind == "video" else "upload_photo"
-            await p.sender.send(g.chat_id, SendChatAction(chat_id=g.chat_id, action=action))
+            await p.sender.send(g.chat_id, SendChatAction(chat_id=g.chat_id, action=action),
+                                cosmetic=True)
