@@ -21,7 +21,7 @@ from storage.models import Generation, GenerationStatus, Stage
 
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
-from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline
+from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline, RowLease
 from bot.services.pipeline.deliver import Deliverer, ProgressTracker
 from bot.services.pipeline.submit import Submitter
 
@@ -227,43 +227,53 @@ class GenerationService:
         # Per-stage owner: a late release by one stage (e.g. the submitter, after a callback
         # already moved the row on) never frees a lease another stage of this process holds.
         owner = f"{p.owner}:{stage}"
+        batch, concurrency = p.config.stage_limits(stage)
         rows = await p.repository.claim(stage, owner=owner, lease_seconds=p.config.lease_seconds,
-                                        limit=p.config.batch_size, now=p.clock())
+                                        limit=batch, now=p.clock())
         if not rows:
             return 0
         handler = {
             Stage.submit: self.submitter.submit,
             Stage.poll: self.completer.poll,
             Stage.store: self.completer.store,
-            Stage.deliver: self.deliverer.deliver,
             Stage.expire: self._expire,
-        }[stage]
+        }.get(stage)
 
         async def one(g: Generation) -> None:
+            lease = RowLease(p.repository, g.id, owner, p.config.lease_seconds, p.clock)
+            done = asyncio.Event()
+            beat = asyncio.get_running_loop().create_task(lease.keep_alive(done),
+                                                          name=f"lease-{g.id}")
             try:
                 self.progress.track(g)
-                await handler(g)
+                if handler is None:
+                    await self.deliverer.deliver(g, lease=lease)
+                else:
+                    await handler(g)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception(kv("stage error", stage=stage, generation=g.id))
             finally:
+                done.set()
+                # The beat ends at once unless a renewal is in flight; never leave it behind.
+                _, pending = await asyncio.wait({beat}, timeout=5.0)
+                for task in pending:
+                    task.cancel()
                 try:
                     await asyncio.shield(p.repository.release(g.id, owner=owner))
                 except Exception:
                     log.warning(kv("lease release failed", generation=g.id))
 
-        if stage == Stage.submit:
-            for g in rows:  # one at a time: the create limiter orders them fairly
+        # The semaphore hands out turns in claim order (oldest first); on submit the create
+        # limiter keeps that order for the createTask calls themselves.
+        sem = asyncio.Semaphore(concurrency)
+
+        async def bounded(g: Generation) -> None:
+            async with sem:
                 await one(g)
-        else:
-            sem = asyncio.Semaphore(p.config.concurrency)
 
-            async def bounded(g: Generation) -> None:
-                async with sem:
-                    await one(g)
-
-            await asyncio.gather(*(bounded(g) for g in rows))
+        await asyncio.gather(*(bounded(g) for g in rows))
         return len(rows)
 
     async def _expire(self, g: Generation) -> None:

@@ -6,7 +6,7 @@ Users and money (storage/repository/_money.py)
     get_payment, ledger_check
 Lifecycle (storage/repository/_lifecycle.py)
     start_generation (charge + insert queued), fail_generation / cancel_generation (refund
-    once), transition (forward-only compare-and-set), update_fields, claim / release (leases),
+    once), transition (forward-only compare-and-set), update_fields, claim / renew_lease / release (leases),
     mark_delivered
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
