@@ -35,6 +35,9 @@ __all__ = [
 
 log = logging.getLogger("bot.pipeline")
 
+# While rows of a pass are in flight, look for newly due rows this often (when none finished).
+REFILL_SECONDS = 0.25
+
 
 @dataclass(frozen=True)
 class SourceImage:
@@ -228,10 +231,6 @@ class GenerationService:
         # already moved the row on) never frees a lease another stage of this process holds.
         owner = f"{p.owner}:{stage}"
         batch, concurrency = p.config.stage_limits(stage)
-        rows = await p.repository.claim(stage, owner=owner, lease_seconds=p.config.lease_seconds,
-                                        limit=batch, now=p.clock())
-        if not rows:
-            return 0
         handler = {
             Stage.submit: self.submitter.submit,
             Stage.poll: self.completer.poll,
@@ -265,16 +264,48 @@ class GenerationService:
                 except Exception:
                     log.warning(kv("lease release failed", generation=g.id))
 
-        # The semaphore hands out turns in claim order (oldest first); on submit the create
-        # limiter keeps that order for the createTask calls themselves.
-        sem = asyncio.Semaphore(concurrency)
+        # A rolling pass: rows are claimed as room frees up (up to `batch` in the pass, at most
+        # `concurrency` at once), so one slow row (a 20 s upload) never holds the rows behind it,
+        # no row waits under a lease for a turn, and the KIE windows stay full across rows.
+        # Claims come in oldest-first order; on submit the create limiter keeps that order.
+        tasks: set[asyncio.Task] = set()
+        seen: set[int] = set()
+        claimed = 0
+        cycled = False  # a row came round again: everything due was handled in this pass
 
-        async def bounded(g: Generation) -> None:
-            async with sem:
-                await one(g)
+        async def refill() -> None:
+            nonlocal claimed, cycled
+            room = min(concurrency - len(tasks), batch - claimed)
+            if room <= 0 or cycled:
+                return
+            rows = await p.repository.claim(stage, owner=owner,
+                                            lease_seconds=p.config.lease_seconds, limit=room,
+                                            now=p.clock())
+            for g in rows:
+                if g.id in seen:
+                    cycled = True
+                    await p.repository.release(g.id, owner=owner)
+                    continue
+                seen.add(g.id)
+                claimed += 1
+                tasks.add(asyncio.get_running_loop().create_task(
+                    one(g), name=f"{stage}-{g.id}"))
 
-        await asyncio.gather(*(bounded(g) for g in rows))
-        return len(rows)
+        try:
+            await refill()
+            while tasks:
+                done, _ = await asyncio.wait(tasks, timeout=REFILL_SECONDS,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                tasks.difference_update(done)
+                # After a timeout (rows are slow) or once enough room is free: claim more.
+                if not done or concurrency - len(tasks) >= max(1, concurrency // 4):
+                    await refill()
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return claimed
 
     async def _expire(self, g: Generation) -> None:
         if g.is_final:
