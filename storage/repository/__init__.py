@@ -10,7 +10,7 @@ Lifecycle (storage/repository/_lifecycle.py)
     mark_delivered
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
-    queue_position, queue_depths, stats
+    queue_position, queue_depths, stats, progress_view (one query for the progress tracker)
 
 Money invariant: users.balance == SUM(credit_ledger.delta) >= 0 after every call; exactly-once
 effects (signup bonus, spend, refund, purchase, purchase refund) are unique indexes, so repeats

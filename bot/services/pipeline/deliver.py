@@ -232,20 +232,29 @@ class ProgressTracker:
 
     async def tick(self) -> None:
         p = self.p
-        for gid, entry in list(self._tracked.items()):
-            g = await p.repository.get_generation(gid)
-            if g is None or g.is_final:
+        now = self._monotonic()
+        due = [gid for gid, entry in self._tracked.items()
+               if now - entry.last_edit >= p.config.progress_interval_s]
+        if not due:
+            return
+        # One query for every due card (its row, the user's language, the queue position).
+        view = {g.id: (g, language, position)
+                for g, language, position in await p.repository.progress_view(due)}
+        for gid in due:
+            entry = self._tracked.get(gid)
+            found = view.get(gid)
+            if entry is None:
+                continue
+            if found is None or found[0].is_final:
                 self._tracked.pop(gid, None)
                 continue
-            now = self._monotonic()
-            if now - entry.last_edit < p.config.progress_interval_s:
-                continue
-            entry.last_edit = now
+            g, language, position = found
+            entry.last_edit = self._monotonic()
             started = p.clock()
             try:
-                await self._update(g, entry)
-                # The sender may hold an edit back (per-chat pacing, 429): space the next one
-                # from when this one went out, not from when it was decided.
+                await self._update(g, entry, language, position)
+                # The sender may hold an edit back (a flood wait, deliveries first): space the
+                # next one from when this one went out, not from when it was decided.
                 entry.last_edit = self._monotonic()
             except ChatBlockedError:
                 await p.repository.mark_unreachable(g.user_id, since=started)
@@ -254,14 +263,13 @@ class ProgressTracker:
                 if isinstance(exc, TelegramBadRequest) and not is_not_modified(exc):
                     self._tracked.pop(gid, None)  # card deleted: stop editing it
 
-    async def _update(self, g: Generation, entry: _Tracked) -> None:
+    async def _update(self, g: Generation, entry: _Tracked, language: str | None,
+                      position: int) -> None:
         p = self.p
-        user = await p.repository.get_user(g.user_id)
-        language = user.language if user else None
-        position = (await p.repository.queue_position(g.id)
-                    if g.status == GenerationStatus.queued else None)
+        queued = g.status == GenerationStatus.queued
         elapsed = (p.clock() - g.created_at).total_seconds() if g.created_at else 0.0
-        rendered = p.presenter.status(g, language=language, position=position, elapsed_s=elapsed)
+        rendered = p.presenter.status(g, language=language,
+                                      position=position if queued else None, elapsed_s=elapsed)
         if rendered.text != entry.last_text:
             await p.sender.send(g.chat_id, EditMessageText(
                 chat_id=g.chat_id, message_id=entry.message_id, text=rendered.text,

@@ -248,6 +248,21 @@ async def test_renew_lease_keeps_the_row_and_says_when_it_was_taken(repo):
         await repo.renew_lease(g.id, owner="b", lease_seconds=0)
 
 
+async def test_progress_view_reads_rows_languages_and_positions_in_one_call(repo):
+    await _setup(repo)
+    gens = [(await _start(repo, key=f"pv{i}", cost=1)).generation for i in range(4)]
+    await repo.transition(gens[1].id, from_statuses={"queued"}, to_status="generating")
+    view = await repo.progress_view([gens[3].id, gens[1].id, gens[2].id, 999_999])
+    assert [(g.id, g.status, lang, pos) for g, lang, pos in view] == [
+        (gens[1].id, GenerationStatus.generating, "en", 0),
+        (gens[2].id, GenerationStatus.queued, "en", 2),
+        (gens[3].id, GenerationStatus.queued, "en", 3),
+    ]
+    assert [pos for _, _, pos in view] == [await repo.queue_position(g.id) for g, _, _ in view]
+    assert view[0][0] == await repo.get_generation(gens[1].id)
+    assert await repo.progress_view([]) == []
+
+
 async def test_concurrent_claimers_never_share_a_row(repo):
     await _setup(repo, balance=1000)
     for i in range(60):
