@@ -111,6 +111,15 @@ class Settings(BaseSettings):
     callback_grace_seconds: float = Field(60.0, alias="CALLBACK_GRACE_SECONDS", ge=0)
     poll_initial_seconds: float = Field(3.0, alias="POLL_INITIAL_SECONDS", gt=0)
     kie_timeout_seconds: float = Field(30.0, alias="KIE_TIMEOUT_SECONDS", gt=0)
+    # Pacing (issue 11): rows claimed per pass / handled at once per stage. Deliveries need
+    # enough uploads in flight to fill Telegram's 30 messages/s; submit waits on KIE's window.
+    submit_concurrency: int = Field(2, alias="SUBMIT_CONCURRENCY", ge=1)
+    poll_batch: int = Field(100, alias="POLL_BATCH", ge=1)
+    poll_concurrency: int = Field(20, alias="POLL_CONCURRENCY", ge=1)
+    store_batch: int = Field(50, alias="STORE_BATCH", ge=1)
+    store_concurrency: int = Field(16, alias="STORE_CONCURRENCY", ge=1)
+    deliver_batch: int = Field(100, alias="DELIVER_BATCH", ge=1)
+    deliver_concurrency: int = Field(60, alias="DELIVER_CONCURRENCY", ge=1)
 
     # Texts Telegram requires from bots selling digital goods.
     paysupport_text: str | None = Field(None, alias="PAYSUPPORT_TEXT")

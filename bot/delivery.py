@@ -1,8 +1,19 @@
 """ChatSender: the single way the pipeline talks to chats, within Telegram's flood limits.
 
-One instance per process (built in the composition root). It spaces calls to ≤1 per second per
-chat and ≤30 per second overall, waits out 429 retry_after instead of dropping a message, and
-turns "bot was blocked" into ChatBlockedError so callers mark the user and stop trying.
+One instance per process (built in the composition root). What Telegram limits is *messages*
+(send*, copy*, forward*): about 1 per second per chat and 30 per second overall. So:
+- messages are paced ≤ 1 per `per_chat_interval` per chat (a lock per chat keeps them in order);
+  edits and chat actions are not (a delivery edits its status card and sends the media in the
+  same chat at once, instead of waiting a second in every chat);
+- messages take a slot of a global budget (`global_per_second` in any `1 s + global_margin`:
+  the margin absorbs jitter between our stamp and Telegram's count); edits and chat actions
+  take slots of a second budget of the same size, so they never slow messages down, and there
+  cosmetic calls (progress-card edits, chat actions: `cosmetic=True`) only get slots no
+  urgent call (a delivery's final card edit) is waiting for;
+- 429 retry_after is waited out instead of dropping a message, and "bot was blocked" becomes
+  ChatBlockedError so callers mark the user and stop trying.
+Per-chat bookkeeping lives only while a chat is busy or inside its pacing interval (bounded
+memory with any number of chats).
 """
 
 from __future__ import annotations
@@ -29,6 +40,9 @@ from bot.logging import kv
 
 log = logging.getLogger(__name__)
 
+# Sweep idle per-chat entries once this many accumulate.
+_PRUNE_AT = 1024
+
 
 class ChatBlockedError(Exception):
     """The user blocked the bot (403); sending again would only fail again."""
@@ -46,6 +60,63 @@ def is_not_modified(exc: TelegramBadRequest) -> bool:
     return "message is not modified" in str(exc).lower()
 
 
+class _Chat:
+    __slots__ = ("lock", "next_at", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.next_at = 0.0  # earliest time the next message may go (pacing, flood wait)
+        self.users = 0
+
+
+class _Budget:
+    """At most `limit` slots in any `window` seconds; cosmetic callers only get slots no urgent
+    caller is waiting for."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float],
+                 sleep: Callable[[float], Awaitable[Any]]) -> None:
+        self._limit = limit
+        self._window = window
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()
+        self._cosmetic_lock = asyncio.Lock()
+        self._urgent_waiting = 0
+        self._urgent_idle = asyncio.Event()
+        self._urgent_idle.set()
+        self._stamps: collections.deque[float] = collections.deque()
+
+    async def take(self, *, cosmetic: bool) -> None:
+        if cosmetic:
+            # One cosmetic caller at a time, and only while no urgent caller waits: it can take
+            # at most the one slot it was already queued for ahead of an urgent one.
+            async with self._cosmetic_lock:
+                while self._urgent_waiting:
+                    await self._urgent_idle.wait()
+                await self._take()
+            return
+        self._urgent_waiting += 1
+        self._urgent_idle.clear()
+        try:
+            await self._take()
+        finally:
+            self._urgent_waiting -= 1
+            if not self._urgent_waiting:
+                self._urgent_idle.set()
+
+    async def _take(self) -> None:
+        async with self._lock:  # FIFO among waiters
+            while True:
+                now = self._clock()
+                # (the epsilon: a float wait of a few ulps would not move the clock at all)
+                while self._stamps and self._stamps[0] + self._window <= now + 1e-9:
+                    self._stamps.popleft()
+                if len(self._stamps) < self._limit:
+                    self._stamps.append(now)
+                    return
+                await self._sleep(self._window - (now - self._stamps[0]))
+
+
 class ChatSender:
     def __init__(
         self,
@@ -53,6 +124,7 @@ class ChatSender:
         *,
         per_chat_interval: float = 1.0,
         global_per_second: int = 30,
+        global_margin: float = 0.05,
         max_attempts: int = 8,
         max_wait: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -60,82 +132,98 @@ class ChatSender:
     ) -> None:
         self.bot = bot
         self._per_chat_interval = per_chat_interval
-        self._global_limit = global_per_second
         self._max_attempts = max_attempts
         # Callers hold a row lease while sending; a wait longer than this is handed back
         # (SendFailedError) so the lease never runs out under a long flood wait.
         self._max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
-        self._global_lock = asyncio.Lock()
-        self._sent: collections.deque[float] = collections.deque()
-        self._chat_locks: dict[int, asyncio.Lock] = {}
-        self._chat_next: dict[int, float] = {}
+        window = 1.0 + global_margin
+        # Messages and everything else (edits, chat actions) have separate budgets: an edit
+        # never takes a message's slot, so progress cards cannot slow deliveries down.
+        self._messages = _Budget(global_per_second, window, clock, sleep)
+        self._others = _Budget(global_per_second, window, clock, sleep)
+        self._chats: dict[int, _Chat] = {}
 
-    async def _global_slot(self) -> None:
-        async with self._global_lock:
-            while True:
-                now = self._clock()
-                while self._sent and now - self._sent[0] >= 1.0:
-                    self._sent.popleft()
-                if len(self._sent) < self._global_limit:
-                    self._sent.append(now)
-                    return
-                await self._sleep(1.0 - (now - self._sent[0]))
+    def __len__(self) -> int:
+        """Chats with bookkeeping right now (bounded: idle chats are dropped)."""
+        return len(self._chats)
 
-    async def send(self, chat_id: int, method: TelegramMethod) -> Any:
-        """Run `method` for `chat_id`; retries 429 and transient errors, raises the rest."""
-        throttled = not isinstance(method, SendChatAction)
-        lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
+    def _chat(self, chat_id: int) -> _Chat:
+        state = self._chats.get(chat_id)
+        if state is None:
+            if len(self._chats) >= _PRUNE_AT:
+                self._prune()
+            state = self._chats[chat_id] = _Chat()
+        return state
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for chat_id in [c for c, s in self._chats.items() if not s.users and s.next_at <= now]:
+            del self._chats[chat_id]
+
+    async def send(self, chat_id: int, method: TelegramMethod, *, cosmetic: bool = False) -> Any:
+        """Run `method` for `chat_id`; retries 429 and transient errors, raises the rest.
+
+        `cosmetic=True` (progress edits, chat actions) yields the global budget to deliveries."""
+        message = _posts_message(method)
+        state = self._chat(chat_id)
+        state.users += 1
+        try:
+            if message:
+                async with state.lock:  # messages of one chat keep their order
+                    return await self._run(chat_id, state, method, paced=True, cosmetic=cosmetic)
+            return await self._run(chat_id, state, method, paced=False, cosmetic=cosmetic)
+        finally:
+            state.users -= 1
+            if not state.users and state.next_at <= self._clock():
+                self._chats.pop(chat_id, None)
+
+    async def _run(self, chat_id: int, state: _Chat, method: TelegramMethod, *, paced: bool,
+                   cosmetic: bool) -> Any:
         attempt = 0
-        async with lock:
-            while True:
-                attempt += 1
-                if throttled:
-                    wait = self._chat_next.get(chat_id, 0.0) - self._clock()
-                    if wait > self._max_wait:
-                        raise SendFailedError(f"chat {chat_id} is under flood control")
-                    if wait > 0:
-                        await self._sleep(wait)
-                    await self._global_slot()
-                try:
-                    result = await self.bot(method)
-                except TelegramRetryAfter as exc:
-                    delay = float(exc.retry_after)
-                    log.warning(kv("telegram flood wait", chat=chat_id, retry_after=exc.retry_after,
-                                   method=type(method).__name__))
-                    # The whole chat waits, so later messages cannot overtake this one.
-                    self._chat_next[chat_id] = self._clock() + delay
-                    if attempt >= self._max_attempts:
-                        raise SendFailedError(f"flood control persisted for chat {chat_id}") from None
-                    continue
-                except TelegramForbiddenError:
-                    raise ChatBlockedError(chat_id) from None
-                except TelegramEntityTooLarge:
-                    raise  # 413 is final for this content (aiogram files it as a network error)
-                except (TelegramNetworkError, TelegramServerError) as exc:
-                    # A timed-out upload may have reached the chat: resending it at once could
-                    # post it several times. Hand it back (the caller defers the row) unless
-                    # repeating the call is harmless.
-                    repeatable = isinstance(exc, TelegramServerError) or not _posts_message(method)
-                    if attempt >= self._max_attempts or not repeatable:
-                        raise SendFailedError(f"telegram unavailable: {type(exc).__name__}") from None
-                    await self._sleep(min(2.0 ** attempt * 0.25, 10.0))
-                    continue
-                finally:
-                    if throttled:
-                        self._chat_next[chat_id] = max(
-                            self._chat_next.get(chat_id, 0.0),
-                            self._clock() + self._per_chat_interval,
-                        )
-                return result
+        while True:
+            attempt += 1
+            wait = state.next_at - self._clock()
+            if wait > self._max_wait:
+                raise SendFailedError(f"chat {chat_id} is under flood control")
+            if wait > 0 and (paced or attempt > 1):
+                await self._sleep(wait)
+            await (self._messages if paced else self._others).take(cosmetic=cosmetic)
+            try:
+                result = await self.bot(method)
+            except TelegramRetryAfter as exc:
+                delay = float(exc.retry_after)
+                log.warning(kv("telegram flood wait", chat=chat_id, retry_after=exc.retry_after,
+                               method=type(method).__name__))
+                # The whole chat waits, so later messages cannot overtake this one.
+                state.next_at = max(state.next_at, self._clock() + delay)
+                if attempt >= self._max_attempts:
+                    raise SendFailedError(f"flood control persisted for chat {chat_id}") from None
+                continue
+            except TelegramForbiddenError:
+                raise ChatBlockedError(chat_id) from None
+            except TelegramEntityTooLarge:
+                raise  # 413 is final for this content (aiogram files it as a network error)
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                # A timed-out upload may have reached the chat: resending it at once could
+                # post it several times. Hand it back (the caller defers the row) unless
+                # repeating the call is harmless.
+                repeatable = isinstance(exc, TelegramServerError) or not _posts_message(method)
+                if attempt >= self._max_attempts or not repeatable:
+                    raise SendFailedError(f"telegram unavailable: {type(exc).__name__}") from None
+                await self._sleep(min(2.0 ** attempt * 0.25, 10.0))
+                continue
+            finally:
+                if paced:
+                    state.next_at = max(state.next_at, self._clock() + self._per_chat_interval)
+            return result
 
     def forget(self, chat_id: int) -> None:
-        """Drop per-chat bookkeeping for idle chats (bounded memory on long runs)."""
-        lock = self._chat_locks.get(chat_id)
-        if lock is not None and not lock.locked():
-            self._chat_locks.pop(chat_id, None)
-            self._chat_next.pop(chat_id, None)
+        """Drop per-chat bookkeeping for an idle chat (it is also dropped on its own)."""
+        state = self._chats.get(chat_id)
+        if state is not None and not state.users:
+            self._chats.pop(chat_id, None)
 
 
 def _posts_message(method: TelegramMethod) -> bool:

@@ -1,8 +1,11 @@
 """KIE's rate limits are per account, not per process: with REDIS_URL set, every bot process
 takes its createTask / recordInfo slots from one sliding window kept in Redis.
 
-Implements kie_client.ratelimit.RateLimiter (`async acquire()`). One Lua script does
-trim → count → take-or-report-wait atomically, so two processes can never both take the last slot.
+Implements kie_client.ratelimit.PausableLimiter (`async acquire()`, `async pause(seconds)`). One
+Lua script does pause-check → trim → count → take-or-report-wait atomically, so two processes can
+never both take the last slot. As in SlidingWindowLimiter, the window is `period + margin` (KIE
+counts arrivals, we stamp departures; process clocks differ a little too), and a 429 seen by any
+process pauses every process (a key with a TTL, kept in Redis's own clock).
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kie_client.ratelimit import default_margin
+
 _SCRIPT = """
 local key = KEYS[1]
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then
+  return tostring(paused / 1000)
+end
 local now = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -27,6 +36,15 @@ if redis.call('ZCARD', key) < limit then
 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return tostring(tonumber(oldest[2]) + period - now)
+"""
+
+# Extends the pause, never shortens it (two 429s: the longer wait wins).
+_PAUSE = """
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+end
+return 1
 """
 
 
@@ -44,6 +62,7 @@ class RedisWindowLimiter:
         limit: int,
         period: float,
         *,
+        margin: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -52,20 +71,33 @@ class RedisWindowLimiter:
         self._redis = redis
         self._key = key
         self._limit = limit
-        self._period = period
+        margin = default_margin(period) if margin is None else float(margin)
+        if margin < 0:
+            raise ValueError("margin must not be negative")
+        self.limit = limit
+        self.period = float(period)
+        self.margin = margin
+        self._period = self.period + margin  # the window actually kept
+        self._pause_key = f"{key}:pause"
         self._clock = clock
         self._sleep = sleep
         self._script = redis.register_script(_SCRIPT)
+        self._pause_script = redis.register_script(_PAUSE)
 
     def __repr__(self) -> str:
-        return f"RedisWindowLimiter({self._limit}/{self._period}s)"
+        return f"RedisWindowLimiter({self.limit}/{self.period}s, margin={self.margin}s)"
+
+    async def pause(self, seconds: float) -> None:
+        ms = int(seconds * 1000)
+        if ms > 0:
+            await self._pause_script(keys=[self._pause_key], args=[ms])
 
     async def acquire(self) -> None:
         while True:
             # Wall-clock time: every process must measure the window on the same scale.
             now = self._clock()
             member = f"{now:.6f}:{secrets.token_hex(4)}"
-            raw = await self._script(keys=[self._key],
+            raw = await self._script(keys=[self._key, self._pause_key],
                                      args=[repr(now), repr(self._period), self._limit, member])
             wait = float(raw.decode() if isinstance(raw, bytes) else raw)
             if wait <= 0:

@@ -33,7 +33,7 @@ from .errors import (
     KieValidationError,
     error_for,
 )
-from .ratelimit import NoLimit, RateLimiter, SlidingWindowLimiter
+from .ratelimit import NoLimit, PausableLimiter, RateLimiter, SlidingWindowLimiter
 from .retry import RetryPolicy
 from .types import CallbackPayload, TaskCreated, TaskRecord, TaskState, UploadedFile
 from .catalog import (

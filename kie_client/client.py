@@ -40,7 +40,7 @@ from .errors import (
     KieValidationError,
     error_for,
 )
-from .ratelimit import RateLimiter, SlidingWindowLimiter
+from .ratelimit import PausableLimiter, RateLimiter, SlidingWindowLimiter
 from .retry import RetryPolicy, parse_retry_after
 from .types import TaskCreated, TaskRecord, UploadedFile
 
@@ -230,11 +230,26 @@ class KieClient:
                 return await self._attempt(method, url, kind, attempt, parse_float, request)
             except KieError as err:
                 delay = self._retry_delay(err, kind, attempt)
+                if isinstance(err, KieRateLimitError) and isinstance(limiter, PausableLimiter):
+                    # KIE's window is fuller than ours: everyone sharing the limiter waits (the
+                    # retry then queues for a slot like any other request), instead of each
+                    # caller spending another slot on another 429.
+                    pause = delay if delay is not None else self._rate_limit_pause(err, attempt)
+                    await limiter.pause(pause)
+                    delay = None if delay is None else 0.0
                 if delay is None:
                     raise self._final_error(err, kind) from None
+            if delay <= 0:
+                continue
             log.debug("kie %s %s retrying in %.2fs (attempt %d failed)",
                      method, _path(url), delay, attempt)
             await self._sleep(delay)
+
+    def _rate_limit_pause(self, err: KieError, attempt: int) -> float:
+        retry_after = getattr(err, "retry_after", None)
+        if retry_after is None:
+            return self.retry.backoff_delay(attempt)
+        return min(float(retry_after), self.retry.max_retry_after)
 
     def _retry_delay(self, err: KieError, kind: CallKind, attempt: int) -> float | None:
         if attempt >= self.retry.max_attempts:

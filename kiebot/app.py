@@ -42,6 +42,7 @@ from bot.presenter import Presenter
 from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
 from bot.services.pipeline.context import Pipeline, PipelineConfig
+from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
 
 log = logging.getLogger("kiebot.app")
@@ -67,6 +68,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         poll_initial_s=settings.poll_initial_seconds,
         lease_seconds=settings.lease_seconds,
         max_result_bytes=settings.max_result_bytes,
+        submit_concurrency=settings.submit_concurrency,
+        poll_batch=settings.poll_batch, poll_concurrency=settings.poll_concurrency,
+        store_batch=settings.store_batch, store_concurrency=settings.store_concurrency,
+        deliver_batch=settings.deliver_batch, deliver_concurrency=settings.deliver_concurrency,
     )
 
 
@@ -272,7 +277,9 @@ def build_app(settings: Settings, *, owner: str | None = None,
         market_base_url=s.kie_market_base_url,
         upload_base_url=s.kie_upload_base_url,
         timeout=s.kie_timeout_seconds,
-        create_limiter=create_limiter,
+        # The submitter needs to know whether a cancelled createTask had its slot (and so may
+        # have left): bot/services/pipeline/submit.py SlotNotingLimiter.
+        create_limiter=SlotNotingLimiter(create_limiter),
         status_limiter=status_limiter,
     )
     session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base_url))

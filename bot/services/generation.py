@@ -21,7 +21,7 @@ from storage.models import Generation, GenerationStatus, Stage
 
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
-from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline
+from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline, RowLease
 from bot.services.pipeline.deliver import Deliverer, ProgressTracker
 from bot.services.pipeline.submit import Submitter
 
@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("bot.pipeline")
+
+# While rows of a pass are in flight, look for newly due rows this often (when none finished).
+REFILL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -227,44 +230,82 @@ class GenerationService:
         # Per-stage owner: a late release by one stage (e.g. the submitter, after a callback
         # already moved the row on) never frees a lease another stage of this process holds.
         owner = f"{p.owner}:{stage}"
-        rows = await p.repository.claim(stage, owner=owner, lease_seconds=p.config.lease_seconds,
-                                        limit=p.config.batch_size, now=p.clock())
-        if not rows:
-            return 0
+        batch, concurrency = p.config.stage_limits(stage)
         handler = {
             Stage.submit: self.submitter.submit,
             Stage.poll: self.completer.poll,
             Stage.store: self.completer.store,
-            Stage.deliver: self.deliverer.deliver,
             Stage.expire: self._expire,
-        }[stage]
+        }.get(stage)
 
         async def one(g: Generation) -> None:
+            lease = RowLease(p.repository, g.id, owner, p.config.lease_seconds, p.clock)
+            done = asyncio.Event()
+            beat = asyncio.get_running_loop().create_task(lease.keep_alive(done),
+                                                          name=f"lease-{g.id}")
             try:
                 self.progress.track(g)
-                await handler(g)
+                if handler is None:
+                    await self.deliverer.deliver(g, lease=lease)
+                else:
+                    await handler(g)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception(kv("stage error", stage=stage, generation=g.id))
             finally:
+                done.set()
+                # The beat ends at once unless a renewal is in flight; never leave it behind.
+                _, pending = await asyncio.wait({beat}, timeout=5.0)
+                for task in pending:
+                    task.cancel()
                 try:
                     await asyncio.shield(p.repository.release(g.id, owner=owner))
                 except Exception:
                     log.warning(kv("lease release failed", generation=g.id))
 
-        if stage == Stage.submit:
-            for g in rows:  # one at a time: the create limiter orders them fairly
-                await one(g)
-        else:
-            sem = asyncio.Semaphore(p.config.concurrency)
+        # A rolling pass: rows are claimed as room frees up (up to `batch` in the pass, at most
+        # `concurrency` at once), so one slow row (a 20 s upload) never holds the rows behind it,
+        # no row waits under a lease for a turn, and the KIE windows stay full across rows.
+        # Claims come in oldest-first order; on submit the create limiter keeps that order.
+        tasks: set[asyncio.Task] = set()
+        seen: set[int] = set()
+        claimed = 0
+        cycled = False  # a row came round again: everything due was handled in this pass
 
-            async def bounded(g: Generation) -> None:
-                async with sem:
-                    await one(g)
+        async def refill() -> None:
+            nonlocal claimed, cycled
+            room = min(concurrency - len(tasks), batch - claimed)
+            if room <= 0 or cycled:
+                return
+            rows = await p.repository.claim(stage, owner=owner,
+                                            lease_seconds=p.config.lease_seconds, limit=room,
+                                            now=p.clock())
+            for g in rows:
+                if g.id in seen:
+                    cycled = True
+                    await p.repository.release(g.id, owner=owner)
+                    continue
+                seen.add(g.id)
+                claimed += 1
+                tasks.add(asyncio.get_running_loop().create_task(
+                    one(g), name=f"{stage}-{g.id}"))
 
-            await asyncio.gather(*(bounded(g) for g in rows))
-        return len(rows)
+        try:
+            await refill()
+            while tasks:
+                done, _ = await asyncio.wait(tasks, timeout=REFILL_SECONDS,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                tasks.difference_update(done)
+                # After a timeout (rows are slow) or once enough room is free: claim more.
+                if not done or concurrency - len(tasks) >= max(1, concurrency // 4):
+                    await refill()
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return claimed
 
     async def _expire(self, g: Generation) -> None:
         if g.is_final:

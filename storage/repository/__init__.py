@@ -7,11 +7,11 @@ Users and money (storage/repository/_money.py)
 Lifecycle (storage/repository/_lifecycle.py)
     start_generation (charge + insert queued), fail_generation / cancel_generation (refund
     once), transition (forward-only compare-and-set), update_fields, accept_callback(s) (one
-    conditional UPDATE per KIE callback; several in one transaction), confirm_results, claim / release (leases),
+    conditional UPDATE per KIE callback; several in one transaction), confirm_results, claim / renew_lease / release (leases),
     mark_delivered
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
-    queue_position, queue_depths, stats
+    queue_position, queue_depths, stats, progress_view (one query for the progress tracker)
 
 Money invariant: users.balance == SUM(credit_ledger.delta) >= 0 after every call; exactly-once
 effects (signup bonus, spend, refund, purchase, purchase refund) are unique indexes, so repeats

@@ -500,6 +500,24 @@ class LifecycleRepository(MoneyRepository):
             )
             return result.rowcount == 1
 
+    async def renew_lease(self, generation_id: int, *, owner: str, lease_seconds: float,
+                          now: datetime | None = None) -> bool:
+        """Extend `owner`'s lease on the row to now + lease_seconds. False (no write) when the
+        row is no longer `owner`'s: another process claimed it after the lease ran out, or a
+        transition dropped it. A lease that ran out but was not taken is still ours."""
+        check_id("generation_id", generation_id)
+        check_text("owner", owner, max_length=128)
+        if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, int | float) or lease_seconds <= 0:
+            raise InvalidFieldError("lease_seconds must be a positive number")
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            result = await conn.execute(
+                sa.update(generations)
+                .where(generations.c.id == generation_id, generations.c.lease_owner == owner)
+                .values(lease_until=now + timedelta(seconds=lease_seconds))
+            )
+            return result.rowcount == 1
+
     async def mark_delivered(self, generation_id: int, now: datetime | None = None) -> bool:
         """Record delivery of a final generation; True only the first time."""
         check_id("generation_id", generation_id)

@@ -18,7 +18,7 @@ from storage.repository._base import (
 )
 from storage.repository._lifecycle import LifecycleRepository
 from storage.repository._money import IN_FLIGHT
-from storage.schema import credit_ledger, generations, payments
+from storage.schema import credit_ledger, generations, payments, users
 
 LIBRARY_STATUSES = (GenerationStatus.succeeded,)
 QUEUED = GenerationStatus.queued
@@ -133,7 +133,52 @@ class QueryRepository(LifecycleRepository):
                 "payments": int(count),
             }
 
+    async def progress_view(
+        self, generation_ids: Iterable[int]
+    ) -> list[tuple[Generation, str | None, int]]:
+        """(generation, its user's language, queue_position) for each id that exists, in one
+        query: the progress tracker reads every tracked row each tick. The position is as
+        `queue_position` (0 when not queued)."""
+        ids = sorted({check_id("generation_id", i) for i in generation_ids})
+        if not ids:
+            return []
+        g = generations.c
+        ranked = (
+            sa.select(g.id.label("qid"), sa.func.row_number().over(order_by=g.id).label("pos"))
+            .where(g.status == QUEUED.value)
+            .subquery()
+        )
+        out: list[tuple[Generation, str | None, int]] = []
+        async with self._tx() as conn:
+            # Chunked: SQLite caps bound parameters per statement.
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = await conn.execute(
+                    sa.select(generations, users.c.language.label("_language"),
+                              ranked.c.pos.label("_position"))
+                    .select_from(
+                        generations.outerjoin(users, users.c.id == g.user_id)
+                        .outerjoin(ranked, ranked.c.qid == g.id)
+                    )
+                    .where(g.id.in_(chunk))
+                    .order_by(g.id)
+                )
+                names = [c.name for c in generations.c]
+                for row in rows:
+                    mapping = row._mapping
+                    own = _Columns({name: mapping[name] for name in names})
+                    out.append((generation_from(own), mapping["_language"],
+                                int(mapping["_position"] or 0)))
+        return out
+
     async def _count(self, *where: sa.ColumnElement[bool]) -> int:
         async with self._read() as conn:
             return int(await conn.scalar(sa.select(sa.func.count()).select_from(generations).where(*where)))
 
+
+
+class _Columns:
+    """A row's generation columns alone (a joined row also carries the user's and the rank's)."""
+
+    def __init__(self, mapping: dict) -> None:
+        self._mapping = mapping

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from kie_client.callbacks import make_callback_token
 from storage.models import Generation, Stage
+
+from bot.logging import kv
 
 if TYPE_CHECKING:
     from kie_client.catalog import Catalog
@@ -49,8 +53,31 @@ class PipelineConfig:
     lease_seconds: int = 300
     max_result_bytes: int = 300 * 1024 * 1024
     progress_interval_s: float = 5.0
+    # Rows claimed per pass and handled at once, per stage (see stage_limits). Submit waits on
+    # KIE's create window; a second row in flight overlaps its database writes with that wait.
+    # Poll waits on the recordInfo window. Store and deliver wait on file hosts and on Telegram's
+    # uploads, so they need enough rows in flight to fill 30 messages per second.
     batch_size: int = 20
     concurrency: int = 8
+    submit_concurrency: int = 2
+    poll_batch: int = 100
+    poll_concurrency: int = 20
+    store_batch: int = 50
+    store_concurrency: int = 16
+    deliver_batch: int = 100
+    deliver_concurrency: int = 60
+
+    def stage_limits(self, stage: Stage) -> tuple[int, int]:
+        """(rows claimed per pass, rows handled at once) for `stage`."""
+        if stage == Stage.submit:
+            return self.batch_size, max(1, min(self.submit_concurrency, self.batch_size))
+        if stage == Stage.poll:
+            return self.poll_batch, self.poll_concurrency
+        if stage == Stage.store:
+            return self.store_batch, self.store_concurrency
+        if stage == Stage.deliver:
+            return self.deliver_batch, self.deliver_concurrency
+        return self.batch_size, self.concurrency
 
     def callback_url(self, generation_id: int) -> str | None:
         if not self.public_base_url:
@@ -74,6 +101,51 @@ class PipelineConfig:
         if age < 120:
             return random.uniform(5, 10)
         return random.uniform(15, 30)
+
+
+log = logging.getLogger("bot.pipeline")
+
+
+@dataclass
+class RowLease:
+    """This process's lease on one claimed row, kept alive while the row is worked on.
+
+    A send or a download can outlast LEASE_SECONDS; without renewal another process would claim
+    the row meanwhile and do the work a second time (deliver twice). `keep_alive` renews every
+    third of the lease until `done` is set; `renew()` right before an irreversible step (a send)
+    says whether the row is still ours.
+    """
+
+    repository: Repository
+    generation_id: int
+    owner: str
+    seconds: float
+    clock: Callable[[], datetime]
+    lost: bool = False
+
+    async def renew(self) -> bool:
+        if self.lost:
+            return False
+        ok = await self.repository.renew_lease(self.generation_id, owner=self.owner,
+                                               lease_seconds=self.seconds, now=self.clock())
+        self.lost = not ok
+        return ok
+
+    async def keep_alive(self, done: asyncio.Event) -> None:
+        # Waits on the event with a timeout (not a sleep): the loop ends the moment the work does.
+        interval = max(self.seconds / 3, 0.2)
+        while not self.lost:
+            try:
+                await asyncio.wait_for(done.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                if not await self.renew():
+                    log.warning(kv("lease lost while working", generation=self.generation_id))
+            except Exception as exc:  # a database hiccup: try again at the next beat
+                log.warning(kv("lease renewal failed", generation=self.generation_id,
+                               error=type(exc).__name__))
 
 
 # How long a row whose work could not be done right now waits before it is claimed again.

@@ -2,6 +2,12 @@
 
 Delivery is recorded (mark_delivered) right after Telegram accepted the message. A crash between
 the two sends the result again after restart — at most one duplicate, never a lost result.
+Another process never sends it too: the row's lease is kept alive while it is worked on
+(RowLease.keep_alive) and re-checked right before each send (RowLease.renew), so a send slower
+than LEASE_SECONDS does not hand the row to a second deliverer.
+
+Media are streamed from the media store into the multipart upload (StoredInputFile): a 45 MB
+video is never held in memory whole.
 """
 
 from __future__ import annotations
@@ -18,13 +24,13 @@ from aiogram.methods import (
     SendPhoto,
     SendVideo,
 )
-from aiogram.types import BufferedInputFile
-from storage.media import MediaStoreError
+from aiogram.types import InputFile
+from storage.media import MediaStore, MediaStoreError
 from storage.models import Generation, GenerationStatus
 
 from bot.delivery import ChatBlockedError, SendFailedError, is_not_modified
 from bot.logging import kv
-from bot.services.pipeline.context import DEFER_SECONDS, Pipeline
+from bot.services.pipeline.context import DEFER_SECONDS, Pipeline, RowLease
 
 log = logging.getLogger("bot.pipeline.deliver")
 
@@ -32,6 +38,28 @@ PHOTO_LIMIT = 10 * 1024 * 1024
 UPLOAD_LIMIT = 50 * 1024 * 1024
 CANCELLED = "cancelled"
 SUCCEEDED = GenerationStatus.succeeded
+
+
+class StoredInputFile(InputFile):
+    """A stored object as an aiogram upload, read chunk by chunk while the request is sent.
+
+    aiogram's session puts `read(bot)` into the multipart body as an async iterable, and calls it
+    again for every attempt, so each attempt (a 429 retry, the send-as-document fallback) opens a
+    fresh stream from the store."""
+
+    def __init__(self, media: MediaStore, path: str, filename: str) -> None:
+        super().__init__(filename=filename)
+        self.media = media
+        self.path = path
+
+    async def read(self, bot):  # noqa: ARG002 - aiogram's signature
+        chunks = await self.media.open_stream(self.path)
+        async for chunk in chunks:
+            yield chunk
+
+
+class LeaseLostError(Exception):
+    """Another process holds the row now: this one must not send."""
 
 
 class Deliverer:
@@ -44,8 +72,9 @@ class Deliverer:
             return None, False
         return user.language, user.blocked
 
-    async def deliver(self, g: Generation) -> bool:
-        """Deliver one claimed final row. True when recorded as delivered."""
+    async def deliver(self, g: Generation, *, lease: RowLease | None = None) -> bool:
+        """Deliver one claimed final row. True when recorded as delivered. With `lease`, the
+        row's lease is re-checked before each send and nothing is sent once it is lost."""
         p = self.p
         if not g.is_final or g.delivered_at is not None:
             return False
@@ -57,13 +86,18 @@ class Deliverer:
             return False
         started = p.clock()
         try:
+            await _still_ours(lease)
             await self._finish_card(g, language)
             if g.status == SUCCEEDED:
-                await self.send_results(g, chat_id=g.chat_id, language=language)
+                await self.send_results(g, chat_id=g.chat_id, language=language, lease=lease)
             else:
                 rendered = p.presenter.failure(g, language=language)
+                await _still_ours(lease)
                 await p.sender.send(g.chat_id, SendMessage(
                     chat_id=g.chat_id, text=rendered.text, reply_markup=rendered.reply_markup))
+        except LeaseLostError:
+            log.warning(kv("lease lost; not sending", generation=g.id))
+            return False
         except ChatBlockedError:
             # Not if they wrote to us meanwhile: that message unblocked them after this send began.
             await p.repository.mark_unreachable(g.user_id, since=started)
@@ -107,22 +141,23 @@ class Deliverer:
         return True
 
     async def send_results(self, g: Generation, *, chat_id: int, language: str | None,
-                           as_document: bool = False) -> None:
+                           as_document: bool = False, lease: RowLease | None = None) -> None:
         p = self.p
         for index, path in enumerate(g.stored_paths):
             first = index == 0
             caption = p.presenter.result_caption(g, language=language) if first else None
             markup = p.presenter.result_markup(g, language=language) if first else None
-            data = await self._read_upto(path, UPLOAD_LIMIT)
-            if data is None:
+            size = await p.media.size(path)  # a missing object raises here, before any send
+            await _still_ours(lease)
+            if size > UPLOAD_LIMIT:
                 rendered = p.presenter.link_instead(g, await p.media.share_url(path),
                                                     language=language)
                 await p.sender.send(chat_id, SendMessage(
                     chat_id=chat_id, text=rendered.text, reply_markup=rendered.reply_markup))
                 continue
             name = path.rsplit("/", 1)[-1]
-            upload = BufferedInputFile(data, filename=name)
-            if as_document or (g.kind != "video" and len(data) > PHOTO_LIMIT):
+            upload = StoredInputFile(p.media, path, name)
+            if as_document or (g.kind != "video" and size > PHOTO_LIMIT):
                 method = SendDocument(chat_id=chat_id, document=upload, caption=caption,
                                       reply_markup=markup)
             elif g.kind == "video":
@@ -137,16 +172,10 @@ class Deliverer:
                 # E.g. a photo Telegram will not take (dimensions): the file still reaches the user.
                 log.warning(kv("send refused; sending as document", generation=g.id,
                                reason=str(exc)[:200]))
+                await _still_ours(lease)
                 await p.sender.send(chat_id, SendDocument(
-                    chat_id=chat_id, document=BufferedInputFile(data, filename=name),
+                    chat_id=chat_id, document=StoredInputFile(p.media, path, name),
                     caption=caption, reply_markup=markup))
-
-    async def _read_upto(self, path: str, limit: int) -> bytes | None:
-        """The stored file's bytes, or None when it is over `limit` (bounded memory)."""
-        size = await self.p.media.size(path)
-        if size > limit:
-            return None
-        return await self.p.media.read(path)
 
     async def _finish_card(self, g: Generation, language: str | None) -> None:
         """Best effort: turn the status card into its final state."""
@@ -160,6 +189,11 @@ class Deliverer:
                 reply_markup=rendered.reply_markup))
         except TelegramBadRequest:
             pass  # not modified, or the user deleted the card
+
+
+async def _still_ours(lease: RowLease | None) -> None:
+    if lease is not None and not await lease.renew():
+        raise LeaseLostError
 
 
 def _elapsed(g: Generation) -> float:
@@ -198,20 +232,29 @@ class ProgressTracker:
 
     async def tick(self) -> None:
         p = self.p
-        for gid, entry in list(self._tracked.items()):
-            g = await p.repository.get_generation(gid)
-            if g is None or g.is_final:
+        now = self._monotonic()
+        due = [gid for gid, entry in self._tracked.items()
+               if now - entry.last_edit >= p.config.progress_interval_s]
+        if not due:
+            return
+        # One query for every due card (its row, the user's language, the queue position).
+        view = {g.id: (g, language, position)
+                for g, language, position in await p.repository.progress_view(due)}
+        for gid in due:
+            entry = self._tracked.get(gid)
+            found = view.get(gid)
+            if entry is None:
+                continue
+            if found is None or found[0].is_final:
                 self._tracked.pop(gid, None)
                 continue
-            now = self._monotonic()
-            if now - entry.last_edit < p.config.progress_interval_s:
-                continue
-            entry.last_edit = now
+            g, language, position = found
+            entry.last_edit = self._monotonic()
             started = p.clock()
             try:
-                await self._update(g, entry)
-                # The sender may hold an edit back (per-chat pacing, 429): space the next one
-                # from when this one went out, not from when it was decided.
+                await self._update(g, entry, language, position)
+                # The sender may hold an edit back (a flood wait, deliveries first): space the
+                # next one from when this one went out, not from when it was decided.
                 entry.last_edit = self._monotonic()
             except ChatBlockedError:
                 await p.repository.mark_unreachable(g.user_id, since=started)
@@ -220,19 +263,19 @@ class ProgressTracker:
                 if isinstance(exc, TelegramBadRequest) and not is_not_modified(exc):
                     self._tracked.pop(gid, None)  # card deleted: stop editing it
 
-    async def _update(self, g: Generation, entry: _Tracked) -> None:
+    async def _update(self, g: Generation, entry: _Tracked, language: str | None,
+                      position: int) -> None:
         p = self.p
-        user = await p.repository.get_user(g.user_id)
-        language = user.language if user else None
-        position = (await p.repository.queue_position(g.id)
-                    if g.status == GenerationStatus.queued else None)
+        queued = g.status == GenerationStatus.queued
         elapsed = (p.clock() - g.created_at).total_seconds() if g.created_at else 0.0
-        rendered = p.presenter.status(g, language=language, position=position, elapsed_s=elapsed)
+        rendered = p.presenter.status(g, language=language,
+                                      position=position if queued else None, elapsed_s=elapsed)
         if rendered.text != entry.last_text:
             await p.sender.send(g.chat_id, EditMessageText(
                 chat_id=g.chat_id, message_id=entry.message_id, text=rendered.text,
-                reply_markup=rendered.reply_markup))
+                reply_markup=rendered.reply_markup), cosmetic=True)
             entry.last_text = rendered.text
         if g.status in (GenerationStatus.generating, GenerationStatus.storing):
             action = "upload_video" if g.kind == "video" else "upload_photo"
-            await p.sender.send(g.chat_id, SendChatAction(chat_id=g.chat_id, action=action))
+            await p.sender.send(g.chat_id, SendChatAction(chat_id=g.chat_id, action=action),
+                                cosmetic=True)

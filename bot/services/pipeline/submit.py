@@ -33,8 +33,13 @@ SUBMIT_UNKNOWN = GenerationStatus.submit_unknown
 _SLOT_TAKEN: contextvars.ContextVar[bool] = contextvars.ContextVar("kie_create_slot", default=False)
 
 
-class _SlotNoting:
-    """Wraps the create limiter to record (per task) that a slot was handed out."""
+class SlotNotingLimiter:
+    """Wraps the KIE client's create limiter (the composition root does, kiebot/app.py) to note,
+    per asyncio task, that a slot was handed out. Slots and 429 pauses still come from `inner`.
+
+    Sound because `acquire` is awaited directly by the task that runs createTask (a ContextVar
+    set there is visible to that task's Submitter.submit), and each row is handled in a task of
+    its own (run_pass), so rows never see each other's note."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -42,6 +47,11 @@ class _SlotNoting:
     async def acquire(self) -> None:
         await self.inner.acquire()
         _SLOT_TAKEN.set(True)
+
+    async def pause(self, seconds: float) -> None:
+        pause = getattr(self.inner, "pause", None)
+        if pause is not None:
+            await pause(seconds)
 
     def __repr__(self) -> str:
         return repr(self.inner)
@@ -63,9 +73,10 @@ class Submitter:
     def __init__(self, pipeline: Pipeline, fail) -> None:
         self.p = pipeline
         self._fail = fail  # async (generation, reason, fail_code) -> None; refunds and delivers
-        limiter = getattr(pipeline.kie, "create_limiter", None)
-        if limiter is not None and not isinstance(limiter, _SlotNoting):
-            pipeline.kie.create_limiter = _SlotNoting(limiter)
+        # Without the note, a cancelled create cannot tell "still waiting for a slot" from "sent":
+        # it then keeps the intent mark (the safe side: never a second billed task).
+        self._notes_slots = isinstance(getattr(pipeline.kie, "create_limiter", None),
+                                       SlotNotingLimiter)
 
     async def submit(self, generation: Generation) -> None:
         """Handle one claimed `queued` row (the caller holds its lease)."""
@@ -106,7 +117,7 @@ class Submitter:
                 kie_model, kie_input, callback_url=p.config.callback_url(g.id)
             )
         except asyncio.CancelledError:
-            if not _SLOT_TAKEN.get():
+            if self._notes_slots and not _SLOT_TAKEN.get():
                 await asyncio.shield(p.repository.update_fields(g.id, kie_state=None))
                 log.info(kv("createTask wait cancelled before sending", generation=g.id))
             raise

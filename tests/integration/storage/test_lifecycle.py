@@ -223,6 +223,46 @@ async def test_claim_stages_and_leases(repo):
         await repo.claim("bake", owner="d", lease_seconds=5, limit=5)
 
 
+async def test_renew_lease_keeps_the_row_and_says_when_it_was_taken(repo):
+    await _setup(repo)
+    g = (await _start(repo, key="lease")).generation
+    (claimed,) = await repo.claim("submit", owner="a", lease_seconds=10, limit=5, now=T0)
+    # Renewed before it runs out: another claimer finds nothing after the first lease's end.
+    assert await repo.renew_lease(g.id, owner="a", lease_seconds=10, now=T0 + timedelta(seconds=8))
+    assert await repo.claim("submit", owner="b", lease_seconds=10, limit=5,
+                            now=T0 + timedelta(seconds=12)) == []
+    assert (await repo.get_generation(g.id)).lease_until == T0 + timedelta(seconds=18)
+    # Ran out but nobody took it: still a's.
+    assert await repo.renew_lease(g.id, owner="a", lease_seconds=10, now=T0 + timedelta(seconds=30))
+    # Taken over after running out: a's renewal fails and writes nothing.
+    later = T0 + timedelta(seconds=41)
+    assert [r.id for r in await repo.claim("submit", owner="b", lease_seconds=10, limit=5,
+                                           now=later)] == [g.id]
+    assert not await repo.renew_lease(g.id, owner="a", lease_seconds=100, now=later)
+    row = await repo.get_generation(g.id)
+    assert row.lease_owner == "b" and row.lease_until == later + timedelta(seconds=10)
+    # A transition drops the lease: nothing left to renew.
+    await repo.transition(g.id, from_statuses={"queued"}, to_status="generating")
+    assert not await repo.renew_lease(g.id, owner="b", lease_seconds=10, now=later)
+    with pytest.raises(InvalidFieldError):
+        await repo.renew_lease(g.id, owner="b", lease_seconds=0)
+
+
+async def test_progress_view_reads_rows_languages_and_positions_in_one_call(repo):
+    await _setup(repo)
+    gens = [(await _start(repo, key=f"pv{i}", cost=1)).generation for i in range(4)]
+    await repo.transition(gens[1].id, from_statuses={"queued"}, to_status="generating")
+    view = await repo.progress_view([gens[3].id, gens[1].id, gens[2].id, 999_999])
+    assert [(g.id, g.status, lang, pos) for g, lang, pos in view] == [
+        (gens[1].id, GenerationStatus.generating, "en", 0),
+        (gens[2].id, GenerationStatus.queued, "en", 2),
+        (gens[3].id, GenerationStatus.queued, "en", 3),
+    ]
+    assert [pos for _, _, pos in view] == [await repo.queue_position(g.id) for g, _, _ in view]
+    assert view[0][0] == await repo.get_generation(gens[1].id)
+    assert await repo.progress_view([]) == []
+
+
 async def test_concurrent_claimers_never_share_a_row(repo):
     await _setup(repo, balance=1000)
     for i in range(60):

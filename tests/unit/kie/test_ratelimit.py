@@ -12,7 +12,7 @@ from tests.unit.kie.fixtures import FakeClock, Script, load, make_client, ok
 
 async def test_allows_limit_then_waits_for_window():
     clock = FakeClock(start=100.0)
-    limiter = SlidingWindowLimiter(20, 10.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(20, 10.0, margin=0.0, clock=clock, sleep=clock.sleep)
     for _ in range(20):
         await limiter.acquire()
     assert clock.sleeps == [] and clock.now == 100.0
@@ -22,7 +22,7 @@ async def test_allows_limit_then_waits_for_window():
 
 async def test_sliding_not_fixed_window():
     clock = FakeClock(start=0.0)
-    limiter = SlidingWindowLimiter(2, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(2, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
     await limiter.acquire()           # t=0
     clock.now = 0.6
     await limiter.acquire()           # t=0.6
@@ -35,7 +35,7 @@ async def test_sliding_not_fixed_window():
 
 async def test_never_more_than_limit_in_any_window():
     clock = FakeClock(start=0.0)
-    limiter = SlidingWindowLimiter(10, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(10, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
     stamps = []
     for _ in range(55):
         await limiter.acquire()
@@ -48,7 +48,7 @@ async def test_never_more_than_limit_in_any_window():
 
 async def test_concurrent_waiters_served_in_order():
     clock = FakeClock(start=0.0)
-    limiter = SlidingWindowLimiter(1, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(1, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
     order = []
 
     async def worker(n):
@@ -60,10 +60,11 @@ async def test_concurrent_waiters_served_in_order():
     assert [t for _, t in order] == [0.0, 1.0, 2.0, 3.0]
 
 
-@pytest.mark.parametrize(("limit", "period"), [(0, 1.0), (1, 0), (5, -1)])
-def test_invalid_limits(limit, period):
+@pytest.mark.parametrize(("limit", "period", "margin"),
+                         [(0, 1.0, None), (1, 0, None), (5, -1, None), (5, 1.0, -0.1)])
+def test_invalid_limits(limit, period, margin):
     with pytest.raises(ValueError):
-        SlidingWindowLimiter(limit, period)
+        SlidingWindowLimiter(limit, period, margin=margin)
 
 
 def test_protocol():
@@ -97,14 +98,96 @@ async def test_client_default_limiters_match_kie_limits():
     async with make_client(Script(ok({})), create_limiter=None, status_limiter=None) as client:
         assert (client.create_limiter.limit, client.create_limiter.period) == (20, 10.0)
         assert (client.status_limiter.limit, client.status_limiter.period) == (10, 1.0)
+        # Slack for arrival jitter: KIE counts arrivals, the limiter stamps departures.
+        assert client.create_limiter.margin == pytest.approx(0.25)
+        assert client.status_limiter.margin == pytest.approx(0.1)
 
 
 async def test_client_polls_wait_on_fake_clock():
     clock = FakeClock(start=0.0)
-    limiter = SlidingWindowLimiter(10, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = SlidingWindowLimiter(10, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
     script = Script(ok(load("record_info_waiting_live")))
     async with make_client(script, status_limiter=limiter) as client:
         for _ in range(25):
             await client.get_task("t")
     assert len(script.requests) == 25
     assert clock.now == pytest.approx(2.0)
+
+
+def max_in_window(stamps: list[float], period: float) -> int:
+    return max(sum(1 for s in stamps if t <= s < t + period) for t in stamps)
+
+
+async def test_margin_absorbs_arrival_jitter():
+    """Stamps leave at the limiter's times but arrive up to `margin` later or earlier; KIE's
+    window (counted on arrival) still never sees more than the limit."""
+    clock = FakeClock(start=0.0)
+    limiter = SlidingWindowLimiter(10, 1.0, margin=0.1, clock=clock, sleep=clock.sleep)
+    departures = []
+    for _ in range(100):
+        await limiter.acquire()
+        departures.append(clock.now)
+    # Worst case: every other window's requests arrive (almost) a whole margin late, the
+    # next window's on time.
+    arrivals = [t + (0.0999 if (i // 10) % 2 == 0 else 0.0) for i, t in enumerate(departures)]
+    assert max_in_window(arrivals, 1.0) <= 10
+    # ... and the margin costs little: ≥ 90 % of the allowed rate over a long run.
+    assert 100 / departures[-1] >= 0.9 * 10
+
+
+async def test_without_margin_jitter_breaks_the_window():
+    """The failure the margin exists for (so the test above can fail)."""
+    clock = FakeClock(start=0.0)
+    limiter = SlidingWindowLimiter(10, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    departures = []
+    for _ in range(30):
+        await limiter.acquire()
+        departures.append(clock.now)
+    arrivals = [t + (0.05 if (i // 10) % 2 == 0 else 0.0) for i, t in enumerate(departures)]
+    assert max_in_window(arrivals, 1.0) > 10
+
+
+async def test_pause_holds_every_waiter():
+    clock = FakeClock(start=0.0)
+    limiter = SlidingWindowLimiter(10, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    await limiter.acquire()
+    await limiter.pause(5.0)
+    await limiter.pause(1.0)  # a shorter pause never shortens a longer one
+    granted = []
+
+    async def caller(n):
+        await limiter.acquire()
+        granted.append(clock.now)
+
+    await asyncio.gather(*(caller(n) for n in range(3)))
+    assert granted == [5.0, 5.0, 5.0]
+
+
+async def test_client_429_pauses_the_shared_limiter_and_the_retry_takes_a_slot():
+    """A 429 pauses everyone for Retry-After; the retry then queues for a slot (and counts)."""
+    clock = FakeClock(start=0.0)
+    limiter = SlidingWindowLimiter(20, 10.0, margin=0.25, clock=clock, sleep=clock.sleep)
+    script = Script(ok({"code": 429, "msg": "Rate limit exceeded"}, 429, {"Retry-After": "3"}),
+                    ok(load("create_task_live")))
+    async with make_client(script, create_limiter=limiter) as client:
+        await client.create_task("m", {"prompt": "x"})
+        # The client did not sleep on its own: the wait was the limiter's pause, on its clock.
+        assert client._sleep.delays == []
+    assert len(script.requests) == 2
+    assert clock.now == pytest.approx(3.0)
+    assert len(limiter._stamps) == 2  # the retry spent a slot of the window
+    # Another caller arriving during the pause would have waited too.
+    await limiter.pause(2.0)
+    before = clock.now
+    await limiter.acquire()
+    assert clock.now == pytest.approx(before + 2.0)
+
+
+async def test_client_429_without_a_pausable_limiter_backs_off_itself():
+    create = CountingLimiter()
+    script = Script(ok({"code": 429, "msg": "Rate limit exceeded"}, 429, {"Retry-After": "2"}),
+                    ok(load("create_task_live")))
+    async with make_client(script, create_limiter=create) as client:
+        await client.create_task("m", {"prompt": "x"})
+        assert client._sleep.delays == [2.0]
+    assert create.calls == 2 and len(script.requests) == 2
