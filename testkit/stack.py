@@ -219,12 +219,21 @@ class LocalStack:
         await self.telegram.wait_idle(timeout)
 
     async def _wait_updates_handled(self, timeout: float) -> None:
+        """Until Telegram has nothing to hand over, nothing is inside the dispatcher and the
+        inbox holds no unhandled update (stored, claimed, handled but not yet marked)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while self.telegram.updates.pending or self._updates_in_flight.count:
+        while (self.telegram.updates.pending or self._updates_in_flight.count
+               or await self._inbox_busy()):
             if loop.time() > end:
                 raise TimeoutError(f"updates still pending or being handled after {timeout}s")
             await asyncio.sleep(0.01)
+
+    async def _inbox_busy(self) -> bool:
+        app = self.app
+        if app is None or app.drainer is None:
+            return False
+        return app.drainer.busy or await app.repository.inbox_unhandled() > 0
 
     async def restart(self) -> App:
         await self.stop_app()
@@ -232,18 +241,22 @@ class LocalStack:
 
     # -- subprocess mode (crash tests) ---------------------------------------------------------
 
-    async def start_process(self, ready_timeout: float = READY_TIMEOUT_S) -> asyncio.subprocess.Process:
+    async def start_process(self, ready_timeout: float = READY_TIMEOUT_S, *,
+                            role: str | None = None,
+                            env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
         """Run `python -m kiebot run` with this stack's settings; return once it logged READY_LINE.
+        `role` adds `--role <role>`; `env` overrides settings for this process only.
 
         Its output is copied to log_path (appended across restarts). Raises if the child exits
         first, or kills it and raises if it is not ready within ready_timeout."""
         if self.process is not None:
             raise RuntimeError("a kiebot process is already running; kill or terminate it first")
-        env = {**os.environ, **self.env()}
+        env = {**os.environ, **self.env(), **(env or {})}
         if env["LOG_LEVEL"].upper() not in {"DEBUG", "INFO"}:
             raise ValueError("start_process waits for an INFO line: set LOG_LEVEL to INFO or DEBUG")
+        argv = ["-m", "kiebot", "run"] + (["--role", role] if role else [])
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kiebot", "run", env=env, cwd=str(self.directory),
+            sys.executable, *argv, env=env, cwd=str(self.directory),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20,
         )
         self.process = proc

@@ -8,6 +8,9 @@ Lifecycle (storage/repository/_lifecycle.py)
     start_generation (charge + insert queued), fail_generation / cancel_generation (refund
     once), transition (forward-only compare-and-set), update_fields, claim / release (leases),
     mark_delivered
+Update inbox (storage/repository/_inbox.py)
+    inbox_add (deduplicated by update_id), inbox_claim (per chat, leased), inbox_renew,
+    inbox_mark_handled, inbox_release, inbox_prune, inbox_unhandled
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats
@@ -19,11 +22,12 @@ and races resolve in the database. Database failures surface as storage.errors t
 
 from __future__ import annotations
 
+from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
 
 
-class Repository(QueryRepository):
+class Repository(QueryRepository, InboxRepository):
     """See the module docstring for the method list."""
 
 
-__all__ = ["Repository"]
+__all__ = ["InboxUpdate", "Repository"]
