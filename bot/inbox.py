@@ -108,6 +108,11 @@ class InboxWriter:
         self._queue: list[tuple[tuple[int, int | None, str], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Updates queued for the next transaction (not yet being written)."""
+        return len(self._queue)
+
     async def add(self, update_id: int, chat_key: int | None, payload: str) -> None:
         future = asyncio.get_running_loop().create_future()
         self._queue.append(((update_id, chat_key, payload), future))
@@ -189,6 +194,7 @@ class InboxDrainer:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._wake.set()  # claim at once: a previous process may have left updates
         self._loops = [loop.create_task(self._claim_loop(), name="inbox-claim"),
                        loop.create_task(self._lease_loop(), name="inbox-lease")]
         log.info(kv("inbox drainer started", concurrency=self._concurrency))
