@@ -250,8 +250,11 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
 
     # One update of a chat at a time at the FSM too (the inbox already orders a chat's updates
     # within a process and keeps a chat in one process): in Redis when the FSM lives there.
+    # The Redis lock expires after twice the inbox lease: long enough for any handler, and a
+    # dead process's lock must not hold its chat much longer than its inbox lease does.
     create_isolation = getattr(storage, "create_isolation", None)
-    isolation = create_isolation() if create_isolation is not None else SimpleEventIsolation()
+    isolation = (create_isolation(lock_kwargs={"timeout": max(2 * settings.inbox_lease_seconds, 1)})
+                 if create_isolation is not None else SimpleEventIsolation())
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
                             presenter=presenter)
