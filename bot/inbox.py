@@ -184,6 +184,7 @@ class InboxDrainer:
         self._workers: dict[Hashable, asyncio.Task[None]] = {}
         self._known: set[int] = set()  # claimed and not yet marked handled in the database
         self._backlog = 0
+        self._more = False  # the last claim filled the backlog: more may be waiting
         self._done: list[int] = []
         self._marker: asyncio.Task[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -249,6 +250,7 @@ class InboxDrainer:
         while not self._stopping:
             room = self._max_backlog - self._backlog
             if room <= 0:
+                self._more = True
                 return  # a handler finishing wakes us
             rows = await self._repository.inbox_claim(
                 owner=self._owner, lease_seconds=self._lease_seconds, limit=room)
@@ -259,7 +261,8 @@ class InboxDrainer:
                 self._known.add(row.update_id)
                 self._enqueue(row)
                 fresh += 1
-            if len(rows) < room or not fresh:
+            self._more = len(rows) >= room
+            if not self._more or not fresh:
                 return
 
     def _enqueue(self, row: InboxUpdate) -> None:
@@ -281,8 +284,8 @@ class InboxDrainer:
                     finally:
                         self._backlog -= 1
                     self._mark(row.update_id)
-                    if self._backlog < self._max_backlog // 2:
-                        self._wake.set()
+                    if self._more and self._backlog < self._max_backlog // 2:
+                        self._wake.set()  # the last claim was cut short by the backlog bound
         finally:
             self._workers.pop(key, None)
             if not self._queues.get(key):

@@ -126,10 +126,14 @@ def build_web_app(
     async def healthz(request: web.Request) -> web.Response:
         try:
             depths = await repository.queue_depths()
+            # Telegram updates stored and not yet handled: a growing number means the
+            # drainers fall behind (or none runs).
+            inbox = await repository.inbox_unhandled()
         except Exception as exc:
             log.warning(kv("health check failed", error=type(exc).__name__))
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
-        return web.json_response({"ok": True, "database": "ok", "queues": depths})
+        return web.json_response({"ok": True, "database": "ok", "queues": depths,
+                                  "inbox_unhandled": inbox})
 
     app.router.add_get("/healthz", healthz)
 

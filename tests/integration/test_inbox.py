@@ -280,3 +280,25 @@ async def test_stop_hands_unstarted_updates_back(repo, bot):
     # "held" finished and was marked; "waiting" is free for the next process at once.
     [row] = await repo.inbox_claim(owner="next", lease_seconds=30, limit=10)
     assert row.update_id == 2
+
+
+async def test_a_backlog_longer_than_the_claim_bound_is_drained(repo, bot):
+    """Concurrency 1 claims at most 4 updates ahead; 30 waiting are all handled, each chat's in
+    order, with no interval to fall back on: handlers finishing wake the next claim."""
+    rec = Recorder()
+    drainer = InboxDrainer(repo, rec.dispatcher(), bot, owner="me", concurrency=1,
+                           lease_seconds=30, poll_interval_s=3600)  # only wakes, no interval
+    await _store(repo, [message_update(i, 100 + i % 3, f"m{i}") for i in range(1, 31)])
+    drainer.start()
+    try:
+        await wait_until(lambda: sum(1 for e in rec.events if e[0] == "exit") == 30)
+        entered = [int(t[1:]) for phase, t in rec.events if phase == "enter"]
+        assert sorted(entered) == list(range(1, 31))
+        for chat in range(3):  # each chat's own updates in order
+            mine = [i for i in entered if i % 3 == chat]
+            assert mine == sorted(mine)
+        assert rec.most_inside == 1
+        await wait_until(lambda: not drainer.busy)
+        assert await repo.inbox_unhandled() == 0
+    finally:
+        await drainer.stop(grace_s=5)

@@ -39,7 +39,8 @@ async def test_a_worker_beside_a_webhook_process_keeps_the_webhook_and_runs_the_
         # The worker serves /healthz on its own port, and nothing else.
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                assert r.status == 200 and (await r.json())["ok"] is True
+                health = await r.json()
+                assert r.status == 200 and health["ok"] is True and health["inbox_unhandled"] == 0
             async with http.post(f"http://127.0.0.1:{port}/tg/webhook", json={}) as r:
                 assert r.status == 404
 
