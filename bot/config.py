@@ -121,6 +121,17 @@ class Settings(BaseSettings):
     deliver_batch: int = Field(100, alias="DELIVER_BATCH", ge=1)
     deliver_concurrency: int = Field(60, alias="DELIVER_CONCURRENCY", ge=1)
 
+    # Processes (README "Running several processes"): `all` does everything; `web` takes
+    # Telegram's updates (webhook or polling), KIE callbacks and /media and drains the update
+    # inbox; `worker` runs the pipeline jobs only. `kiebot run --role` overrides it.
+    process_role: Literal["all", "web", "worker"] = Field("all", alias="PROCESS_ROLE")
+    # Chats whose updates are handled at once (one update per chat at a time); also what
+    # bounds the database connections handlers hold.
+    inbox_concurrency: int = Field(32, alias="INBOX_CONCURRENCY", gt=0, le=1000)
+    # A claimed update's lease, renewed while it is handled; a dead process's updates are
+    # handled again once it runs out.
+    inbox_lease_seconds: float = Field(30.0, alias="INBOX_LEASE_SECONDS", gt=0)
+
     # Texts Telegram requires from bots selling digital goods.
     paysupport_text: str | None = Field(None, alias="PAYSUPPORT_TEXT")
     terms_text: str | None = Field(None, alias="TERMS_TEXT")

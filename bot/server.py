@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import mimetypes
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -23,7 +24,6 @@ from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome
 
 if TYPE_CHECKING:
-    from aiogram import Bot, Dispatcher
     from storage.repository import Repository
 
     from bot.services.generation import GenerationService
@@ -113,25 +113,31 @@ def build_web_app(
     callback_secret: str,
     hmac_key: str | None,
     media: object | None,
-    dispatcher: Dispatcher | None = None,
-    bot: Bot | None = None,
-    telegram_secret: str | None = None,
+    webhook: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+    health_only: bool = False,
 ) -> web.Application:
+    """The routes. `webhook` is Telegram's intake (bot/inbox.py: webhook_handler); a worker
+    process (`health_only`) serves /healthz alone."""
     app = web.Application(client_max_size=CALLBACK_MAX_BYTES * 4)
-    view = CallbackView(generations, callback_secret=callback_secret, hmac_key=hmac_key)
-    app.router.add_post("/kie/callback/{generation_id}", view.handle)
+    if not health_only:
+        view = CallbackView(generations, callback_secret=callback_secret, hmac_key=hmac_key)
+        app.router.add_post("/kie/callback/{generation_id}", view.handle)
 
     async def healthz(request: web.Request) -> web.Response:
         try:
             depths = await repository.queue_depths()
+            # Telegram updates stored and not yet handled: a growing number means the
+            # drainers fall behind (or none runs).
+            inbox = await repository.inbox_unhandled()
         except Exception as exc:
             log.warning(kv("health check failed", error=type(exc).__name__))
             return web.json_response({"ok": False, "database": "unreachable"}, status=503)
-        return web.json_response({"ok": True, "database": "ok", "queues": depths})
+        return web.json_response({"ok": True, "database": "ok", "queues": depths,
+                                  "inbox_unhandled": inbox})
 
     app.router.add_get("/healthz", healthz)
 
-    if isinstance(media, LocalMediaStore):
+    if isinstance(media, LocalMediaStore) and not health_only:
         store = media
 
         async def serve_media(request: web.Request) -> web.StreamResponse:
@@ -149,9 +155,8 @@ def build_web_app(
 
         app.router.add_get("/media/{path:.+}", serve_media)
 
-    if dispatcher is not None and bot is not None and telegram_secret:
-        from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-
-        SimpleRequestHandler(dispatcher=dispatcher, bot=bot,
-                             secret_token=telegram_secret).register(app, path=WEBHOOK_PATH)
+    if webhook is not None and not health_only:
+        # Not aiogram's SimpleRequestHandler: it answers 200 before the update is stored or
+        # handled, so a crash right after loses it. Ours answers once the update is durable.
+        app.router.add_post(WEBHOOK_PATH, webhook)
     return app

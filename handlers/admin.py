@@ -40,7 +40,10 @@ def refund_error_code(exc: TelegramAPIError) -> str:
 
 async def credit(message: Message, command: CommandObject, lang: str, bot: Bot,
                  accounts: AccountService) -> None:
-    """`/credit <who> <+N|-N|=N> [note]`; the user is told of the change in their language."""
+    """`/credit <who> <+N|-N|=N> [note]`; the user is told of the change in their language.
+    The change is keyed by this message, so the same update handled again (Telegram's
+    redelivery, the inbox replaying it after a crash) moves no money twice; a replay answers the
+    admin with the balance as it is and tells the user nothing new."""
     parts = (command.args or "").split(maxsplit=2)
     if len(parts) < 2:
         await message.answer(tr(lang, "adm_credit_usage"))
@@ -48,7 +51,9 @@ async def credit(message: Message, command: CommandObject, lang: str, bot: Bot,
     who, amount = parts[0], parts[1]
     note = parts[2].strip() if len(parts) > 2 else None
     try:
-        res = await accounts.admin_credit(who, amount, admin_id=message.from_user.id, note=note)
+        res = await accounts.admin_credit(
+            who, amount, admin_id=message.from_user.id, note=note,
+            idempotency_key=f"credit:{message.chat.id}:{message.message_id}")
     except AccountError as exc:
         await message.answer(f"{account_error_text(lang, exc)}\n{tr(lang, 'adm_credit_usage')}")
         return

@@ -3,11 +3,14 @@
 `build_app(settings)` does no I/O; `await app.start()` migrates (if needed), opens the server,
 starts the jobs and then Telegram (webhook or long polling); `await app.stop()` undoes it in
 reverse, letting in-flight work finish or handing it back (leases released).
+
+The process role (PROCESS_ROLE / `kiebot run --role`) decides what starts: `all` everything;
+`web` Telegram intake (webhook or polling), the update inbox's drainer, KIE callbacks, /media;
+`worker` the pipeline jobs and /healthz only — it never touches the webhook nor polls.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -20,7 +23,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import User as TgUser
 from aiohttp import web
 from kie_client.catalog import Catalog
@@ -35,6 +38,7 @@ from storage.repository import Repository
 from bot.config import Settings
 from bot.delivery import ChatSender
 from bot.downloads import SafeDownloader
+from bot.inbox import InboxDrainer, InboxPoller, InboxWriter, webhook_handler
 from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
 from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
@@ -155,8 +159,11 @@ class App:
     jobs: JobRunner
     web_app: web.Application
     telegram_secret: str
+    inbox_writer: InboxWriter | None = None
+    drainer: InboxDrainer | None = None
+    role: str = "all"
     _runner: web.AppRunner | None = None
-    _polling: asyncio.Task | None = None
+    _poller: InboxPoller | None = None
     _redaction: RedactionHandle | None = None
     _started: bool = False
     # getUpdates long-poll seconds; LocalStack shortens it so the fake server stops promptly.
@@ -186,40 +193,36 @@ class App:
                            backlog=1024)
         await site.start()
         log.info(kv("server listening", host=s.server_host, port=s.server_port,
-                    mode="webhook" if s.webhook_mode else "polling"))
-        self.jobs.start()
+                    mode="webhook" if s.webhook_mode else "polling", role=self.role))
+        self._started = True
+        if self.role in ("all", "worker"):
+            self.jobs.start()
+        if self.role == "worker":
+            return  # never the webhook, never getUpdates: those belong to the web processes
+        await self.dispatcher.emit_startup(bot=self.bot, **self.dispatcher.workflow_data)
+        assert self.drainer is not None and self.inbox_writer is not None
+        self.drainer.start()  # first: updates stored by a previous process are handled now
         allowed = self.dispatcher.resolve_used_update_types()
         if s.webhook_mode:
-            await self.dispatcher.emit_startup(bot=self.bot, **self.dispatcher.workflow_data)
             await self.bot.set_webhook(
                 f"{s.public_base_url}{WEBHOOK_PATH}", secret_token=self.telegram_secret,
                 allowed_updates=allowed,
             )
         else:
             await self.bot.delete_webhook(drop_pending_updates=False)
-            self._polling = asyncio.get_running_loop().create_task(
-                self.dispatcher.start_polling(
-                    self.bot, handle_signals=False, close_bot_session=False,
-                    allowed_updates=allowed, polling_timeout=self.polling_timeout,
-                ),
-                name="telegram-polling",
-            )
-        self._started = True
+            self._poller = InboxPoller(self.bot, self.inbox_writer, allowed_updates=allowed,
+                                       timeout=self.polling_timeout)
+            self._poller.start()
 
     async def stop(self) -> None:
         """Stop taking work (Telegram updates, jobs), finish or hand back the rest, close."""
         s = self.settings
-        if self._polling is not None:
-            try:
-                await self.dispatcher.stop_polling()
-            except RuntimeError:
-                pass  # polling had not started yet
-            try:
-                await asyncio.wait_for(self._polling, timeout=10)
-            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
-                self._polling.cancel()
-            self._polling = None
-        elif self._started and s.webhook_mode:
+        if self._poller is not None:
+            await self._poller.stop()  # an unstored batch is not confirmed: Telegram resends it
+            self._poller = None
+        # Webhook requests still arriving are stored as usual and wait for the next process.
+        if self._started and self.role != "worker" and self.drainer is not None:
+            await self.drainer.stop(grace_s=s.kie_timeout_seconds + 5)
             await self.dispatcher.emit_shutdown(bot=self.bot, **self.dispatcher.workflow_data)
         # Long enough for an in-flight createTask to get its answer: cancelling it would leave
         # the outcome unknown (submit_unknown) for the next process.
@@ -253,18 +256,31 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     feed updates to exactly this."""
     import handlers
 
-    dispatcher = Dispatcher(storage=storage, settings=settings, catalog=catalog,
-                            generations=generations, accounts=accounts, presenter=presenter)
+    # One update of a chat at a time at the FSM too (the inbox already orders a chat's updates
+    # within a process and keeps a chat in one process): in Redis when the FSM lives there.
+    # The Redis lock expires after twice the inbox lease: long enough for any handler, and a
+    # dead process's lock must not hold its chat much longer than its inbox lease does.
+    create_isolation = getattr(storage, "create_isolation", None)
+    isolation = (create_isolation(lock_kwargs={"timeout": max(2 * settings.inbox_lease_seconds, 1)})
+                 if create_isolation is not None else SimpleEventIsolation())
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
+                            catalog=catalog, generations=generations, accounts=accounts,
+                            presenter=presenter)
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 
 
 def build_app(settings: Settings, *, owner: str | None = None,
-              presenter: Presenter | None = None) -> App:
-    """Wire everything from `settings`. No network or disk I/O happens here."""
+              presenter: Presenter | None = None, role: str | None = None) -> App:
+    """Wire everything from `settings` (`role` overrides PROCESS_ROLE). No network or disk I/O
+    happens here."""
     import handlers
 
     s = settings
+    role = role or s.process_role
+    if role not in ("all", "web", "worker"):
+        raise ValueError(f"unknown process role {role!r}; expected all, web or worker")
+    owner = owner or _owner()
     engine = create_engine(s.database_url, pool_size=s.db_pool_size,
                            max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
     repository = Repository(engine)
@@ -290,7 +306,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
     config = pipeline_config(s)
     pipeline = Pipeline(
         repository=repository, kie=kie, catalog=catalog, media=media, downloader=downloader,
-        sender=sender, presenter=presenter, config=config, owner=owner or _owner(),
+        sender=sender, presenter=presenter, config=config, owner=owner,
     )
     generations = GenerationService(pipeline)
     jobs = JobRunner(generations, interval_s=s.job_interval_seconds,
@@ -308,19 +324,26 @@ def build_app(settings: Settings, *, owner: str | None = None,
     )
     telegram_secret = webhook_secret(s.bot_token.get_secret_value(),
                                      s.kie_callback_secret.get_secret_value())
+    drainer = writer = None
+    if role != "worker":
+        drainer = InboxDrainer(repository, dispatcher, bot, owner=owner,
+                               concurrency=s.inbox_concurrency,
+                               lease_seconds=s.inbox_lease_seconds)
+        writer = InboxWriter(repository, on_stored=drainer.wake)
     web_app = build_web_app(
         generations=generations, repository=repository,
         callback_secret=s.kie_callback_secret.get_secret_value(),
         hmac_key=_secret(s.kie_webhook_hmac_key), media=media,
-        dispatcher=dispatcher if s.webhook_mode else None, bot=bot,
-        telegram_secret=telegram_secret,
+        webhook=(webhook_handler(writer, secret_token=telegram_secret)
+                 if writer is not None and s.webhook_mode else None),
+        health_only=role == "worker",
     )
     return App(
         settings=s, engine=engine, repository=repository, media=media, kie=kie, catalog=catalog,
         bot=bot, dispatcher=dispatcher, sender=sender, downloader=downloader,
         presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
         web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
-        reconciler=reconciler,
+        reconciler=reconciler, inbox_writer=writer, drainer=drainer, role=role,
     )
 
 

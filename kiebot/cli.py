@@ -23,21 +23,25 @@ EXIT_DATABASE = 3
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiebot", description="KIE.ai generation bot")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="migrate if needed, then serve (bot, server, jobs)")
+    run = sub.add_parser("run", help="migrate if needed, then serve (bot, server, jobs)")
+    run.add_argument(
+        "--role", choices=("all", "web", "worker"), default=None,
+        help="all (default, or PROCESS_ROLE): everything; web: Telegram updates (webhook or "
+             "polling), KIE callbacks, /media; worker: pipeline jobs only, never the webhook")
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--sql", action="store_true",
                          help="print the Postgres DDL (for Supabase's SQL editor) instead")
     return parser
 
 
-async def _run() -> int:
+async def _run(role: str | None = None) -> int:
     from kiebot.app import build_app, secrets_of
 
     settings = load_settings()
     configure_logging(settings.log_level)
     # Before anything can log: the app installs its own layer again on start.
     handle = install_redaction(secrets_of(settings))
-    app = build_app(settings)
+    app = build_app(settings, role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -47,7 +51,8 @@ async def _run() -> int:
         await app.start()
         # The readiness line: the server listens and the jobs and Telegram intake have started.
         # Supervisors and the end-to-end tests wait for this line, not for a guessed delay.
-        log.info(kv("kiebot ready", mode="webhook" if settings.webhook_mode else "polling"))
+        log.info(kv("kiebot ready", mode="webhook" if settings.webhook_mode else "polling",
+                    role=app.role))
         await stop.wait()
         log.info("shutdown requested")
     finally:
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return asyncio.run(_run())
+            return asyncio.run(_run(args.role))
         return asyncio.run(_migrate(args.sql))
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The only dialect-specific SQL in storage: how a batch of rows is claimed with a lease.
+"""The only dialect-specific SQL in storage: how a batch of rows is claimed with a lease, how
+the update inbox is claimed per chat, and INSERT ... ON CONFLICT DO NOTHING.
 
 Postgres: SELECT ... FOR UPDATE SKIP LOCKED picks rows no other transaction holds, then an
 UPDATE stamps the lease in the same transaction, so concurrent workers get disjoint batches
@@ -34,3 +35,58 @@ async def claim_rows(
         target = table.c.id.in_(pick.scalar_subquery())
     result = await conn.execute(sa.update(table).where(target).values(**values).returning(*table.c))
     return list(result)
+
+
+# Postgres: claims of the inbox take this transaction-level advisory lock, so two processes'
+# claims run one after the other and the second sees the first's leases (row locks alone would
+# let it take chat A's second update while the first holds chat A's first).
+INBOX_CLAIM_LOCK = 0x6B6965626F7401  # "kiebot" + 1
+
+
+def insert_ignoring_duplicates(conn: AsyncConnection, table: sa.Table, *, key: str,
+                               rows: list[dict[str, Any]]) -> Any:
+    """INSERT ... VALUES (rows) ON CONFLICT (key) DO NOTHING for this connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).values(rows).on_conflict_do_nothing(index_elements=[key])
+
+
+async def claim_inbox(
+    conn: AsyncConnection,
+    table: sa.Table,
+    *,
+    owner: str,
+    now: Any,
+    until: Any,
+    limit: int,
+) -> list[sa.Row]:
+    """Lease up to `limit` unhandled updates, oldest first, skipping every chat that has an
+    unhandled update leased (live) by another owner: one chat is never in two processes at once.
+    A chat whose earlier update this owner holds stays claimable by it (it queues them in order).
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(INBOX_CLAIM_LOCK)))
+    mine = table.alias("mine")
+    other = table.alias("other")
+    busy = sa.exists().where(
+        other.c.chat_key == mine.c.chat_key,
+        other.c.handled_at.is_(None),
+        other.c.lease_until >= now,
+        other.c.lease_owner != owner,
+    )
+    pick = (
+        sa.select(mine.c.update_id)
+        .where(mine.c.handled_at.is_(None),
+               sa.or_(mine.c.lease_until.is_(None), mine.c.lease_until < now),
+               ~busy)
+        .order_by(mine.c.update_id)
+        .limit(limit)
+    )
+    result = await conn.execute(
+        sa.update(table).where(table.c.update_id.in_(pick.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=until, attempts=table.c.attempts + 1)
+        .returning(*table.c)
+    )
+    return sorted(result, key=lambda row: row.update_id)

@@ -123,6 +123,7 @@ class LedgerEntry:
     admin_id: int | None
     note: str | None
     created_at: datetime
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

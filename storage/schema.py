@@ -93,6 +93,8 @@ credit_ledger = sa.Table(
     sa.Column("admin_id", sa.BigInteger),
     sa.Column("note", sa.Text),
     sa.Column("created_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    # What caused a manual row (e.g. "admin:<update_id>"): a replayed update finds it taken.
+    sa.Column("idempotency_key", sa.String(128)),
     sa.CheckConstraint(_in("reason", REASONS), name="ck_ledger_reason"),
     sa.Index("ix_ledger_user_created", "user_id", "created_at"),
 )
@@ -115,6 +117,9 @@ sa.Index(
     sqlite_where=_CHARGE_WHERE, postgresql_where=_CHARGE_WHERE,
 )
 
+# NULLs are distinct in a unique index on both SQLite and Postgres: only keyed rows collide.
+sa.Index("uq_ledger_idempotency_key", credit_ledger.c.idempotency_key, unique=True)
+
 payments = sa.Table(
     "payments",
     metadata,
@@ -131,3 +136,28 @@ payments = sa.Table(
     sa.UniqueConstraint("telegram_payment_charge_id", name="uq_payments_charge_id"),
     sa.Index("ix_payments_user_created", "user_id", "created_at"),
 )
+
+# Telegram updates, written before they are acknowledged (bot/inbox.py) and drained through the
+# dispatcher. update_id is the key, so Telegram's redelivery of an update is a no-op insert;
+# handled rows stay a while (INBOX_KEEP_HOURS) for exactly that dedupe, then are pruned.
+updates_inbox = sa.Table(
+    "updates_inbox",
+    metadata,
+    sa.Column("update_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    # The chat (or, without one, the user) the update belongs to: one chat's updates are
+    # handled one at a time, in update_id order. NULL: no order to keep.
+    sa.Column("chat_key", sa.BigInteger),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_until", Timestamp),
+    # Claims so far: an update that kills its process every time is given up after a few.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("handled_at", Timestamp),
+)
+_UNHANDLED = sa.text("handled_at IS NULL")
+sa.Index(
+    "ix_inbox_unhandled", updates_inbox.c.chat_key, updates_inbox.c.update_id,
+    sqlite_where=_UNHANDLED, postgresql_where=_UNHANDLED,
+)
+sa.Index("ix_inbox_handled_at", updates_inbox.c.handled_at)

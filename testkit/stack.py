@@ -72,6 +72,32 @@ def _count_updates_in_flight(dispatcher: Any) -> _InFlight:
     return in_flight
 
 
+@dataclass
+class Child:
+    """A `kiebot run` started by LocalStack.start_child."""
+
+    process: asyncio.subprocess.Process
+    log_path: Path
+    output: asyncio.Task[None]
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        await self.output
+
+    async def terminate(self, timeout: float = 20.0) -> int | None:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        await self.output
+        return self.process.returncode
+
+
 class LocalStack:
     def __init__(
         self,
@@ -111,6 +137,7 @@ class LocalStack:
         self._output: asyncio.Task[None] | None = None
         self._updates_in_flight = _InFlight()
         self.log_path = self.directory / "kiebot.log"
+        self._children: list[Child] = []
 
     # -- settings -----------------------------------------------------------------------------
 
@@ -164,6 +191,8 @@ class LocalStack:
 
     async def __aexit__(self, *exc: object) -> None:
         try:
+            for child in self._children:
+                await child.terminate()
             if self.process is not None:
                 await self.terminate_process()
             if self.app is not None:
@@ -219,12 +248,21 @@ class LocalStack:
         await self.telegram.wait_idle(timeout)
 
     async def _wait_updates_handled(self, timeout: float) -> None:
+        """Until Telegram has nothing to hand over, nothing is inside the dispatcher and the
+        inbox holds no unhandled update (stored, claimed, handled but not yet marked)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while self.telegram.updates.pending or self._updates_in_flight.count:
+        while (self.telegram.updates.pending or self._updates_in_flight.count
+               or await self._inbox_busy()):
             if loop.time() > end:
                 raise TimeoutError(f"updates still pending or being handled after {timeout}s")
             await asyncio.sleep(0.01)
+
+    async def _inbox_busy(self) -> bool:
+        app = self.app
+        if app is None or app.drainer is None:
+            return False
+        return app.drainer.busy or await app.repository.inbox_unhandled() > 0
 
     async def restart(self) -> App:
         await self.stop_app()
@@ -232,18 +270,22 @@ class LocalStack:
 
     # -- subprocess mode (crash tests) ---------------------------------------------------------
 
-    async def start_process(self, ready_timeout: float = READY_TIMEOUT_S) -> asyncio.subprocess.Process:
+    async def start_process(self, ready_timeout: float = READY_TIMEOUT_S, *,
+                            role: str | None = None,
+                            env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
         """Run `python -m kiebot run` with this stack's settings; return once it logged READY_LINE.
+        `role` adds `--role <role>`; `env` overrides settings for this process only.
 
         Its output is copied to log_path (appended across restarts). Raises if the child exits
         first, or kills it and raises if it is not ready within ready_timeout."""
         if self.process is not None:
             raise RuntimeError("a kiebot process is already running; kill or terminate it first")
-        env = {**os.environ, **self.env()}
+        env = {**os.environ, **self.env(), **(env or {})}
         if env["LOG_LEVEL"].upper() not in {"DEBUG", "INFO"}:
             raise ValueError("start_process waits for an INFO line: set LOG_LEVEL to INFO or DEBUG")
+        argv = ["-m", "kiebot", "run"] + (["--role", role] if role else [])
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kiebot", "run", env=env, cwd=str(self.directory),
+            sys.executable, *argv, env=env, cwd=str(self.directory),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, limit=1 << 20,
         )
         self.process = proc
@@ -264,9 +306,37 @@ class LocalStack:
         await self.kill_process()
         raise TimeoutError(f"kiebot not ready within {ready_timeout}s:\n{self._log_tail()}")
 
-    async def _copy_output(self, proc: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
+    async def start_child(self, *, role: str, env: dict[str, str] | None = None,
+                          name: str = "child",
+                          ready_timeout: float = READY_TIMEOUT_S) -> Child:
+        """Another `kiebot run --role <role>` beside start_process's (several processes on one
+        database); its output goes to <directory>/<name>.log. Stopped on exit if still running."""
+        env = {**os.environ, **self.env(), **(env or {})}
+        log_path = self.directory / f"{name}.log"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kiebot", "run", "--role", role, env=env,
+            cwd=str(self.directory), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, limit=1 << 20,
+        )
+        ready = asyncio.Event()
+        child = Child(proc, log_path, asyncio.get_running_loop().create_task(
+            self._copy_output(proc, ready, log_path)))
+        self._children.append(child)
+        ready_seen = asyncio.ensure_future(ready.wait())
+        try:
+            await asyncio.wait({ready_seen, child.output}, timeout=ready_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready_seen.cancel()
+        if not ready.is_set():
+            await child.kill()
+            raise RuntimeError(f"{name} not ready:\n{log_path.read_text(errors='replace')[-3000:]}")
+        return child
+
+    async def _copy_output(self, proc: asyncio.subprocess.Process, ready: asyncio.Event,
+                           log_path: Path | None = None) -> None:
         assert proc.stdout is not None
-        with open(self.log_path, "ab") as log:
+        with open(log_path or self.log_path, "ab") as log:
             async for line in proc.stdout:
                 log.write(line)
                 log.flush()

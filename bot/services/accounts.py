@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from storage.errors import (
+    DuplicateError,
     InsufficientBalanceError,
     InvalidAmountError,
     InvalidFieldError,
@@ -58,6 +59,9 @@ class CreditResult:
     user: Any
     old_balance: int
     new_balance: int
+    # The same request (idempotency key) was applied before, e.g. a replayed update: nothing
+    # moved now, and new_balance is the balance as it is.
+    replayed: bool = False
 
     @property
     def delta(self) -> int:
@@ -200,10 +204,12 @@ class AccountService:
         return await self._repo.find_user_by_username(who) if who else None
 
     async def admin_credit(
-        self, who: str, amount: str, *, admin_id: int, note: str | None = None
+        self, who: str, amount: str, *, admin_id: int, note: str | None = None,
+        idempotency_key: str | None = None,
     ) -> CreditResult:
         """+N / -N / =N; never below zero (AccountError), unknown user → AccountError.
-        `admin_id` is recorded on the ledger row; a blank `note` is stored as none."""
+        `admin_id` is recorded on the ledger row; a blank `note` is stored as none. With an
+        `idempotency_key` (the admin's message), a repeat moves nothing (`replayed`)."""
         match = _DELTA.match((amount or "").strip())
         if not match:
             raise AccountError("amount must look like +N, -N or =N", code="bad_amount")
@@ -214,12 +220,19 @@ class AccountService:
         old = int(user.balance)
         try:
             if sign == "=":
-                new = await self._repo.admin_set(user.id, number, admin_id=admin_id, note=note)
+                new = await self._repo.admin_set(user.id, number, admin_id=admin_id, note=note,
+                                                 idempotency_key=idempotency_key)
             else:
                 delta = number if sign == "+" else -number
                 if delta == 0:
                     raise AccountError("amount must not be zero", code="zero_amount")
-                new = await self._repo.admin_adjust(user.id, delta, admin_id=admin_id, note=note)
+                new = await self._repo.admin_adjust(user.id, delta, admin_id=admin_id, note=note,
+                                                    idempotency_key=idempotency_key)
+        except DuplicateError:
+            current = await self._repo.get_user(user.id)
+            balance = int(current.balance if current is not None else old)
+            return CreditResult(user=user, old_balance=balance, new_balance=balance,
+                                replayed=True)
         except InsufficientBalanceError:
             raise AccountError(f"balance would go below zero (it is {old})", code="below_zero",
                                balance=old) from None

@@ -9,6 +9,9 @@ Lifecycle (storage/repository/_lifecycle.py)
     once), transition (forward-only compare-and-set), update_fields, accept_callback(s) (one
     conditional UPDATE per KIE callback; several in one transaction), confirm_results, claim / renew_lease / release (leases),
     mark_delivered
+Update inbox (storage/repository/_inbox.py)
+    inbox_add (deduplicated by update_id), inbox_claim (per chat, leased), inbox_renew,
+    inbox_mark_handled, inbox_release, inbox_prune, inbox_unhandled
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, progress_view (one query for the progress tracker)
@@ -21,11 +24,12 @@ and races resolve in the database. Database failures surface as storage.errors t
 from __future__ import annotations
 
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
+from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
 
 
-class Repository(QueryRepository):
+class Repository(QueryRepository, InboxRepository):
     """See the module docstring for the method list."""
 
 
-__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "Repository"]
+__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "Repository"]

@@ -239,54 +239,65 @@ class MoneyRepository(RepositoryBase):
 
     async def admin_adjust(
         self, user_id: int, delta: int, *, admin_id: int, note: str | None = None,
-        now: datetime | None = None,
+        now: datetime | None = None, idempotency_key: str | None = None,
     ) -> int:
         """Add (or take, if negative) credits; refuses to go below zero. Returns the balance.
         Every admin change names its admin (a positive Telegram id), so the ledger can always
-        say who moved the money; `note` is optional and stored as given (blank → NULL)."""
+        say who moved the money; `note` is optional and stored as given (blank → NULL).
+        `idempotency_key` (e.g. the admin's message, "<chat>:<message_id>") makes a repeat of
+        the same request raise DuplicateError without any change."""
         check_id("user_id", user_id)
         check_amount("delta", delta, allow_negative=True)
         admin_id, note = _check_admin(admin_id, note)
+        key = check_text("idempotency_key", idempotency_key, max_length=128, optional=True)
         now = to_utc(now) or utcnow()
         async with self._tx() as conn:
             await self._lock_user(conn, user_id)
+            await self._admin_row(conn, user_id, delta, admin_id=admin_id, note=note, key=key,
+                                  now=now)
             if delta < 0:
                 await self._debit(conn, user_id, -delta)
             else:
                 await conn.execute(
                     sa.update(users).where(users.c.id == user_id).values(balance=users.c.balance + delta)
                 )
-            await conn.execute(
-                sa.insert(credit_ledger).values(
-                    user_id=user_id, delta=delta, reason="admin_adjust", admin_id=admin_id,
-                    note=note, created_at=now,
-                )
-            )
             return await self._balance(conn, user_id)
 
     async def admin_set(
         self, user_id: int, balance: int, *, admin_id: int, note: str | None = None,
-        now: datetime | None = None,
+        now: datetime | None = None, idempotency_key: str | None = None,
     ) -> int:
         """Set the balance to an exact value through one admin_adjust ledger row (same
-        admin_id / note rules as admin_adjust)."""
+        admin_id / note / idempotency_key rules as admin_adjust)."""
         check_id("user_id", user_id)
         check_amount("balance", balance, allow_zero=True)
         admin_id, note = _check_admin(admin_id, note)
+        key = check_text("idempotency_key", idempotency_key, max_length=128, optional=True)
         now = to_utc(now) or utcnow()
         async with self._tx() as conn:
             current = await self._lock_user(conn, user_id)
             delta = balance - current
-            if delta == 0:
+            if delta == 0 and key is None:
                 return current
+            # A keyed "=N" that changes nothing still records its (zero) row, so its replay
+            # is recognised as one after a later change moved the balance.
+            await self._admin_row(conn, user_id, delta, admin_id=admin_id, note=note, key=key,
+                                  now=now)
             await conn.execute(sa.update(users).where(users.c.id == user_id).values(balance=balance))
-            await conn.execute(
-                sa.insert(credit_ledger).values(
-                    user_id=user_id, delta=delta, reason="admin_adjust", admin_id=admin_id,
-                    note=note, created_at=now,
-                )
-            )
             return balance
+
+    async def _admin_row(self, conn: AsyncConnection, user_id: int, delta: int, *,
+                         admin_id: int, note: str | None, key: str | None, now: datetime) -> None:
+        """The ledger row first: its unique key decides "already done" before money moves."""
+        inserted = await self._savepoint_insert(
+            conn,
+            sa.insert(credit_ledger).values(
+                user_id=user_id, delta=delta, reason="admin_adjust", admin_id=admin_id,
+                note=note, created_at=now, idempotency_key=key,
+            ),
+        )
+        if inserted is None:
+            raise DuplicateError(f"admin change {key!r} was already applied")
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -73,3 +73,30 @@ async def test_an_admin_credits_a_user_who_is_told(harness):
     assert await harness.ledger(5004) == [("signup_bonus", SIGNUP_BONUS), ("admin_adjust", 25)]
     [_, adjust] = await harness.rows(schema.credit_ledger, user_id=5004)
     assert (adjust["admin_id"], adjust["note"]) == (ADMIN_ID, "for the contest")
+
+
+async def test_the_same_credit_update_twice_and_at_once_moves_money_once(harness):
+    """Telegram redelivers, and the inbox replays an update whose process died mid-handler:
+    the /credit keyed by its message writes one ledger row whatever happens."""
+    import asyncio
+
+    bob, admin = harness.user(5005, "Bob"), harness.user(ADMIN_ID, "Root")
+    await harness.send(bob, "/start")
+    update = harness.updates.message(admin, "/credit 5005 +7")
+
+    first = await harness.feed(update)
+    assert (5005, tr("en", "adm_credit_notice", delta="+7", note="",
+                     balance=SIGNUP_BONUS + 7)) in [
+        (c.chat_id, c.text) for c in first if isinstance(c, SendMessage)]
+    again = await harness.feed(update)
+    # The replay tells the admin the balance as it is, and the user nothing new.
+    assert [(c.chat_id, c.text) for c in again if isinstance(c, SendMessage)] == [
+        (ADMIN_ID, tr("en", "adm_credit_done", user_id=5005, balance=SIGNUP_BONUS + 7,
+                      old=SIGNUP_BONUS + 7))]
+    await asyncio.gather(*(harness.feed(update) for _ in range(4)))
+    other = harness.updates.message(admin, "/credit 5005 +7")  # a new message: a new change
+    await asyncio.gather(harness.feed(other), harness.feed(other))
+
+    assert await harness.ledger(5005) == [("signup_bonus", SIGNUP_BONUS), ("admin_adjust", 7),
+                                          ("admin_adjust", 7)]
+    assert await harness.repository.ledger_check() == []

@@ -1,0 +1,53 @@
+"""What the webhook intake reads from a body before storing it: the update_id, the chat whose
+order it keeps, or a reason for a 400."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.inbox import BadUpdate, chat_key_of, parse_update
+
+USER = {"id": 77, "is_bot": False, "first_name": "U"}
+
+
+@pytest.mark.parametrize(("update", "key"), [
+    ({"update_id": 1, "message": {"chat": {"id": 77}, "from": USER}}, 77),
+    ({"update_id": 1, "edited_message": {"chat": {"id": -100}, "from": USER}}, -100),
+    # A button press belongs to the chat of the message it sits on (the same as /start's).
+    ({"update_id": 1, "callback_query": {"id": "q", "from": USER,
+                                         "message": {"chat": {"id": 77}}}}, 77),
+    ({"update_id": 1, "callback_query": {"id": "q", "from": USER,
+                                         "inline_message_id": "x"}}, 77),
+    ({"update_id": 1, "pre_checkout_query": {"id": "p", "from": USER}}, 77),
+    ({"update_id": 1, "my_chat_member": {"chat": {"id": 77}, "from": USER}}, 77),
+    ({"update_id": 1, "poll_answer": {"poll_id": "p", "user": USER}}, 77),
+    ({"update_id": 1, "poll": {"id": "p"}}, None),
+    ({"update_id": 1}, None),
+])
+def test_chat_key(update, key):
+    assert chat_key_of(update) == key
+
+
+def test_parse_keeps_the_body_as_sent():
+    body = json.dumps({"update_id": 5, "message": {"chat": {"id": 9}, "text": "é"}},
+                      ensure_ascii=False).encode()
+    assert parse_update(body) == (5, 9, body.decode())
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"", "body is not JSON"),
+    (b"{", "body is not JSON"),
+    (b"\xff", "body is not JSON"),
+    (b"null", "update is not a JSON object"),
+    (b'"text"', "update is not a JSON object"),
+    (b'{"update_id": true}', "update_id missing or not an integer"),
+    (b'{"update_id": -1}', "update_id missing or not an integer"),
+    (b'{"update_id": 1.5}', "update_id missing or not an integer"),
+    (b'{"update_id": 99999999999999999999}', "update_id missing or not an integer"),
+])
+def test_parse_refuses_with_a_reason(body, reason):
+    with pytest.raises(BadUpdate) as caught:
+        parse_update(body)
+    assert caught.value.reason == reason
