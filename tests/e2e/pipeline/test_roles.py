@@ -10,7 +10,7 @@ import pytest
 from kiebot.app import build_app
 from testkit.scripted import see, wait_media
 from testkit.stack import LocalStack
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
