@@ -35,7 +35,12 @@ from collections.abc import Callable, Hashable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import AnswerCallbackQuery, GetUpdates, TelegramMethod
 from aiogram.types import Update
 from aiohttp import web
 
@@ -53,6 +58,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_ATTEMPTS = 5
 KEEP_HANDLED = timedelta(hours=24)  # Telegram redelivers for about a day at most
 PRUNE_EVERY_S = 3600.0
+STALE_QUERY = "query is too old"
 
 
 class BadUpdate(ValueError):
@@ -360,6 +366,22 @@ class InboxDrainer:
         if removed:
             log.info(kv("inbox pruned", removed=removed))
         return removed
+
+
+class StaleCallbackAnswers(BaseRequestMiddleware):
+    """An update replayed after a crash (or handled late behind its chat) answers a button
+    Telegram has stopped waiting for, and gets "query is too old". The answer is a courtesy:
+    the handler goes on instead of ending in the error router's apology to the user."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if isinstance(method, AnswerCallbackQuery) and STALE_QUERY in exc.message:
+                log.info(kv("button answer too late", error="query too old"))
+                return True
+            raise
 
 
 class InboxPoller:

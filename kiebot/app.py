@@ -38,7 +38,13 @@ from storage.repository import Repository
 from bot.config import Settings
 from bot.delivery import ChatSender
 from bot.downloads import SafeDownloader
-from bot.inbox import InboxDrainer, InboxPoller, InboxWriter, webhook_handler
+from bot.inbox import (
+    InboxDrainer,
+    InboxPoller,
+    InboxWriter,
+    StaleCallbackAnswers,
+    webhook_handler,
+)
 from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
 from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
@@ -300,6 +306,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
     )
     session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base_url))
     bot = Bot(s.bot_token.get_secret_value(), session=session)
+    session.middleware(StaleCallbackAnswers())  # replayed updates answer old buttons
     sender = ChatSender(bot, max_wait=max(1.0, s.lease_seconds / 3))
     downloader = SafeDownloader(s.kie_result_hosts, max_bytes=s.max_result_bytes)
     presenter = presenter if presenter is not None else handlers.build_presenter()

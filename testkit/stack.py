@@ -167,6 +167,7 @@ class LocalStack:
         values["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{self.port}" if self.webhook else ""
         values["KIE_WEBHOOK_HMAC_KEY"] = self.hmac_key or ""
         values["REDIS_URL"] = ""
+        values["PROCESS_ROLE"] = "all"  # start_process(role=) / start_child(role=) choose others
         for key, value in self._overrides.items():
             values[key.upper()] = value
         return {k: ("" if v is None else str(v)) for k, v in values.items()}

@@ -302,3 +302,60 @@ async def test_a_backlog_longer_than_the_claim_bound_is_drained(repo, bot):
         assert await repo.inbox_unhandled() == 0
     finally:
         await drainer.stop(grace_s=5)
+
+
+# -- long polling through the inbox ----------------------------------------------------------
+
+@pytest.fixture
+async def fake_telegram():
+    from testkit.telegram import FakeTelegram
+
+    async with FakeTelegram(token=TOKEN, flood_control=False) as server:
+        yield server
+
+
+async def test_polling_confirms_a_batch_only_after_it_is_stored(repo, fake_telegram):
+    """getUpdates → store → next offset: a poller stopped while its batch is being stored has
+    not confirmed it, so the next poller gets the same updates again (stored once)."""
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.inbox import InboxPoller
+
+    fake = fake_telegram
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
+    held = asyncio.Event()
+    writes: list[list[int]] = []
+    original = repo.inbox_add
+
+    async def held_add(rows, **kwargs):
+        writes.append([r[0] for r in rows])
+        await held.wait()
+        return await original(rows, **kwargs)
+
+    repo.inbox_add = held_add
+    writer = InboxWriter(repo, on_stored=lambda: None)
+    ann = fake.user(501, first_name="Ann")
+    await ann.send_text("one")
+    await ann.send_text("two")
+    try:
+        first = InboxPoller(bot, writer, allowed_updates=["message"], timeout=1)
+        first.start()
+        await wait_until(lambda: writes)
+        first_ids = writes[0]
+        await first.stop()  # dies while storing: nothing confirmed
+        assert [u["update_id"] for u in fake.updates.pending] == first_ids
+
+        held.set()
+        second = InboxPoller(bot, writer, allowed_updates=["message"], timeout=1)
+        second.start()
+        # Stored, then confirmed by the next getUpdates' offset: Telegram's queue empties.
+        await wait_until(lambda: not fake.updates.pending)
+        await second.stop()
+        assert await repo.inbox_unhandled() == 2
+        rows = await repo.inbox_claim(owner="t", lease_seconds=30, limit=10)
+        assert [r.update_id for r in rows] == first_ids
+        assert [json.loads(r.payload)["message"]["text"] for r in rows] == ["one", "two"]
+        assert rows[0].chat_key == 501
+    finally:
+        await bot.session.close()

@@ -10,7 +10,8 @@ import pytest
 from kiebot.app import build_app
 from testkit.scripted import see, wait_media
 from testkit.stack import LocalStack
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port
+from tests.e2e.conversation.conftest import start_image_flow
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +49,6 @@ async def test_a_worker_beside_a_webhook_process_keeps_the_webhook_and_runs_the_
         client = build_app(stack.settings)  # never started: reads the database only
         try:
             ann = stack.telegram.user(801, first_name="Ann")
-            from tests.e2e.conversation.conftest import start_image_flow
-
             generate = await start_image_flow(ann)
             await ann.tap(generate)
             await wait_media(ann, 1, timeout=90)
