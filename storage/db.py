@@ -26,8 +26,8 @@ MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 DEFAULT_POOL_SIZE = 20
 DEFAULT_MAX_OVERFLOW = 20
 DEFAULT_POOL_TIMEOUT_S = 60.0
-# Execution option marking a read-only transaction (read_only(engine) below): on SQLite it opens
-# with a plain deferred BEGIN instead of BEGIN IMMEDIATE, so reads never queue for the write lock.
+# Execution option marking read-only work (read_only(engine) below): on SQLite it sends no
+# BEGIN IMMEDIATE, so reads never queue for the write lock.
 READ_ONLY = "kiebot_read_only"
 
 
@@ -65,12 +65,13 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def read_only(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine (same pool, same listeners) for transactions that only read. On SQLite
-    they begin DEFERRED: under WAL a reader never waits for the writer, while a transaction
-    that writes still takes the write lock up front. Never write through it: a deferred
-    transaction that reads and then writes can fail with SQLITE_BUSY."""
-    return engine.execution_options(**{READ_ONLY: True})
+def read_only(engine: AsyncEngine, *, snapshot: bool = False) -> AsyncEngine:
+    """The same engine (same pool, same listeners) for work that only reads. On SQLite it
+    takes no write lock (each statement is its own WAL snapshot: a reader never waits for the
+    writer), while a transaction that writes still takes the lock up front with BEGIN
+    IMMEDIATE. `snapshot=True`: one deferred read transaction (plain BEGIN), for several
+    statements that must see the same state. Never write through it."""
+    return engine.execution_options(**{READ_ONLY: "snapshot" if snapshot else True})
 
 
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -143,10 +144,14 @@ def _sqlite_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY under
         # concurrency (the snapshot is stale); IMMEDIATE takes the write lock up front and
         # waits for it (busy_timeout), which serialises writers the way row locks do on PG.
-        # Read-only transactions (read_only() above) need no lock: WAL gives them a snapshot.
-        if conn.get_execution_options().get(READ_ONLY):
+        # Read-only transactions (read_only() above) take no lock and send no BEGIN at all:
+        # each statement then runs in its own implicit read transaction (a consistent WAL
+        # snapshot), and the BEGIN's round trips to aiosqlite's thread — a third of a one-row
+        # read — are saved. A read whose statements must agree with each other uses _tx().
+        mode = conn.get_execution_options().get(READ_ONLY)
+        if mode == "snapshot":  # several statements that must agree: one deferred read tx
             conn.exec_driver_sql("BEGIN")
-        else:
+        elif not mode:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

@@ -1,5 +1,6 @@
 """The only dialect-specific SQL in storage: how a batch of rows is claimed with a lease, how
-the update inbox is claimed per chat, and INSERT ... ON CONFLICT DO NOTHING.
+the update inbox is claimed per chat, and INSERT ... ON CONFLICT DO NOTHING (both dialects spell
+it alike but SQLAlchemy builds it per dialect).
 
 Postgres: SELECT ... FOR UPDATE SKIP LOCKED picks rows no other transaction holds, then an
 UPDATE stamps the lease in the same transaction, so concurrent workers get disjoint batches
@@ -43,14 +44,24 @@ async def claim_rows(
 INBOX_CLAIM_LOCK = 0x6B6965626F7401  # "kiebot" + 1
 
 
-def insert_ignoring_duplicates(conn: AsyncConnection, table: sa.Table, *, key: str,
-                               rows: list[dict[str, Any]]) -> Any:
-    """INSERT ... VALUES (rows) ON CONFLICT (key) DO NOTHING for this connection's dialect."""
+def _insert(conn: AsyncConnection) -> Any:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(rows).on_conflict_do_nothing(index_elements=[key])
+    return insert
+
+
+def insert_ignoring_duplicates(conn: AsyncConnection, table: sa.Table, *, key: str,
+                               rows: list[dict[str, Any]]) -> Any:
+    """INSERT ... VALUES (rows) ON CONFLICT (key) DO NOTHING for this connection's dialect."""
+    return _insert(conn)(table).values(rows).on_conflict_do_nothing(index_elements=[key])
+
+
+def insert_new(conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: a row only when it was inserted. One
+    statement where a SAVEPOINT + INSERT + RELEASE took three."""
+    return _insert(conn)(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
 
 
 async def claim_inbox(

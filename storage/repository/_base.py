@@ -129,6 +129,7 @@ class RepositoryBase:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = read_only(engine)
+        self._snapshot_reader = read_only(engine, snapshot=True)
         self._write_lock = write_lock(engine)
         self._postgres = is_postgres(engine)
 
@@ -150,10 +151,11 @@ class RepositoryBase:
         async with self._write_lock, self._transaction(self._engine) as conn:
             yield conn
 
-    def _read(self) -> Any:
-        """One transaction that only reads: on SQLite it does not take the write lock (see
-        storage.db.read_only), so reads go on while a writer holds it. Never write in it."""
-        return self._transaction(self._reader)
+    def _read(self, *, snapshot: bool = False) -> Any:
+        """Reading only: on SQLite it does not take the write lock (see storage.db.read_only),
+        so reads go on while a writer holds it; each statement sees its own snapshot unless
+        `snapshot=True` (one read transaction for statements that must agree). Never write."""
+        return self._transaction(self._snapshot_reader if snapshot else self._reader)
 
     @asynccontextmanager
     async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.dialect import insert_new
 from storage.errors import (
     DuplicateError,
     InsufficientBalanceError,
@@ -86,14 +87,12 @@ class MoneyRepository(RepositoryBase):
         async with self._tx() as conn:
             created = False
             if row is None:  # (a twin update may insert first: then this is a refresh)
-                created = await self._savepoint_insert(
-                    conn,
-                    sa.insert(users).values(
-                        id=user_id, username=username, first_name=first_name,
-                        last_name=last_name, language=language, balance=0, blocked=False,
-                        created_at=now, last_seen_at=now, start_payload=start_payload,
-                    ),
-                ) is not None
+                inserted = await conn.execute(insert_new(conn, users, dict(
+                    id=user_id, username=username, first_name=first_name, last_name=last_name,
+                    language=language, balance=0, blocked=False, created_at=now,
+                    last_seen_at=now, start_payload=start_payload,
+                )))
+                created = inserted.first() is not None
             if not created:
                 values: dict[str, object] = dict(
                     username=username, first_name=first_name, last_name=last_name,

@@ -103,7 +103,7 @@ class QueryRepository(LifecycleRepository):
         gen_where = [] if since is None else [generations.c.created_at >= since]
         led_where = [] if since is None else [credit_ledger.c.created_at >= since]
         pay_where = [] if since is None else [payments.c.created_at >= since]
-        async with self._read() as conn:
+        async with self._read(snapshot=True) as conn:
             per_model = await conn.execute(
                 sa.select(generations.c.model_key, generations.c.status, sa.func.count())
                 .where(*gen_where).group_by(generations.c.model_key, generations.c.status)

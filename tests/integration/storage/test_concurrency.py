@@ -110,6 +110,7 @@ async def test_reads_do_not_wait_for_a_held_write_lock(repo, engine):
         assert (await repo.get_user(1)).balance == 10
         assert await repo.count_in_flight(1) == 0
         assert await repo.ledger(1) != []
+        assert (await repo.stats())["credits_bonus"] == 10  # a snapshot read: no lock either
         user, created = await repo.register_user(1, **names)
         assert (user.id, created) == (1, False)
 
