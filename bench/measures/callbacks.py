@@ -1,0 +1,4 @@
+NAME = "callbacks"
+
+async def run(ctx):
+    raise NotImplementedError

@@ -1,0 +1,4 @@
+NAME = "create"
+
+async def run(ctx):
+    raise NotImplementedError

@@ -1,0 +1,4 @@
+NAME = "delivery"
+
+async def run(ctx):
+    raise NotImplementedError

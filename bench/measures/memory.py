@@ -1,0 +1,4 @@
+NAME = "memory"
+
+async def run(ctx):
+    raise NotImplementedError

@@ -1,0 +1,4 @@
+NAME = "polling"
+
+async def run(ctx):
+    raise NotImplementedError
