@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,24 +56,48 @@ async def queued(repo: Repository, user_ids: Sequence[int], model_key: str = IMA
 
     async def one(uid: int) -> int:
         started = await repo.start_generation(
-            user_id=uid, chat_id=uid, model_key=model_key, kind=str(spec.kind), cost=cost,
+            user_id=uid, chat_id=uid, model_key=model_key, kind=spec.kind.value, cost=cost,
             options=options, request_key=f"bench-{secrets.token_hex(6)}", prompt=PROMPT)
         return started.generation.id
     return await each(user_ids, one)
 
 
-async def generating(repo: Repository, generation_ids: Sequence[int], task_ids: Sequence[str]) -> None:
-    """queued → generating with KIE's task id, polled at once (as the submitter leaves a row)."""
+async def generating(repo: Repository, generation_ids: Sequence[int], task_ids: Sequence[str], *,
+                     poll_in: float = 0.0) -> None:
+    """queued → generating with KIE's task id, as the submitter leaves a row; the first poll is
+    due in `poll_in` seconds (webhook mode waits for the callback first)."""
     now = datetime.now(timezone.utc)
+    due = now + timedelta(seconds=poll_in)
 
     async def one(pair: tuple[int, str]) -> None:
         gid, task_id = pair
         moved = await repo.transition(gid, from_statuses={GenerationStatus.queued},
                                       to_status=GenerationStatus.generating, task_id=task_id,
-                                      submitted_at=now, kie_state="generating", next_poll_at=now, now=now)
+                                      submitted_at=now, kie_state="generating", next_poll_at=due, now=now)
         if not moved:
             raise RuntimeError(f"generation {gid} could not be moved to generating")
     await each(list(zip(generation_ids, task_ids)), one)
+
+
+async def generating_rows(world: Any, user_ids: Sequence[int], *, callbacks: bool,
+                          poll_in: float = 0.0) -> tuple[list[int], list[str]]:
+    """Users, their generations and matching held tasks in the emulator (calling back to the bot
+    when `callbacks`); returns (generation ids, task ids) in user order."""
+    await users(world.repo, user_ids)
+    gids = await queued(world.repo, user_ids)
+    model, given = kie_task()
+    if callbacks:
+        task_ids = await world.kie.add_tasks(model, given, callback_urls=[world.callback_url(g) for g in gids])
+    else:
+        task_ids = await world.kie.add_tasks(model, given, count=len(gids))
+    await generating(world.repo, gids, task_ids, poll_in=poll_in)
+    return gids, task_ids
+
+
+async def delivered(repo: Repository, generation_ids: Sequence[int]) -> int:
+    """How many of these generations are marked delivered."""
+    rows = await each(generation_ids, repo.get_generation)
+    return sum(1 for g in rows if g is not None and g.delivered_at is not None)
 
 
 async def succeeded_video(repo: Repository, media_dir: Path, user_id: int, size: int) -> int:
