@@ -19,6 +19,8 @@ from typing import Any
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PR_SET_PDEATHSIG = 1
+# The checkout bench/ runs from: children find bench and testkit there whatever their cwd.
+ROOT = Path(__file__).resolve().parents[1]
 _URL = re.compile(rb"http://127\.0\.0\.1:\d+")
 # Only bounds a hang: a child on a loaded 2-core machine can need several seconds to import.
 START_TIMEOUT_S = 60.0
@@ -63,11 +65,13 @@ CHILDREN = Children()
 async def start_child(args: list[str], *, log: Path, env: dict[str, str] | None = None,
                       ready: bytes | None = None) -> tuple[asyncio.subprocess.Process, str]:
     """Start `python <args>`; return it and the first loopback URL it prints (or the line with
-    `ready`). Output goes to `log`. Raises with the log's tail if it exits or stalls first."""
+    `ready`). Output goes to `log`, and the child runs in log's directory. Raises with the log's
+    tail if it exits or stalls first."""
     out = open(log, "ab")
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=out,
-        env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent,
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=out, cwd=log.parent,
+        env={**os.environ, **(env or {}), "PYTHONPATH": path}, preexec_fn=_die_with_parent,
     )
     out.close()
     CHILDREN.add(proc.pid)
