@@ -92,6 +92,10 @@ class World:
         return self.stack.process.pid
 
     @property
+    def telegram_pid(self) -> int:
+        return self._fakes[0].pid
+
+    @property
     def public_url(self) -> str:
         return f"http://127.0.0.1:{self.stack.port}"
 
