@@ -60,6 +60,7 @@ class Children:
 
 
 CHILDREN = Children()
+_DRAINS: set[asyncio.Task[None]] = set()
 
 
 async def start_child(args: list[str], *, log: Path, env: dict[str, str] | None = None,
@@ -91,7 +92,9 @@ async def start_child(args: list[str], *, log: Path, env: dict[str, str] | None 
     except BaseException:
         await stop_child(proc)
         raise
-    asyncio.get_running_loop().create_task(_drain(proc.stdout, log))
+    drain = asyncio.get_running_loop().create_task(_drain(proc.stdout, log))
+    _DRAINS.add(drain)  # the loop keeps only weak references to tasks
+    drain.add_done_callback(_DRAINS.discard)
     return proc, url
 
 
