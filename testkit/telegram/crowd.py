@@ -92,10 +92,11 @@ class Crowd:
         try:
             for step in self.steps:
                 await self._step(user, step)
-        except (CrowdStepFailed, FakeUserError) as exc:
+        except Exception as exc:  # one user's failure is counted, never the whole crowd's end
             self.failed += 1
             if len(self.errors) < _MAX_ERRORS:
-                self.errors.append(f"user {uid}: {exc}")
+                reason = str(exc) if isinstance(exc, (CrowdStepFailed, FakeUserError)) else repr(exc)
+                self.errors.append(f"user {uid}: {reason}")
         else:
             self.done += 1
 
