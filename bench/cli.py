@@ -63,7 +63,18 @@ async def run_measure(name: str, ctx: Context, repeat: int) -> list[Figure]:
             figures = [failed(name, f"{type(exc).__name__}: {str(exc)[:200]}")]
         ctx.say(f"# {name} run {i + 1}/{repeat} took {time.monotonic() - started:.0f} s")
         runs.append(figures)
-    return median_of(runs)
+    return median_of(_fill_failed_runs(name, runs))
+
+
+def _fill_failed_runs(name: str, runs: list[list[Figure]]) -> list[list[Figure]]:
+    """A run that crashed has one figure named after the measure; it fails every figure the
+    other runs produced, so no median silently leaves that run out."""
+    crashed = [r for r in runs if len(r) == 1 and r[0].name == name and r[0].error is not None]
+    whole = [r for r in runs if r not in crashed]
+    if not crashed or not whole:
+        return runs
+    shapes = {f.name: f for r in whole for f in r}
+    return whole + [[failed(n, c[0].error or "failed", f.goal) for n, f in shapes.items()] for c in crashed]
 
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:

@@ -34,8 +34,9 @@ class TelegramControl:
                                                 "language_code": language})
 
     async def run_crowd(self, first_id: int, count: int, steps: list[dict[str, str]],
-                        timeout: float = 120.0) -> int:
-        body = {"first_id": first_id, "count": count, "steps": steps, "timeout": timeout}
+                        timeout: float = 120.0, *, user_ids: list[int] | None = None) -> int:
+        body: dict[str, Any] = {"steps": steps, "timeout": timeout}
+        body.update({"user_ids": user_ids} if user_ids else {"first_id": first_id, "count": count})
         return (await self._post("/_fake/crowd/run", body))["run"]
 
     async def crowd(self, run_id: int) -> dict[str, Any]:

@@ -39,17 +39,20 @@ async def run(ctx: Context) -> list[Figure]:
         await world.start_bot()
         steps, generate = draft_steps()
         prepared = await world.tg.wait_crowd(await world.tg.run_crowd(FIRST_USER, n, steps, STEP_TIMEOUT_S))
-        if prepared["failed"]:
-            raise RuntimeError(f"{prepared['failed']} drafts not prepared: {prepared['errors'][:2]}")
+        # A draft the bot failed to prepare (an error reply) is a user-visible error, counted below;
+        # the others still tap Generate together.
+        ready = sorted(set(range(FIRST_USER, FIRST_USER + n)) - set(prepared["failed_users"]))
+        if len(ready) < 2:
+            raise RuntimeError(f"only {len(ready)} drafts prepared: {prepared['errors'][:2]}")
         since = (await world.kie.stats())["now"]
-        tapped = await world.tg.wait_crowd(await world.tg.run_crowd(FIRST_USER, n, [{"tap": generate}],
-                                                                    STEP_TIMEOUT_S))
+        tapped = await world.tg.wait_crowd(await world.tg.run_crowd(
+            0, 0, [{"tap": generate}], STEP_TIMEOUT_S, user_ids=ready))
         # Every create is due within n / 2 s at KIE's pace; the bound only ends a stall.
         loop = asyncio.get_running_loop()
-        end = loop.time() + n / KIE_RATE * 2 + 60
+        end = loop.time() + len(ready) / KIE_RATE * 2 + 60
         while True:
             creates = (await world.kie.stats(since))["routes"].get(CREATE) or {"ok": 0, "rate_limited": 0}
-            if creates["ok"] >= n or loop.time() > end:
+            if creates["ok"] >= len(ready) or loop.time() > end:
                 break
             await asyncio.sleep(0.5)
         errors = world.bot_errors()
@@ -58,8 +61,10 @@ async def run(ctx: Context) -> list[Figure]:
     rate = (creates["ok"] - 1) / (creates["ok_last_at"] - creates["ok_first_at"])
     return [
         Figure("createTask pace", rate, "/s", KIE_RATE, "KIE's", Goal(">=", 95, "%"),
-               f"{creates['ok']}/{n} created; taps unanswered: {tapped['failed']}"),
+               f"{creates['ok']}/{len(ready)} created; taps unanswered: {tapped['failed']}"),
         Figure("createTask 429 from KIE", creates["rate_limited"], "", goal=Goal("==", 0)),
-        Figure("generations not created", n - creates["ok"], "", goal=Goal("==", 0)),
+        Figure("drafts not prepared", n - len(ready), "", goal=Goal("==", 0),
+               note="; ".join(prepared["errors"][:1])),
+        Figure("generations not created", len(ready) - creates["ok"], "", goal=Goal("==", 0)),
         Figure("error lines in bot log", errors, "", goal=Goal("==", 0)),
     ]

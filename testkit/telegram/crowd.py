@@ -6,11 +6,12 @@ the benchmark (bench/) drives from another process.
     POST /_fake/crowd/run     {"first_id": 1000, "count": 1000, "timeout": 60,
                                "steps": [{"command": "/start"}, {"tap": "💰 Balance"},
                                          {"text": "a fox"}, {"see": "Ready"}]}
+                              (or "user_ids": [...] instead of first_id/count)
                               -> {"run": id}; every user runs the steps in order, concurrently
                               with the others. A tap waits for its button and then for the
                               bot's answerCallbackQuery; see waits for a bot message containing
                               the text. Each wait fails the user after `timeout` seconds.
-    GET  /_fake/crowd/run/{id} -> {"users", "done", "failed", "errors", "started_at",
+    GET  /_fake/crowd/run/{id} -> {"users", "done", "failed", "failed_users", "errors", "started_at",
                                "finished_at"}   (finished_at null while users are running)
     GET  /_fake/stats?since=<t>&methods=sendPhoto,sendVideo&contains=oops&contains=упс
                               -> {"calls": testkit.rates.summary of the matching calls,
@@ -56,6 +57,7 @@ class Crowd:
         self._wake = {uid: asyncio.Event() for uid in user_ids}
         self.done = 0
         self.failed = 0
+        self.failed_users: list[int] = []
         self.errors: list[str] = []
         self.started_at: float | None = None
         self.finished_at: float | None = None
@@ -63,7 +65,7 @@ class Crowd:
 
     def status(self) -> dict[str, Any]:
         return {"users": len(self.user_ids), "done": self.done, "failed": self.failed,
-                "errors": self.errors, "started_at": self.started_at,
+                "failed_users": self.failed_users, "errors": self.errors, "started_at": self.started_at,
                 "finished_at": self.finished_at}
 
     def observe(self, call: Call) -> None:
@@ -94,6 +96,7 @@ class Crowd:
                 await self._step(user, step)
         except Exception as exc:  # one user's failure is counted, never the whole crowd's end
             self.failed += 1
+            self.failed_users.append(uid)
             if len(self.errors) < _MAX_ERRORS:
                 reason = str(exc) if isinstance(exc, (CrowdStepFailed, FakeUserError)) else repr(exc)
                 self.errors.append(f"user {uid}: {reason}")
@@ -160,6 +163,14 @@ def parse_steps(steps: Any) -> list[dict[str, str]]:
 
 
 def _id_range(body: dict[str, Any]) -> list[int]:
+    if "user_ids" in body:
+        ids = body["user_ids"]
+        if not (isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool)
+                                                      and i > 0 for i in ids)):
+            raise ValueError("user_ids must be a non-empty list of positive integers")
+        if len(ids) > MAX_CROWD:
+            raise ValueError(f"at most {MAX_CROWD} users")
+        return ids
     first, count = body.get("first_id"), body.get("count")
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (first, count)):
         raise ValueError("first_id and count must be positive integers")

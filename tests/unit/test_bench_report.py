@@ -33,3 +33,13 @@ def test_repeats_combine_as_medians_and_one_broken_run_fails_the_figure():
     runs.append([failed("rate", "stalled")])
     (broken,) = median_of(runs)
     assert broken.value is None and broken.error == "stalled" and broken.verdict == "FAIL"
+
+
+def test_a_crashed_run_fails_every_figure_the_other_runs_made():
+    from bench.cli import _fill_failed_runs
+
+    good = [Figure("pace", 1.9, base=2, goal=Goal(">=", 95, "%")), Figure("429", 0, goal=Goal("==", 0))]
+    runs = _fill_failed_runs("create", [good, [failed("create", "RuntimeError: stalled")], good])
+    figures = {f.name: f for f in median_of(runs)}
+    assert set(figures) == {"pace", "429"}
+    assert all(f.error == "RuntimeError: stalled" and f.verdict == "FAIL" for f in figures.values())

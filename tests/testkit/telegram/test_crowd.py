@@ -56,12 +56,13 @@ async def test_a_crowd_runs_its_script_for_every_user(fake: FakeTelegram, bot: B
 
 async def test_a_user_whose_step_never_comes_fails_with_the_reason(fake: FakeTelegram) -> None:
     async with aiohttp.ClientSession(base_url=fake.base_url) as http:
-        await http.post("/_fake/crowd/users", json={"first_id": 600, "count": 2})
-        body = {"first_id": 600, "count": 2, "steps": [{"tap": "Nope"}], "timeout": 0.05}
+        await http.post("/_fake/crowd/users", json={"first_id": 600, "count": 3})
+        body = {"user_ids": [600, 602], "steps": [{"tap": "Nope"}], "timeout": 0.05}  # not 601
         async with http.post("/_fake/crowd/run", json=body) as r:
             run = (await r.json())["run"]
         status = await wait_run(http, run)
-    assert (status["done"], status["failed"]) == (0, 2)
+    assert (status["users"], status["done"], status["failed"]) == (2, 0, 2)
+    assert sorted(status["failed_users"]) == [600, 602]
     assert "no button 'Nope'" in status["errors"][0]
 
 
