@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast demo run migrate clean
+.PHONY: test test-fast demo bench run migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m testkit.demo
+
+# Issue 11's measures against the fakes (README "Performance"); e.g. BENCH_ARGS="--db postgres".
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 run: $(STAMP)
 	$(VENV)/bin/kiebot run

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .bulk import bulk_routes
 from .routes_files import control_routes, file_routes
 from .routes_market import market_routes
 from .routes_upload import upload_routes
@@ -28,7 +29,8 @@ def build_app(emu: KieEmulator) -> web.Application:
                 body = json.loads(await request.read())
             except ValueError:
                 body = None
-        entry: RecordedRequest = RecordedRequest(request.method, request.path, dict(request.query), body)
+        entry: RecordedRequest = RecordedRequest(request.method, request.path, dict(request.query), body,
+                                                 at=emu.clock())
         emu.requests.append(entry)
         try:
             response = await handler(request)
@@ -45,5 +47,6 @@ def build_app(emu: KieEmulator) -> web.Application:
 
     # Uploads may be large base64 bodies; KIE documents no hard limit.
     app = web.Application(middlewares=[record], client_max_size=256 * 1024 * 1024)
-    app.add_routes(market_routes(emu) + upload_routes(emu) + file_routes(emu) + control_routes(emu))
+    app.add_routes(market_routes(emu) + upload_routes(emu) + file_routes(emu) + control_routes(emu)
+                   + bulk_routes(emu))
     return app

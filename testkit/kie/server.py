@@ -34,6 +34,7 @@ class RecordedRequest:
     query: dict[str, str]
     json: Any
     status: int | None = None  # body `code` of the answer (or HTTP status for files)
+    at: float = 0.0  # emulator clock (monotonic) when the request arrived
 
 
 @dataclass
@@ -234,6 +235,19 @@ failed callback is tried again) or `finish(task, fail=...)`;
         self.tasks[task.task_id] = task
         self._snapshot(task)
         self.spawn(self._run(task))
+        return task
+
+    def add_held_task(self, model: str, input: dict[str, Any], callback_url: str | None) -> EmulatedTask:
+        """A task as if created earlier and now `generating`, free of charge and held there until
+        `finish()` (the benchmark seeds thousands of these; no lifecycle timer runs)."""
+        task = EmulatedTask(
+            task_id=secrets.token_hex(16), model=model, input=input, callback_url=callback_url,
+            create_time_ms=int(self.wall_clock() * 1000), cost=Decimal(0), state="generating",
+            files=[_result_file(model, input)], result_base=self.base_url.rstrip("/") + "/files/r",
+            large_result_bytes=self.faults.large_result_bytes,
+        )
+        self.tasks[task.task_id] = task
+        self._snapshot(task)
         return task
 
     def _missing_upload(self, model: str, input: dict[str, Any]) -> bool:

@@ -14,6 +14,8 @@
     POST /_fake/faults                {"flood_next": 3, "retry_after": 2} | {"server_error_next": 1} |
                                       {"delay": 0.5} | {"drop_deliveries": 1} | {"duplicate_next": 1} |
                                       {"clear": true}
+    Crowds and counting (the benchmark's knobs, see crowd.py): /_fake/crowd/users, /_fake/crowd/run,
+    /_fake/crowd/run/{id}, /_fake/stats, /_fake/flood_limits.
 These routes need no token: bind the fake to loopback only.
 """
 
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .crowd import add_crowd_routes
 from .errors import FakeUserError
 from .spec import Upload
 
@@ -97,6 +100,7 @@ def add_control_routes(app: web.Application, fake: FakeTelegram) -> None:
             return _fail(400, str(exc))
         return web.json_response({"ok": True, "result": True})
 
+    add_crowd_routes(app, fake)
     app.router.add_post("/_fake/users/{user_id}", create_user)
     app.router.add_post("/_fake/users/{user_id}/{action}", act)
     app.router.add_get("/_fake/users/{user_id}/transcript", transcript)

@@ -35,6 +35,7 @@ class Call:
     response: dict[str, Any] = field(default_factory=dict)
     status: int = 200
     via_webhook_reply: bool = False
+    at: float = 0.0  # the fake's clock when the call was answered
 
     def __repr__(self) -> str:
         shown = {k: ("<redacted>" if k in _SECRET_PARAMS else v) for k, v in self.params.items()}

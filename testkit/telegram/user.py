@@ -226,14 +226,7 @@ class FakeUser:
         stored, button = self._find_button(text, message)
         if button.get("pay"):
             return await self.pay(stored.message_id)
-        if "callback_data" not in button:
-            raise FakeUserError(f"button {text!r} is not a callback button")
-        record = CallbackQueryRecord(self.fake.new_id(), self.id, self.id, stored.message_id,
-                                     button["callback_data"], self.fake.clock())
-        self.fake.callback_queries[record.id] = record
-        self.fake.emit({"callback_query": {
-            "id": record.id, "from": self.info.as_user(), "message": dict(stored.message),
-            "chat_instance": str(-self.id * 7919), "data": record.data}})
+        record = self.press(text, message)
         try:
             await self.fake.notifier.wait_for(lambda: record.answer is not None, timeout, "answerCallbackQuery")
             answer = record.answer or {}
@@ -243,6 +236,20 @@ class FakeUser:
             result = CallbackAnswer(record.id, False)
         self.callback_answers.append(result)
         return result
+
+    def press(self, text: str, message: int | TranscriptEntry | None = None) -> CallbackQueryRecord:
+        """Send the callback query of an inline button without waiting for the answer (the
+        benchmark's crowds wait on their own); its `answer` is set once the bot answers."""
+        stored, button = self._find_button(text, message)
+        if "callback_data" not in button:
+            raise FakeUserError(f"button {text!r} is not a callback button")
+        record = CallbackQueryRecord(self.fake.new_id(), self.id, self.id, stored.message_id,
+                                     button["callback_data"], self.fake.clock())
+        self.fake.callback_queries[record.id] = record
+        self.fake.emit({"callback_query": {
+            "id": record.id, "from": self.info.as_user(), "message": dict(stored.message),
+            "chat_instance": str(-self.id * 7919), "data": record.data}})
+        return record
 
     async def pay(self, message: int | TranscriptEntry | None = None, *, link: str | None = None,
                   timeout: float | None = None) -> PaymentOutcome:

@@ -7,6 +7,7 @@ and no product module imports a package above its own.
     handlers                   (what people see: bot, kie_client, storage)
     kiebot                     (the composition root and CLI: everything above)
     testkit                    (fakes, the local stack, the demo: not imported by the product)
+    bench                      (the benchmark: test-side like testkit, not imported by the product)
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "handlers": {"bot", "kie_client", "storage"},
     "kiebot": {"bot", "handlers", "kie_client", "storage", "migrations"},
 }
-OURS = set(ALLOWED) | {"testkit", "tests"}
+# Test-side packages: never imported by the product (bench/ is the benchmark, like testkit).
+TEST_SIDE = {"testkit", "tests", "bench"}
+OURS = set(ALLOWED) | TEST_SIDE
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -48,7 +51,7 @@ def product_modules() -> list[tuple[str, Path]]:
 
 
 def test_every_product_package_is_checked():
-    on_disk = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "testkit"}
+    on_disk = {p.parent.name for p in ROOT.glob("*/__init__.py")} - TEST_SIDE
     assert on_disk == set(ALLOWED), "a new top-level package needs its place in ALLOWED"
 
 
