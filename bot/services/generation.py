@@ -243,10 +243,11 @@ class GenerationService:
             done = asyncio.Event()
             beat = asyncio.get_running_loop().create_task(lease.keep_alive(done),
                                                           name=f"lease-{g.id}")
+            delivered = False
             try:
                 self.progress.track(g)
                 if handler is None:
-                    await self.deliverer.deliver(g, lease=lease)
+                    delivered = await self.deliverer.deliver(g, lease=lease)
                 else:
                     await handler(g)
             except asyncio.CancelledError:
@@ -260,7 +261,9 @@ class GenerationService:
                 for task in pending:
                     task.cancel()
                 try:
-                    await asyncio.shield(p.repository.release(g.id, owner=owner))
+                    # mark_delivered already dropped the lease: skip a write that changes nothing.
+                    if delivered is not True:
+                        await asyncio.shield(p.repository.release(g.id, owner=owner))
                 except Exception:
                     log.warning(kv("lease release failed", generation=g.id))
 
