@@ -44,6 +44,7 @@ from aiogram.methods import AnswerCallbackQuery, GetUpdates, TelegramMethod
 from aiogram.types import Update
 from aiohttp import web
 
+from bot.group_commit import GroupCommit
 from bot.logging import kv
 
 if TYPE_CHECKING:
@@ -105,44 +106,31 @@ def parse_update(body: bytes) -> tuple[int, int | None, str]:
 
 
 class InboxWriter:
-    """Group commit: every update that arrives while a write is under way goes into the next
-    transaction together; each caller returns once its row is committed (or raises)."""
+    """Stores updates with group commit (bot/group_commit.py): every update that arrives while a
+    write is under way goes into the next transaction together; each caller returns once its
+    row is committed (or raises)."""
 
     def __init__(self, repository: Repository, *, on_stored: Callable[[], None]) -> None:
         self._repository = repository
         self._on_stored = on_stored
-        self._queue: list[tuple[tuple[int, int | None, str], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._commit: GroupCommit[tuple[int, int | None, str], None] = GroupCommit(
+            self._write, name="inbox-write")
 
     @property
     def waiting(self) -> int:
         """Updates queued for the next transaction (not yet being written)."""
-        return len(self._queue)
+        return self._commit.waiting
 
     async def add(self, update_id: int, chat_key: int | None, payload: str) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append(((update_id, chat_key, payload), future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write(), name="inbox-write")
-        await asyncio.shield(future)  # a caller that goes away does not cancel the others' write
+        await self._commit.submit((update_id, chat_key, payload))
 
     async def add_many(self, rows: list[tuple[int, int | None, str]]) -> None:
         await asyncio.gather(*(self.add(*row) for row in rows))
 
-    async def _write(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await self._repository.inbox_add([row for row, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
-            self._on_stored()
+    async def _write(self, rows: list[tuple[int, int | None, str]]) -> list[None]:
+        await self._repository.inbox_add(rows)
+        self._on_stored()
+        return [None] * len(rows)
 
 
 def webhook_handler(writer: InboxWriter, *, secret_token: str) -> Callable[[web.Request], Any]:

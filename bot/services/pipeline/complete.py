@@ -15,10 +15,8 @@ fetch); `succeeded` replaces them with our stored URLs and records the objects' 
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -34,6 +32,7 @@ from storage.media import (
 from storage.models import Generation, GenerationStatus, Stage
 from storage.repository import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 
+from bot.group_commit import GroupCommit
 from bot.downloads import (
     DownloadError,
     DownloadExpiredError,
@@ -71,48 +70,12 @@ def result_timestamp(g: Generation) -> int:
     return int(stamp.timestamp()) if stamp else 0
 
 
-class GroupCommit:
-    """Callbacks that arrive together are written in one transaction (Repository.
-    accept_callbacks): the first starts a drain task, those arriving while it writes form the
-    next batch. 200 callbacks at once otherwise queue for 200 turns at SQLite's write lock (and
-    200 pool checkouts on Postgres) before the last is answered. Each caller still waits for
-    its own durable write before it is answered; a failed batch fails each of its callers."""
-
-    def __init__(self, write: Callable[[list[CallbackNote]], Awaitable[list[CallbackWrite]]],
-                 *, max_batch: int = 200) -> None:
-        self._write = write
-        self._max_batch = max_batch
-        self._pending: list[tuple[CallbackNote, asyncio.Future[CallbackWrite]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def submit(self, note: CallbackNote) -> CallbackWrite:
-        future: asyncio.Future[CallbackWrite] = asyncio.get_running_loop().create_future()
-        self._pending.append((note, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="callback-group-commit")
-        return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[:self._max_batch]
-            del self._pending[:self._max_batch]
-            try:
-                results = await self._write([note for note, _ in batch])
-            except Exception as exc:  # each caller answers 503: KIE tries again
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():  # (a caller cancelled meanwhile: written anyway)
-                        future.set_result(result)
-
-
 class Completer:
     def __init__(self, pipeline: Pipeline, fail) -> None:
         self.p = pipeline
         self._fail = fail  # async (generation, reason, fail_code): fail + refund + deliver
-        self._callbacks = GroupCommit(self._write_callbacks)
+        self._callbacks: GroupCommit[CallbackNote, CallbackWrite] = GroupCommit(
+            self._write_callbacks, name="callback-group-commit", max_batch=200)
 
     async def _write_callbacks(self, notes: list[CallbackNote]) -> list[CallbackWrite]:
         return await self.p.repository.accept_callbacks(notes, now=self.p.clock())

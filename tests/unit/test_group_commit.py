@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bot.services.pipeline.complete import GroupCommit
+from bot.group_commit import GroupCommit
 from storage.repository import CallbackNote, CallbackWrite
 
 
@@ -25,7 +25,7 @@ async def test_callbacks_submitted_together_are_written_in_one_batch_in_order():
         return [CallbackWrite.storing if n.generation_id % 2 else CallbackWrite.woken
                 for n in notes]
 
-    group = GroupCommit(write)
+    group = GroupCommit(write, name="test")
     first = asyncio.create_task(group.submit(_note(1)))
     while not batches:  # the first write has started
         await asyncio.sleep(0)
@@ -50,7 +50,7 @@ async def test_a_failed_write_fails_each_caller_of_its_batch_and_the_next_batch_
             raise ConnectionError("database down")
         return [CallbackWrite.woken for _ in notes]
 
-    group = GroupCommit(write)
+    group = GroupCommit(write, name="test")
     failed = await asyncio.gather(*(group.submit(_note(i)) for i in range(3)),
                                   return_exceptions=True)
     assert [type(e) for e in failed] == [ConnectionError] * 3
@@ -64,7 +64,7 @@ async def test_batches_are_capped():
         sizes.append(len(notes))
         return [CallbackWrite.woken for _ in notes]
 
-    group = GroupCommit(write, max_batch=4)
+    group = GroupCommit(write, name="test", max_batch=4)
     assert len(await asyncio.gather(*(group.submit(_note(i)) for i in range(10)))) == 10
     assert sizes == [4, 4, 2]
 
@@ -77,7 +77,7 @@ async def test_a_caller_that_goes_away_does_not_break_the_batch(cancel_first):
         await release.wait()
         return [CallbackWrite.woken for _ in notes]
 
-    group = GroupCommit(write)
+    group = GroupCommit(write, name="test")
     gone = asyncio.create_task(group.submit(_note(1)))
     stays = asyncio.create_task(group.submit(_note(2)))
     await asyncio.sleep(0)
