@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import sqlite3
 import uuid
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +77,63 @@ def read_only(engine: AsyncEngine, *, snapshot: bool = False) -> AsyncEngine:
     return engine.execution_options(**{READ_ONLY: "snapshot" if snapshot else True})
 
 
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+class WriteQueue:
+    """The in-process queue SQLite writers take turns on before BEGIN IMMEDIATE (see write_lock).
+
+    Like asyncio.Lock (first come, first served, handed straight to the next waiter) with one
+    difference: an `urgent` writer — one an HTTP answer waits on, such as a KIE callback or a
+    Telegram update being stored before its 200 — goes ahead of every writer that is not, so a
+    burst of pipeline work never sits between KIE and its acknowledgement."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: dict[bool, collections.deque[asyncio.Future[None]]] = {
+            True: collections.deque(), False: collections.deque()}
+
+    def locked(self) -> bool:
+        return self._held
+
+    @contextlib.asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, urgent: bool) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiters[urgent]
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed over just as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        for urgent in (True, False):
+            queue = self._waiters[urgent]
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the next writer holds it now
+                    return
+        self._held = False
 
 
-def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
-    """On SQLite, the in-process lock a writing transaction takes before BEGIN IMMEDIATE; None
+_WRITE_QUEUES: weakref.WeakKeyDictionary[Any, WriteQueue] = weakref.WeakKeyDictionary()
+
+
+def write_lock(engine: AsyncEngine) -> WriteQueue | None:
+    """On SQLite, the in-process queue a writing transaction takes before BEGIN IMMEDIATE; None
     on Postgres (row locks there). SQLite has one write lock per database, and a connection that
     finds it taken polls with growing sleeps (busy_timeout), so under a burst writers waited up
     to 100 ms per poll while the lock sat free; queueing them here hands it over at once. Other
@@ -86,10 +141,10 @@ def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
     if not is_sqlite(engine):
         return None
     sync_engine = engine.sync_engine
-    lock = _WRITE_LOCKS.get(sync_engine)
-    if lock is None:
-        lock = _WRITE_LOCKS[sync_engine] = asyncio.Lock()
-    return lock
+    queue = _WRITE_QUEUES.get(sync_engine)
+    if queue is None:
+        queue = _WRITE_QUEUES[sync_engine] = WriteQueue()
+    return queue
 
 
 def create_engine(

@@ -141,14 +141,15 @@ class RepositoryBase:
         return f"{type(self).__name__}({self._engine.dialect.name})"
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+    async def _tx(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction that may write; database failures come out as typed StorageErrors.
-        On SQLite, writers of this process queue on storage.db.write_lock first."""
+        On SQLite, writers of this process queue on storage.db.write_lock first; `urgent`
+        (an HTTP acknowledgement waits on this write) goes ahead of the pipeline's writes."""
         if self._write_lock is None:
             async with self._transaction(self._engine) as conn:
                 yield conn
             return
-        async with self._write_lock, self._transaction(self._engine) as conn:
+        async with self._write_lock.hold(urgent=urgent), self._transaction(self._engine) as conn:
             yield conn
 
     def _read(self, *, snapshot: bool = False) -> Any:

@@ -40,7 +40,7 @@ class InboxRepository(RepositoryBase):
             })
         values = list(rows.values())
         added = 0
-        async with self._tx() as conn:
+        async with self._tx(urgent=True) as conn:  # Telegram's 200 waits on it
             # One multi-row INSERT per chunk (not executemany): one round trip, and a rowcount
             # both drivers report.
             for start in range(0, len(values), INSERT_CHUNK):

@@ -365,7 +365,7 @@ class LifecycleRepository(MoneyRepository):
         written: list[CallbackWrite] = []
         storing: list[dict[str, Any]] = []
         woken: list[dict[str, Any]] = []
-        async with self._tx() as conn:
+        async with self._tx(urgent=True) as conn:  # KIE's 200 waits on it
             rows = await conn.execute(
                 sa.select(g.id, g.status, g.task_id).where(g.id.in_(ids))
                 .order_by(g.id).with_for_update()
