@@ -16,7 +16,11 @@ class ControlError(RuntimeError):
     pass
 
 
-class TelegramControl:
+class _Control:
+    """A fake's control API over HTTP; any answer but 200 is a ControlError naming the fake."""
+
+    fake = "the fake"
+
     def __init__(self, base_url: str) -> None:
         self.http = httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S)
 
@@ -26,8 +30,12 @@ class TelegramControl:
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         r = await self.http.post(path, json=body)
         if r.status_code != 200:
-            raise ControlError(f"fake Telegram {path}: {r.status_code} {r.text[:300]}")
+            raise ControlError(f"{self.fake} {path}: {r.status_code} {r.text[:300]}")
         return r.json()
+
+
+class TelegramControl(_Control):
+    fake = "fake Telegram"
 
     async def create_users(self, first_id: int, count: int, language: str = "en") -> None:
         await self._post("/_fake/crowd/users", {"first_id": first_id, "count": count,
@@ -78,18 +86,8 @@ class TelegramControl:
             await asyncio.sleep(quiet / 4)
 
 
-class KieControl:
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        r = await self.http.post(path, json=body)
-        if r.status_code != 200:
-            raise ControlError(f"KIE emulator {path}: {r.status_code} {r.text[:300]}")
-        return r.json()
+class KieControl(_Control):
+    fake = "KIE emulator"
 
     async def add_tasks(self, model: str, input: dict[str, Any], *, count: int | None = None,
                         callback_urls: list[str] | None = None) -> list[str]:

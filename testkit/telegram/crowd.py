@@ -232,7 +232,7 @@ def add_crowd_routes(app: web.Application, fake: FakeTelegram) -> None:
                   if c.at >= since and (not methods or c.method.lower() in methods)]
         containing = sum(1 for c in chosen if any(n in _text_of(c) for n in needles)) if needles else 0
         flood = sum(1 for e in fake.flood_events if e.at >= since)
-        return web.json_response({"calls": summary([c.at for c in chosen], [c.status for c in chosen]),
+        return web.json_response({"calls": summary([c.arrived_at or c.at for c in chosen], [c.status for c in chosen]),
                                   "flood": flood, "containing": containing, "now": fake.clock()})
 
     async def flood_limits(request: web.Request) -> web.Response:

@@ -257,6 +257,7 @@ class FakeTelegram:
             status = self.faults.take_error() if method != "getUpdates" else None
             if status is not None:
                 raise ApiError(status, "Internal Server Error")
+            record.arrived_at = self.clock()
             params = self.spec.check_call(method, raw, files)
             record.params = params
             for name, value in params.items():

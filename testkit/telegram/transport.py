@@ -36,6 +36,9 @@ class Call:
     status: int = 200
     via_webhook_reply: bool = False
     at: float = 0.0  # the fake's clock when the call was answered
+    # when it reached flood control: Telegram's limits count calls as they arrive, so rates and
+    # "most in any second" are measured here (an upload's answer may come a little later)
+    arrived_at: float = 0.0
 
     def __repr__(self) -> str:
         shown = {k: ("<redacted>" if k in _SECRET_PARAMS else v) for k, v in self.params.items()}
