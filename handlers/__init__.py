@@ -35,6 +35,7 @@ from handlers.middlewares import HandlerContextMiddleware, UserMiddleware, insta
 from handlers.presenter import ConversationPresenter
 from handlers.texts import tr
 from kie_client.catalog import Catalog
+from handlers.filters import Magic
 
 COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
 
@@ -69,7 +70,7 @@ class PrivateChatsOnly(BaseMiddleware):
 def setup_routers() -> Router:
     root = Router(name="handlers")
     # A private-chat product: in groups a stray message must not become a prompt.
-    root.message.filter(F.chat.type == "private")
+    root.message.filter(Magic(F.chat.type == "private"))
     for observer in (root.message, root.callback_query):
         observer.outer_middleware(PrivateChatsOnly())  # before UserMiddleware registers anyone
     middleware = UserMiddleware()

@@ -9,6 +9,7 @@ from bot.services.accounts import AccountService
 from handlers import keyboards
 from handlers.errors import StaleMenu
 from handlers.texts import tr
+from handlers.filters import Magic
 
 
 async def unknown_command(message: Message, lang: str) -> None:
@@ -28,7 +29,7 @@ async def unknown_button(query: CallbackQuery) -> None:
 
 def router() -> Router:
     r = Router(name="fallback")
-    r.message.register(unknown_command, F.text.startswith("/"))
+    r.message.register(unknown_command, Magic(F.text.startswith("/")))
     r.message.register(unexpected)
     r.callback_query.register(unknown_button)
     return r

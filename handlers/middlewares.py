@@ -25,6 +25,7 @@ from bot.services.accounts import AccountService
 from bot.services.generation import GenerationService
 from handlers.texts import language_for, normalise
 from storage.models import Stage
+from handlers.filters import Magic
 
 
 _PAYLOAD = re.compile(r"^/start(?:@\w+)?\s+([A-Za-z0-9_-]{1,64})\s*$")
@@ -133,5 +134,5 @@ async def member_changed(update: ChatMemberUpdated, accounts: AccountService,
 
 def membership_router() -> Router:
     r = Router(name="membership")
-    r.my_chat_member.register(member_changed, F.chat.type == "private")
+    r.my_chat_member.register(member_changed, Magic(F.chat.type == "private"))
     return r

@@ -12,6 +12,7 @@ from aiogram.types import Message, PreCheckoutQuery
 from bot.services.accounts import AccountService, PaymentResult
 from handlers import keyboards
 from handlers.texts import tr
+from handlers.filters import Magic
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,6 @@ async def refunded(message: Message) -> None:
 def router() -> Router:
     r = Router(name="payments")
     r.pre_checkout_query.register(pre_checkout)
-    r.message.register(paid, F.successful_payment)
-    r.message.register(refunded, F.refunded_payment)
+    r.message.register(paid, Magic(F.successful_payment))
+    r.message.register(refunded, Magic(F.refunded_payment))
     return r

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.errors import DatabaseURLError, StorageError
+from storage.inline_sqlite import InlineSQLite
 
 DEFAULT_URL = "sqlite+aiosqlite:///data/kiebot.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -147,6 +148,23 @@ def write_lock(engine: AsyncEngine) -> WriteQueue | None:
     return queue
 
 
+_INLINE: weakref.WeakKeyDictionary[Any, InlineSQLite] = weakref.WeakKeyDictionary()
+
+
+def inline_sqlite(engine: AsyncEngine) -> InlineSQLite | None:
+    """The synchronous twin of a file-backed SQLite engine that the repository runs its
+    transactions on (storage/inline_sqlite.py says why); None for Postgres and in-memory SQLite,
+    which keep the async engine."""
+    return _INLINE.get(engine.sync_engine)
+
+
+def statement_engines(engine: AsyncEngine) -> list[Any]:
+    """Every synchronous Engine that runs this engine's statements (for event listeners, e.g.
+    a test counting writes): the async engine's own and, on file-backed SQLite, the inline one."""
+    inline = inline_sqlite(engine)
+    return [engine.sync_engine] + ([inline.engine] if inline is not None else [])
+
+
 def create_engine(
     url: str | None = None,
     *,
@@ -180,6 +198,10 @@ def _sqlite_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
     if file_backed:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, **engine_kwargs)
+    if file_backed:
+        inline = InlineSQLite(url, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+        _INLINE[engine.sync_engine] = inline
+        event.listen(engine.sync_engine, "engine_disposed", lambda _engine: inline.dispose())
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

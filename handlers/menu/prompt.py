@@ -16,6 +16,7 @@ from handlers.failures import prompt_text
 from handlers.states import Draft
 from handlers.texts import decimal, tr
 from kie_client.catalog import Catalog, InvalidPromptError, Kind, ModelSpec
+from handlers.filters import Magic
 
 _DEFAULT_MIMES = ("image/jpeg", "image/png", "image/webp")
 _DEFAULT_MAX = 10 * 1024 * 1024
@@ -149,11 +150,11 @@ async def quick_prompt(message: Message, state: FSMContext, lang: str, catalog: 
 
 def router() -> Router:
     r = Router(name="prompt")
-    not_a_command = ~F.text.startswith("/")
+    not_a_command = Magic(~F.text.startswith("/"))
     r.message.register(photo_step, Draft.photo, not_a_command)
     r.message.register(typed_prompt, StateFilter(Draft.prompt, Draft.options, Draft.confirm),
-                       F.text, not_a_command)
-    r.message.register(prompt_not_text, Draft.prompt, ~F.text)
+                       Magic(F.text), not_a_command)
+    r.message.register(prompt_not_text, Draft.prompt, Magic(~F.text))
     r.callback_query.register(edit_prompt, FlowCb.filter(F.action == FlowAction.PROMPT))
-    r.message.register(quick_prompt, StateFilter(None), F.text, not_a_command)
+    r.message.register(quick_prompt, StateFilter(None), Magic(F.text), not_a_command)
     return r

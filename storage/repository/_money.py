@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.dialect import insert_new
 from storage.errors import (
     DuplicateError,
     InsufficientBalanceError,
@@ -28,7 +27,13 @@ from storage.repository._base import (
     user_from,
     utcnow,
 )
-from storage.schema import credit_ledger, generations, payments, users
+from storage.repository._prepared import (
+    ADD_TO_BALANCE,
+    SELECT_LEDGER,
+    SELECT_USER,
+    SELECT_USER_AWAITING,
+)
+from storage.schema import credit_ledger, payments, users
 
 
 # How stale users.last_seen_at may be while the user has nothing undelivered: register_user
@@ -70,15 +75,8 @@ class MoneyRepository(RepositoryBase):
             start_payload = start_payload.strip()[:64] or None
         now = to_utc(now) or utcnow()
         username = username.lstrip("@") if username else username
-        awaiting = (
-            sa.select(generations.c.id)
-            .where(generations.c.user_id == user_id, generations.c.delivered_at.is_(None))
-            .exists().label("awaiting_delivery")
-        )
         async with self._read() as conn:
-            row = (
-                await conn.execute(sa.select(users, awaiting).where(users.c.id == user_id))
-            ).first()
+            row = (await conn.execute(SELECT_USER_AWAITING, {"uid": user_id})).first()
         if row is not None:
             known = user_from(row)
             if not _needs_touch(known, username, first_name, last_name, start_payload, now,
@@ -87,12 +85,11 @@ class MoneyRepository(RepositoryBase):
         async with self._tx() as conn:
             created = False
             if row is None:  # (a twin update may insert first: then this is a refresh)
-                inserted = await conn.execute(insert_new(conn, users, dict(
+                created = await self._insert_once(conn, users, dict(
                     id=user_id, username=username, first_name=first_name, last_name=last_name,
                     language=language, balance=0, blocked=False, created_at=now,
                     last_seen_at=now, start_payload=start_payload,
-                )))
-                created = inserted.first() is not None
+                ))
             if not created:
                 values: dict[str, object] = dict(
                     username=username, first_name=first_name, last_name=last_name,
@@ -108,7 +105,7 @@ class MoneyRepository(RepositoryBase):
     async def get_user(self, user_id: int) -> User | None:
         check_id("user_id", user_id)
         async with self._read() as conn:
-            row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+            row = (await conn.execute(SELECT_USER, {"uid": user_id})).first()
         return user_from(row) if row else None
 
     async def find_user_by_username(self, username: str) -> User | None:
@@ -177,14 +174,9 @@ class MoneyRepository(RepositoryBase):
         now = to_utc(now) or utcnow()
         async with self._tx() as conn:
             await self._lock_user(conn, user_id)
-            inserted = await self._savepoint_insert(
-                conn,
-                sa.insert(payments).values(
+            if not await self._insert_once(conn, payments, dict(
                     telegram_payment_charge_id=charge_id, user_id=user_id, stars=stars,
-                    credits=credits, payload=payload, created_at=now,
-                ),
-            )
-            if inserted is None:
+                    credits=credits, payload=payload, created_at=now)):
                 return False
             await self._credit(conn, user_id, credits, reason="purchase", charge_id=charge_id, now=now)
             return True
@@ -288,14 +280,9 @@ class MoneyRepository(RepositoryBase):
     async def _admin_row(self, conn: AsyncConnection, user_id: int, delta: int, *,
                          admin_id: int, note: str | None, key: str | None, now: datetime) -> None:
         """The ledger row first: its unique key decides "already done" before money moves."""
-        inserted = await self._savepoint_insert(
-            conn,
-            sa.insert(credit_ledger).values(
+        if not await self._insert_once(conn, credit_ledger, dict(
                 user_id=user_id, delta=delta, reason="admin_adjust", admin_id=admin_id,
-                note=note, created_at=now, idempotency_key=key,
-            ),
-        )
-        if inserted is None:
+                note=note, created_at=now, idempotency_key=key)):
             raise DuplicateError(f"admin change {key!r} was already applied")
 
     # -- reading -----------------------------------------------------------------------------
@@ -304,10 +291,7 @@ class MoneyRepository(RepositoryBase):
         check_id("user_id", user_id)
         limit = check_amount("limit", limit)
         async with self._read() as conn:
-            rows = await conn.execute(
-                sa.select(credit_ledger).where(credit_ledger.c.user_id == user_id)
-                .order_by(credit_ledger.c.created_at.desc(), credit_ledger.c.id.desc()).limit(limit)
-            )
+            rows = await conn.execute(SELECT_LEDGER, {"uid": user_id, "limit": limit})
             return [ledger_from(r) for r in rows]
 
     async def payments_for(self, user_id: int, limit: int = 10) -> list[Payment]:
@@ -348,7 +332,7 @@ class MoneyRepository(RepositoryBase):
     # -- helpers shared with the lifecycle ---------------------------------------------------
 
     async def _user(self, conn: AsyncConnection, user_id: int) -> User:
-        row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+        row = (await conn.execute(SELECT_USER, {"uid": user_id})).first()
         if row is None:
             raise UnknownUserError(user_id)
         return user_from(row)
@@ -380,18 +364,11 @@ class MoneyRepository(RepositoryBase):
     ) -> bool:
         """Insert the ledger row first (its unique index decides "already done"), then move
         the balance; False and no change when the row already existed."""
-        inserted = await self._savepoint_insert(
-            conn,
-            sa.insert(credit_ledger).values(
+        if not await self._insert_once(conn, credit_ledger, dict(
                 user_id=user_id, delta=amount, reason=reason, payment_charge_id=charge_id,
-                generation_id=generation_id, created_at=now,
-            ),
-        )
-        if inserted is None:
+                generation_id=generation_id, created_at=now)):
             return False
-        await conn.execute(
-            sa.update(users).where(users.c.id == user_id).values(balance=users.c.balance + amount)
-        )
+        await conn.execute(ADD_TO_BALANCE, {"uid": user_id, "amount": amount})
         return True
 
 

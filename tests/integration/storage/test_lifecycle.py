@@ -370,8 +370,11 @@ class _Writes:
     def __init__(self, engine) -> None:
         from sqlalchemy import event
 
+        from storage.db import statement_engines
+
         self.statements: list[tuple[str, int]] = []
-        event.listen(engine.sync_engine, "after_cursor_execute", self._record)
+        for sync_engine in statement_engines(engine):
+            event.listen(sync_engine, "after_cursor_execute", self._record)
 
     def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):

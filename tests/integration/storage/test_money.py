@@ -261,7 +261,10 @@ async def test_register_writes_only_when_something_changed(repo, engine):
         if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
             writes.append(statement.split()[0].upper())
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    from storage.db import statement_engines
+
+    for sync_engine in statement_engines(engine):
+        event.listen(sync_engine, "before_cursor_execute", record)
     t0 = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
     names = dict(username="ann", first_name="Ann", last_name=None, language="en", signup_bonus=5)
 
