@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
@@ -49,7 +48,7 @@ from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
 from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
 from bot.presenter import Presenter
-from bot.response_models import PinnedResponseModels
+from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
 from bot.services.pipeline.context import Pipeline, PipelineConfig
@@ -305,10 +304,9 @@ def build_app(settings: Settings, *, owner: str | None = None,
         create_limiter=SlotNotingLimiter(create_limiter),
         status_limiter=status_limiter,
     )
-    session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base_url))
+    session = KiebotSession(api=TelegramAPIServer.from_base(s.telegram_api_base_url))
     bot = Bot(s.bot_token.get_secret_value(), session=session)
     session.middleware(StaleCallbackAnswers())  # replayed updates answer old buttons
-    session.middleware(PinnedResponseModels())  # parsed-answer models built once, not per GC
     sender = ChatSender(bot, max_wait=max(1.0, s.lease_seconds / 3))
     downloader = SafeDownloader(s.kie_result_hosts, max_bytes=s.max_result_bytes)
     presenter = presenter if presenter is not None else handlers.build_presenter()
