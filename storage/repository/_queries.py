@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from storage.models import NON_FINAL_STATUSES, Generation, GenerationStatus
+from storage.models import FINAL_STATUSES, NON_FINAL_STATUSES, Generation, GenerationStatus, Stage
 from storage.repository._base import (
     check_amount,
     check_id,
@@ -15,6 +15,7 @@ from storage.repository._base import (
     generation_from,
     status_in,
     to_utc,
+    utcnow,
 )
 from storage.repository._lifecycle import LifecycleRepository
 from storage.repository._money import IN_FLIGHT
@@ -92,6 +93,62 @@ class QueryRepository(LifecycleRepository):
             counts = {status: 0 for status in sorted(NON_FINAL_STATUSES)}
             counts.update({GenerationStatus(s): int(n) for s, n in rows})
             return counts
+
+    async def metrics_view(self, *, now: datetime | None = None) -> dict:
+        """Database-wide totals for /metrics (bot/metrics.py), read in one snapshot.
+
+        Returns {"generations": {(model_key, status): n}, "refunded": {model_key: n} (failed
+        generations whose charge was refunded), "stages": {Stage: n} (rows each stage would
+        claim, ignoring "not before" and leases; expire: non-final rows past their deadline),
+        "ledger": {reason: (entries, Σ delta)}, "payments": n, "stars": n,
+        "payments_refunded": n, "balances": Σ users.balance}."""
+        now = to_utc(now) or utcnow()
+        g = generations.c
+        non_final = status_in(NON_FINAL_STATUSES)
+        undelivered = sa.and_(status_in(FINAL_STATUSES), g.delivered_at.is_(None),
+                              sa.func.coalesce(users.c.blocked, False).is_(False))
+
+        def when(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+        async with self._read(snapshot=True) as conn:
+            per_model = await conn.execute(
+                sa.select(g.model_key, g.status, sa.func.count()).group_by(g.model_key, g.status)
+            )
+            refunded = await conn.execute(
+                sa.select(g.model_key, sa.func.count())
+                .select_from(credit_ledger.join(generations, g.id == credit_ledger.c.generation_id))
+                .where(credit_ledger.c.reason == "refund").group_by(g.model_key)
+            )
+            # One pass over the rows still owed work (users joined for "blocked").
+            depths = (await conn.execute(
+                sa.select(
+                    when(g.status == QUEUED.value),
+                    when(status_in({GenerationStatus.generating, GenerationStatus.submit_unknown})),
+                    when(g.status == GenerationStatus.storing.value),
+                    when(undelivered),
+                    when(sa.and_(non_final, g.deadline_at.is_not(None), g.deadline_at <= now)),
+                ).select_from(generations.outerjoin(users, users.c.id == g.user_id))
+                .where(sa.or_(non_final, g.delivered_at.is_(None)))
+            )).one()
+            ledger = await conn.execute(
+                sa.select(credit_ledger.c.reason, sa.func.count(), sa.func.sum(credit_ledger.c.delta))
+                .group_by(credit_ledger.c.reason)
+            )
+            paid, stars, reversed_ = (await conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(payments.c.stars), 0),
+                          sa.func.count(payments.c.refunded_at))
+            )).one()
+            balances = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(users.c.balance), 0)))
+            stages = (Stage.submit, Stage.poll, Stage.store, Stage.deliver, Stage.expire)
+            return {
+                "generations": {(str(m), GenerationStatus(st)): int(n) for m, st, n in per_model},
+                "refunded": {str(m): int(n) for m, n in refunded},
+                "stages": {stage: int(n or 0) for stage, n in zip(stages, depths, strict=True)},
+                "ledger": {str(r): (int(n), int(total or 0)) for r, n, total in ledger},
+                "payments": int(paid), "stars": int(stars), "payments_refunded": int(reversed_),
+                "balances": int(balances or 0),
+            }
 
     async def stats(self, since: datetime | None = None) -> dict:
         """Counts per (model_key, status) and credit totals, since a moment or over all time.
