@@ -64,12 +64,13 @@ def scrubber(secrets: Iterable[str | None]):
 
 def sentry_options(dsn: str, secrets: Iterable[str | None], *, environment: str | None = None,
                    release: str | None = None, **extra: Any) -> dict[str, Any]:
-    """Keyword arguments for sentry_sdk.init / sentry_sdk.Client (`extra`: e.g. a transport)."""
+    """Keyword arguments for sentry_sdk.init / sentry_sdk.Client (`extra`: e.g. a transport).
+    PII stays off: send_default_pii is left at its default (False; the option is deprecated)."""
     before_send, before_breadcrumb = scrubber([*secrets, *dsn_secrets(dsn)])
     return dict(
         dsn=dsn, environment=environment, release=release,
         before_send=before_send, before_breadcrumb=before_breadcrumb,
-        send_default_pii=False, include_local_variables=False, max_request_body_size="never",
+        include_local_variables=False, max_request_body_size="never",
         traces_sample_rate=None, **extra,
     )
 
