@@ -11,6 +11,7 @@ from aiohttp.test_utils import make_mocked_request
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import Metrics, TelegramMetrics, kie_code, metrics_handler
+from bot.server import build_web_app
 from storage.models import GenerationStatus, Stage
 
 
@@ -140,3 +141,15 @@ async def test_metrics_route_answers_prometheus_text_and_honours_the_token():
     allowed = await guarded(make_mocked_request(
         "GET", "/metrics", headers={"Authorization": "Bearer metrics-token-0123456789"}))
     assert allowed.status == 200 and b"kiebot_kie_request_seconds" in allowed.body
+
+
+def test_every_role_serves_metrics_when_enabled():
+    handler = metrics_handler(Metrics(process=False))
+    for health_only in (False, True):  # a worker's server too: it makes the KIE calls
+        app = build_web_app(generations=None, repository=None, callback_secret="s" * 16,
+                            hmac_key=None, media=None, health_only=health_only, metrics=handler)
+        paths = {r.resource.canonical for r in app.router.routes()}
+        assert "/metrics" in paths and "/healthz" in paths
+    app = build_web_app(generations=None, repository=None, callback_secret="s" * 16,
+                        hmac_key=None, media=None)
+    assert "/metrics" not in {r.resource.canonical for r in app.router.routes()}
