@@ -89,3 +89,28 @@ async def test_metrics_report_what_happened(tmp_path):
     assert not labels & ({"111"} | task_ids)
     for secret in [*secrets, PROMPT]:
         assert secret not in text
+
+
+async def test_kiebot_run_logs_json_and_serves_metrics(tmp_path):
+    """The real command: LOG_FORMAT=json makes every line of its output a JSON object (the
+    readiness line included), library chatter stays out, and /metrics answers."""
+    import json
+
+    from testkit.stack import LocalStack
+
+    async with LocalStack(tmp_path, in_process=False) as stack:
+        await stack.start_process(env={"LOG_FORMAT": "json"})
+        async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{stack.port}/metrics"
+        ) as response:
+            assert response.status == 200
+            assert "kiebot_queue_depth" in await response.text()
+        assert await stack.terminate_process() == 0
+        output = stack.log_path.read_text()
+        secrets = [stack.bot_token, stack.kie_api_key, stack.callback_secret]
+    entries = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert any(e.get("event") == "kiebot ready" and e["mode"] == "webhook" for e in entries)
+    assert {"ts", "level", "logger", "msg"} <= set(entries[0])
+    assert not [e for e in entries if e["logger"].startswith(("httpx", "aiohttp.access"))]
+    for secret in secrets:
+        assert secret not in output
