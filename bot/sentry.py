@@ -6,7 +6,8 @@ only then. Events pass `scrub_event` before they leave: every string anywhere in
 masked with the log redactor (bot/logging.py: the bot token, KIE key, callback and HMAC secrets,
 the Supabase service-role key, database/Redis URL passwords, the DSN's own key, token-like URL
 parts), and values under secret-sounding keys (authorization, cookie, password, token…) are
-dropped whatever they hold. Nothing personal is sent: no default PII, no local variables of
+dropped whatever they hold. An ERROR log line with a traceback arrives with the (masked)
+traceback text in `extra.traceback`. Nothing personal is sent: no default PII, no local variables of
 frames (they hold prompts and keys), no request bodies (Telegram updates are users' messages).
 """
 
@@ -54,6 +55,12 @@ def scrubber(secrets: Iterable[str | None]):
     redactor = Redactor(secrets)
 
     def before_send(event: dict[str, Any], hint: dict[str, Any] | None) -> dict[str, Any]:
+        # log.exception(): the redaction layer turned the record's traceback into (masked)
+        # text, so Sentry's logging integration sees no exception; carry the text along.
+        record = (hint or {}).get("log_record")
+        traceback_text = getattr(record, "exc_text", None)
+        if traceback_text and "exception" not in event:
+            event.setdefault("extra", {})["traceback"] = traceback_text
         return scrub(event, redactor)
 
     def before_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None) -> dict[str, Any]:

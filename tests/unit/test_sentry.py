@@ -6,8 +6,12 @@ from __future__ import annotations
 import sentry_sdk
 from sentry_sdk.transport import Transport
 
+import logging
+
+from sentry_sdk.integrations.logging import EventHandler
+
+from bot.logging import Redactor, install_redaction
 from bot.sentry import dsn_secrets, scrub, sentry_options
-from bot.logging import Redactor
 
 DSN = "https://5f1e0c2b9a8d47e6b3c1d2e3f4a5b6c7@o12345.ingest.sentry.io/678"
 BOT_TOKEN = "7000001:AAHx-telegram-secret-part"
@@ -85,3 +89,35 @@ def test_scrub_masks_nested_values_and_keeps_the_rest():
     }
     assert dsn_secrets("https://pub:priv@sentry.example/1") == [
         "https://pub:priv@sentry.example/1", "pub", "priv"]
+
+
+def test_an_error_log_line_arrives_with_its_masked_traceback():
+    """As in `kiebot run`: the redaction layer is installed and ERROR records reach Sentry's
+    logging handler (attached here to one logger, not process-wide)."""
+    transport = Capture()
+    client = sentry_sdk.Client(**sentry_options(
+        DSN, SECRETS, transport=transport, default_integrations=False,
+        auto_enabling_integrations=False))
+    handle = install_redaction(SECRETS)
+    log = logging.getLogger("probe.sentry")
+    handler = EventHandler(level=logging.ERROR)
+    log.addHandler(handler)
+    try:
+        with sentry_sdk.isolation_scope() as scope:
+            scope.set_client(client)
+            try:
+                raise ConnectionError(f"https://api.telegram.org/bot{BOT_TOKEN}/getMe refused")
+            except ConnectionError:
+                log.exception("stage pass failed with key %s", KIE_KEY)
+            log.warning("not an event")
+    finally:
+        log.removeHandler(handler)
+        handle.uninstall()
+        client.close()
+    [event] = [e.get_event() for e in transport.envelopes if e.get_event() is not None]
+    assert event["logentry"]["message"] == "stage pass failed with key ***"
+    assert "ConnectionError" in event["extra"]["traceback"]
+    assert "/bot***/getMe" in event["extra"]["traceback"]
+    body = b"".join(envelope.serialize() for envelope in transport.envelopes)
+    for secret in SECRETS:
+        assert secret.encode() not in body, secret
