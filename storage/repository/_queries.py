@@ -104,33 +104,43 @@ class QueryRepository(LifecycleRepository):
         "payments_refunded": n, "balances": Σ users.balance}."""
         now = to_utc(now) or utcnow()
         g = generations.c
-        non_final = status_in(NON_FINAL_STATUSES)
-        undelivered = sa.and_(status_in(FINAL_STATUSES), g.delivered_at.is_(None),
-                              sa.func.coalesce(users.c.blocked, False).is_(False))
-
-        def when(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
+        final = status_in(FINAL_STATUSES)
         async with self._read(snapshot=True) as conn:
-            per_model = await conn.execute(
-                sa.select(g.model_key, g.status, sa.func.count()).group_by(g.model_key, g.status)
+            # One pass over generations; the groups are few (models × statuses × 2 × 2).
+            undelivered = g.delivered_at.is_(None).label("undelivered")
+            overdue = sa.and_(g.deadline_at.is_not(None), g.deadline_at <= now).label("overdue")
+            groups = (await conn.execute(
+                sa.select(g.model_key, g.status, undelivered, overdue, sa.func.count())
+                .group_by(g.model_key, g.status, undelivered, overdue)
+            )).all()
+            # Finished rows of users who blocked the bot wait for no deliverer (few users).
+            blocked = await conn.scalar(
+                sa.select(sa.func.count()).select_from(
+                    generations.join(users, users.c.id == g.user_id))
+                .where(users.c.blocked.is_(True), final, g.delivered_at.is_(None))
             )
             refunded = await conn.execute(
                 sa.select(g.model_key, sa.func.count())
-                .select_from(credit_ledger.join(generations, g.id == credit_ledger.c.generation_id))
-                .where(credit_ledger.c.reason == "refund").group_by(g.model_key)
+                .select_from(generations.join(credit_ledger, sa.and_(
+                    credit_ledger.c.generation_id == g.id, credit_ledger.c.reason == "refund")))
+                .where(g.status == GenerationStatus.failed.value).group_by(g.model_key)
             )
-            # One pass over the rows still owed work (users joined for "blocked").
-            depths = (await conn.execute(
-                sa.select(
-                    when(g.status == QUEUED.value),
-                    when(status_in({GenerationStatus.generating, GenerationStatus.submit_unknown})),
-                    when(g.status == GenerationStatus.storing.value),
-                    when(undelivered),
-                    when(sa.and_(non_final, g.deadline_at.is_not(None), g.deadline_at <= now)),
-                ).select_from(generations.outerjoin(users, users.c.id == g.user_id))
-                .where(sa.or_(non_final, g.delivered_at.is_(None)))
-            )).one()
+            per_model: dict[tuple[str, GenerationStatus], int] = {}
+            stages = dict.fromkeys(
+                (Stage.submit, Stage.poll, Stage.store, Stage.deliver, Stage.expire), 0)
+            stage_of = {GenerationStatus.queued: Stage.submit, GenerationStatus.generating:
+                        Stage.poll, GenerationStatus.submit_unknown: Stage.poll,
+                        GenerationStatus.storing: Stage.store}
+            for model, status, is_undelivered, is_overdue, n in groups:
+                status = GenerationStatus(status)
+                n = int(n)
+                per_model[(str(model), status)] = per_model.get((str(model), status), 0) + n
+                if status in FINAL_STATUSES:
+                    stages[Stage.deliver] += n if is_undelivered else 0
+                    continue
+                stages[stage_of[status]] += n
+                stages[Stage.expire] += n if is_overdue else 0
+            stages[Stage.deliver] -= int(blocked or 0)
             ledger = await conn.execute(
                 sa.select(credit_ledger.c.reason, sa.func.count(), sa.func.sum(credit_ledger.c.delta))
                 .group_by(credit_ledger.c.reason)
@@ -140,11 +150,10 @@ class QueryRepository(LifecycleRepository):
                           sa.func.count(payments.c.refunded_at))
             )).one()
             balances = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(users.c.balance), 0)))
-            stages = (Stage.submit, Stage.poll, Stage.store, Stage.deliver, Stage.expire)
             return {
-                "generations": {(str(m), GenerationStatus(st)): int(n) for m, st, n in per_model},
+                "generations": per_model,
                 "refunded": {str(m): int(n) for m, n in refunded},
-                "stages": {stage: int(n or 0) for stage, n in zip(stages, depths, strict=True)},
+                "stages": stages,
                 "ledger": {str(r): (int(n), int(total or 0)) for r, n, total in ledger},
                 "payments": int(paid), "stars": int(stars), "payments_refunded": int(reversed_),
                 "balances": int(balances or 0),
