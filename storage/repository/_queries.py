@@ -7,7 +7,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from storage.models import FINAL_STATUSES, NON_FINAL_STATUSES, Generation, GenerationStatus, Stage
+from storage.models import (
+    FINAL_STATUSES,
+    NON_FINAL_STATUSES,
+    Generation,
+    GenerationStatus,
+    Stage,
+)
 from storage.repository._base import (
     check_amount,
     check_id,
