@@ -139,7 +139,7 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
 
-    # Observability (README "Operate"): log lines as text or one JSON object each; /metrics
+    # Observability (README "Metrics, logs and errors"): log lines as text or one JSON object each; /metrics
     # (Prometheus) on the server's port, behind a bearer token when METRICS_TOKEN is set;
     # errors to Sentry when SENTRY_DSN is set (secrets scrubbed from every event).
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
