@@ -187,9 +187,12 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         event = getattr(record, "kv_event", None)
+        fields = getattr(record, "kv_fields", {})
+        if event is None and isinstance(record.msg, KvLine):  # no redaction layer installed
+            event, fields = record.msg.event, record.msg.fields
         if event is not None:
             out["event"] = event
-            for key, value in getattr(record, "kv_fields", {}).items():
+            for key, value in fields.items():
                 out[f"field_{key}" if key in _RESERVED else key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from bot.logging import CHATTY_LOGGERS, configure_logging, install_redaction, kv
+from bot.logging import CHATTY_LOGGERS, JsonFormatter, configure_logging, install_redaction, kv
 
 SECRET = "kie-key-0123456789abcdef"
 BOT_TOKEN = "123456:AAE-secret-part-xyz"
@@ -89,3 +89,11 @@ def test_library_loggers_are_quiet_at_info_and_speak_at_debug(logs):
     logging.getLogger("bot.jobs").warning("warning shown")
     assert [entry["msg"] for entry in lines(stream)][-1] == "warning shown"
     assert "info hidden" not in stream.getvalue()
+
+
+def test_json_fields_without_the_redaction_layer():
+    record = logging.LogRecord("bot.jobs", logging.INFO, __file__, 1,
+                               kv("jobs started", interval_s=5.0), None, None)
+    entry = json.loads(JsonFormatter().format(record))  # made directly: no factory, no filter
+    assert (entry["event"], entry["interval_s"], entry["msg"]) == (
+        "jobs started", 5.0, "jobs started interval_s=5.0")
