@@ -139,6 +139,49 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
 
+    # Observability (README "Metrics, logs and errors"): log lines as text or one JSON object each; /metrics
+    # (Prometheus) on the server's port, behind a bearer token when METRICS_TOKEN is set;
+    # errors to Sentry when SENTRY_DSN is set (secrets scrubbed from every event).
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    metrics_enabled: bool = Field(True, alias="METRICS_ENABLED")
+    metrics_token: SecretStr | None = Field(None, alias="METRICS_TOKEN")
+    sentry_dsn: SecretStr | None = Field(None, alias="SENTRY_DSN")
+    sentry_environment: str | None = Field(None, alias="SENTRY_ENVIRONMENT", max_length=64)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("metrics_token", "sentry_dsn", "sentry_environment", mode="before")
+    @classmethod
+    def _blank_observability_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        raw = value.get_secret_value() if value is not None else None
+        if raw is not None and (len(raw) < 16 or not raw.isascii() or not raw.isprintable()
+                                or " " in raw):
+            raise ValueError("must be at least 16 printable ASCII characters without spaces "
+                             "(openssl rand -hex 32)")
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value.get_secret_value().strip())
+            ok = parts.scheme in ("http", "https") and parts.hostname and parts.username
+        except ValueError:
+            ok = False
+        if not ok or not parts.path.strip("/"):
+            raise ValueError("must be the DSN Sentry shows, https://<key>@<host>/<project id>")
+        return SecretStr(value.get_secret_value().strip())
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -266,6 +309,7 @@ class DatabaseSettings(BaseSettings):
     db_max_overflow: int = Field(20, alias="DB_MAX_OVERFLOW", ge=0)
     db_pool_timeout: float = Field(60.0, alias="DB_POOL_TIMEOUT", gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,5 +1,8 @@
 """Structured key=value log lines and a redaction layer that keeps secrets out of every log.
 
+`configure_logging(level, fmt=...)` writes them as text (`ts level=… logger=… event k=v…`) or,
+with LOG_FORMAT=json, as one JSON object per line whose `kv()` fields are keys of their own.
+
 Redaction is installed as a log-record factory rather than only as a filter on the root logger:
 filters attached to a logger do not run for records propagated from child loggers (aiogram,
 aiohttp, httpx), and handlers added later (pytest's caplog, an operator's file handler) would
@@ -9,12 +12,15 @@ replaces the message, its arguments and any traceback text with the redacted ver
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 MASK = "***"
 
@@ -30,6 +36,13 @@ _PATTERNS = (
 )
 
 
+class KvLine(str):
+    """What kv() returns: the text line, still carrying its event and fields for JSON logs."""
+
+    event: str
+    fields: dict[str, object]
+
+
 def kv(event: str, **fields: object) -> str:
     """`event key=value ...`; values with spaces or quotes are quoted so lines stay parseable."""
     parts = [event]
@@ -40,7 +53,10 @@ def kv(event: str, **fields: object) -> str:
         if not text or any(c in text for c in " \t\n\"="):
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         parts.append(f"{key}={text}")
-    return " ".join(parts)
+    line = KvLine(" ".join(parts))
+    line.event = event
+    line.fields = {k: v for k, v in fields.items() if v is not None}
+    return line
 
 
 class Redactor:
@@ -88,6 +104,10 @@ def _redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
         message = record.getMessage()
     except Exception:  # a bad format string must not hide the record; log its raw parts
         message = f"{record.msg!r} {record.args!r}"
+    if isinstance(record.msg, KvLine):  # the JSON formatter's fields, masked the same way
+        record.kv_event = redactor.redact(record.msg.event)
+        record.kv_fields = {key: _redact_value(value, redactor)
+                            for key, value in record.msg.fields.items()}
     record.msg = redactor.redact(message)
     record.args = None
     if record.exc_info and record.exc_info[0] is not None:
@@ -97,6 +117,12 @@ def _redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
     if record.stack_info:
         record.stack_info = redactor.redact(record.stack_info)
     record._kiebot_redacted = True  # type: ignore[attr-defined]
+
+
+def _redact_value(value: object, redactor: Redactor) -> object:
+    if isinstance(value, bool | int | float) and redactor.redact(str(value)) == str(value):
+        return value  # numbers stay numbers in JSON
+    return redactor.redact(str(value))
 
 
 class RedactionHandle:
@@ -141,20 +167,59 @@ def install_redaction(secrets: Iterable[str | None]) -> RedactionHandle:
     return RedactionHandle(redactor, previous, filt)
 
 
-def configure_logging(level: str = "INFO", *, stream=None) -> None:
-    """Process-wide handler for `kiebot run`: one line per record, UTC timestamps."""
+# Libraries that log every HTTP call, update or job run at INFO (each KIE call appeared twice:
+# httpx's line and ours). Quiet unless LOG_LEVEL=DEBUG.
+CHATTY_LOGGERS = ("aiohttp.access", "httpx", "httpcore", "hpack", "aiogram.event",
+                  "aiogram.dispatcher", "apscheduler", "sqlalchemy", "asyncio")
+_RESERVED = frozenset({"ts", "level", "logger", "msg", "event", "exc", "stack"})
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (UTC), level, logger, msg (the text line), and for kv()
+    lines `event` plus each field as a key of its own; exc/stack for tracebacks. The record
+    was masked when it was created (install_redaction), fields included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        event = getattr(record, "kv_event", None)
+        fields = getattr(record, "kv_fields", {})
+        if event is None and isinstance(record.msg, KvLine):  # no redaction layer installed
+            event, fields = record.msg.event, record.msg.fields
+        if event is not None:
+            out["event"] = event
+            for key, value in fields.items():
+                out[f"field_{key}" if key in _RESERVED else key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO", *, fmt: str = "text", stream=None) -> None:
+    """Process-wide handler for `kiebot run`: one line per record (text or JSON), UTC
+    timestamps; library loggers quiet below WARNING unless `level` is DEBUG."""
     root = logging.getLogger()
     handler = logging.StreamHandler(stream or sys.stderr)
-    formatter = logging.Formatter(
-        "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"
-    )
+    if fmt == "json":
+        formatter: logging.Formatter = JsonFormatter()
+    else:
+        formatter = logging.Formatter(
+            "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s", "%Y-%m-%dT%H:%M:%S%z"
+        )
+        formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # aiogram logs every handled update at INFO; keep the pipeline's own lines readable.
-    if root.level < logging.WARNING:
-        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-        # apscheduler logs every job run (several per second) at INFO.
-        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    quiet = root.level > logging.DEBUG
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)

@@ -1,4 +1,4 @@
-"""The embedded aiohttp server: Telegram webhook, KIE callback, local media, health.
+"""The embedded aiohttp server: Telegram webhook, KIE callback, local media, health, metrics.
 
 The KIE callback handler only authenticates, persists the wake-up and answers; the work (confirm
 with recordInfo, download, store, deliver) runs in the job runner's tracked background passes,
@@ -115,9 +115,11 @@ def build_web_app(
     media: object | None,
     webhook: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
     health_only: bool = False,
+    metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
 ) -> web.Application:
     """The routes. `webhook` is Telegram's intake (bot/inbox.py: webhook_handler); a worker
-    process (`health_only`) serves /healthz alone."""
+    process (`health_only`) serves /healthz alone, and /metrics (bot/metrics.py:
+    metrics_handler) when given, as every role does."""
     app = web.Application(client_max_size=CALLBACK_MAX_BYTES * 4)
     if not health_only:
         view = CallbackView(generations, callback_secret=callback_secret, hmac_key=hmac_key)
@@ -136,6 +138,8 @@ def build_web_app(
                                   "inbox_unhandled": inbox})
 
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", metrics)
 
     if isinstance(media, LocalMediaStore) and not health_only:
         store = media

@@ -14,6 +14,9 @@ KIE bills every created task and has no idempotency key:
 Other calls are idempotent and retry 429, 455, 5xx (not 501/505), connection errors and timeouts.
 
 The API key is kept out of logs, reprs and errors: errors carry a sanitised response copy.
+
+`on_response` (optional) is told about every HTTP attempt — `(endpoint, status, body_code,
+seconds)` — so the application can keep metrics without this package knowing about them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from .ratelimit import PausableLimiter, RateLimiter, SlidingWindowLimiter
 from .retry import RetryPolicy, parse_retry_after
 from .types import TaskCreated, TaskRecord, UploadedFile
 
-__all__ = ["KieClient", "MAX_JSON_BYTES"]
+__all__ = ["KieClient", "MAX_JSON_BYTES", "ResponseHook"]
 
 log = logging.getLogger("kie_client")
 
@@ -53,6 +56,11 @@ _PREVIEW = 120
 _REDACTED = "Bearer [redacted]"
 
 CallKind = Literal["create", "read", "upload"]
+# on_response(endpoint, status, body_code, seconds), once per HTTP attempt (retries included):
+# endpoint is the last segment of the fixed path ("createTask", "recordInfo", "file-url-upload"…);
+# status the HTTP status, or the transport error's class name ("ConnectTimeout") when no answer
+# came; body_code KIE's body `code` when the body had one (200 on success), else None.
+ResponseHook = Callable[[str, "int | str", "int | None", float], None]
 # Raised before any byte of the request left this process: the server cannot have acted on it.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -71,6 +79,7 @@ class KieClient:
         status_limiter: RateLimiter | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         max_body_bytes: int = MAX_JSON_BYTES,
+        on_response: ResponseHook | None = None,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("KieClient needs a non-empty API key")
@@ -82,6 +91,7 @@ class KieClient:
         self.status_limiter = status_limiter or SlidingWindowLimiter(10, 1.0)
         self._sleep = sleep
         self._max_body = max_body_bytes
+        self._on_response = on_response
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(timeout),
@@ -299,6 +309,8 @@ class KieClient:
     ) -> Any:
         started = time.perf_counter()
         outcome = "-"
+        status: int | str = "-"
+        body_code: int | None = None
         try:
             # Errors are raised outside the except blocks: httpx exceptions carry the request
             # with its Authorization header, and `from None` would still keep them reachable
@@ -307,13 +319,14 @@ class KieClient:
             try:
                 req = self._http.build_request(method, url, **request)
                 resp = await self._http.send(req, stream=True)
+                status = resp.status_code
                 outcome = str(resp.status_code)
                 try:
                     content = await self._read_capped(resp)
                 finally:
                     await resp.aclose()
             except httpx.TransportError as exc:
-                outcome = type(exc).__name__
+                outcome = status = type(exc).__name__
                 failure = self._transport_error(exc)
             except httpx.DecodingError:
                 failure = KieResponseError(
@@ -322,16 +335,28 @@ class KieClient:
             if failure is not None:
                 raise failure
             try:
-                return self._decode(resp, content, upload=(kind == "upload"),
+                data = self._decode(resp, content, upload=(kind == "upload"),
                                     parse_float=parse_float)
+                body_code = 200  # _decode returns only for a body that said code 200
+                return data
             except KieError as err:
+                body_code = err.body_code if isinstance(err.body_code, int) else None
                 if err.body_code not in (None, 200):
                     outcome += f" code={err.body_code}"
                 raise
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            elapsed = time.perf_counter() - started
             log.info("kie %s %s -> %s in %.0f ms (attempt %d)",
-                     method, _path(url), outcome, elapsed_ms, attempt)
+                     method, _path(url), outcome, elapsed * 1000, attempt)
+            if self._on_response is not None:
+                self._report(url, status, body_code, elapsed)
+
+    def _report(self, url: str, status: int | str, body_code: int | None,
+                seconds: float) -> None:
+        try:
+            self._on_response(_path(url).rsplit("/", 1)[-1], status, body_code, seconds)
+        except Exception as exc:  # an observer must never break a call
+            log.warning("kie on_response hook failed: %s", type(exc).__name__)
 
     async def _read_capped(self, resp: httpx.Response) -> bytes:
         def too_big() -> KieResponseError:

@@ -46,6 +46,7 @@ from bot.inbox import (
 )
 from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
+from bot.metrics import Metrics, TelegramMetrics, metrics_handler
 from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
 from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
@@ -90,7 +91,7 @@ def secrets_of(settings: Settings) -> list[str]:
     values = [
         _secret(settings.bot_token), _secret(settings.kie_api_key),
         _secret(settings.kie_callback_secret), _secret(settings.kie_webhook_hmac_key),
-        _secret(settings.supabase_service_role_key),
+        _secret(settings.supabase_service_role_key), _secret(settings.metrics_token),
     ]
     token, secret = values[0], values[2]
     if token and secret:
@@ -98,6 +99,10 @@ def secrets_of(settings: Settings) -> list[str]:
     if token:
         values.append(token.partition(":")[2])
     values.extend(settings.url_passwords())
+    if settings.sentry_dsn is not None:
+        from bot.sentry import dsn_secrets
+
+        values.extend(dsn_secrets(settings.sentry_dsn.get_secret_value()))
     return [v for v in values if v]
 
 
@@ -176,6 +181,7 @@ class App:
     polling_timeout: int = 10
     _extra_cleanup: list = field(default_factory=list)
     reconciler: PaymentReconciler | None = None
+    metrics: Metrics | None = None
 
     @property
     def base_url(self) -> str:
@@ -294,6 +300,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
     catalog = Catalog(price_overrides=s.price_overrides or None)
     cleanup: list = []
     create_limiter, status_limiter = build_kie_limiters(s, cleanup)
+    # Per app (its own CollectorRegistry): several apps in one test process never share counts.
+    metrics = Metrics(repository=repository)
     kie = KieClient(
         s.kie_api_key.get_secret_value(),
         market_base_url=s.kie_market_base_url,
@@ -303,10 +311,12 @@ def build_app(settings: Settings, *, owner: str | None = None,
         # have left): bot/services/pipeline/submit.py SlotNotingLimiter.
         create_limiter=SlotNotingLimiter(create_limiter),
         status_limiter=status_limiter,
+        on_response=metrics.kie_response,
     )
     session = KiebotSession(api=TelegramAPIServer.from_base(s.telegram_api_base_url))
     bot = Bot(s.bot_token.get_secret_value(), session=session)
     session.middleware(StaleCallbackAnswers())  # replayed updates answer old buttons
+    session.middleware(TelegramMetrics(metrics))  # every API error and 429 of this process
     sender = ChatSender(bot, max_wait=max(1.0, s.lease_seconds / 3))
     downloader = SafeDownloader(s.kie_result_hosts, max_bytes=s.max_result_bytes)
     presenter = presenter if presenter is not None else handlers.build_presenter()
@@ -344,6 +354,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
         webhook=(webhook_handler(writer, secret_token=telegram_secret)
                  if writer is not None and s.webhook_mode else None),
         health_only=role == "worker",
+        metrics=(metrics_handler(metrics, token=_secret(s.metrics_token))
+                 if s.metrics_enabled else None),
     )
     return App(
         settings=s, engine=engine, repository=repository, media=media, kie=kie, catalog=catalog,
@@ -351,6 +363,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
         presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
         web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
         reconciler=reconciler, inbox_writer=writer, drainer=drainer, role=role,
+        metrics=metrics,
     )
 
 

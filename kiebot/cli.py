@@ -38,9 +38,14 @@ async def _run(role: str | None = None) -> int:
     from kiebot.app import build_app, secrets_of
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
     # Before anything can log: the app installs its own layer again on start.
     handle = install_redaction(secrets_of(settings))
+    if settings.sentry_dsn is not None:
+        from bot.sentry import init_sentry
+
+        init_sentry(settings.sentry_dsn.get_secret_value(), secrets_of(settings),
+                    environment=settings.sentry_environment, release=_version())
     app = build_app(settings, role=role)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,7 +73,7 @@ async def _migrate(sql: bool) -> int:
         print(migrate.postgres_sql())
         return 0
     settings = DatabaseSettings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
     handle = install_redaction([p for p in [url_password(settings.database_url)] if p])
     try:
         changed = await migrate.ensure_schema(settings.database_url)
@@ -76,6 +81,15 @@ async def _migrate(sql: bool) -> int:
         handle.uninstall()
     print("schema upgraded" if changed else "schema already up to date")
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"kiebot@{version('kiebot')}"
+    except PackageNotFoundError:
+        return "kiebot@unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,6 +168,7 @@ class LocalStack:
         values["KIE_WEBHOOK_HMAC_KEY"] = self.hmac_key or ""
         values["REDIS_URL"] = ""
         values["PROCESS_ROLE"] = "all"  # start_process(role=) / start_child(role=) choose others
+        values["SENTRY_DSN"] = values["METRICS_TOKEN"] = ""  # never a developer's own
         for key, value in self._overrides.items():
             values[key.upper()] = value
         return {k: ("" if v is None else str(v)) for k, v in values.items()}

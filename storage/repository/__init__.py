@@ -14,7 +14,8 @@ Update inbox (storage/repository/_inbox.py)
     inbox_mark_handled, inbox_release, inbox_prune, inbox_unhandled
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
-    queue_position, queue_depths, stats, progress_view (one query for the progress tracker)
+    queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
+    the progress tracker)
 
 Money invariant: users.balance == SUM(credit_ledger.delta) >= 0 after every call; exactly-once
 effects (signup bonus, spend, refund, purchase, purchase refund) are unique indexes, so repeats

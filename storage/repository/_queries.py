@@ -7,7 +7,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from storage.models import NON_FINAL_STATUSES, Generation, GenerationStatus
+from storage.models import (
+    FINAL_STATUSES,
+    NON_FINAL_STATUSES,
+    Generation,
+    GenerationStatus,
+    Stage,
+)
 from storage.repository._base import (
     check_amount,
     check_id,
@@ -15,6 +21,7 @@ from storage.repository._base import (
     generation_from,
     status_in,
     to_utc,
+    utcnow,
 )
 from storage.repository._lifecycle import LifecycleRepository
 from storage.repository._money import IN_FLIGHT
@@ -92,6 +99,71 @@ class QueryRepository(LifecycleRepository):
             counts = {status: 0 for status in sorted(NON_FINAL_STATUSES)}
             counts.update({GenerationStatus(s): int(n) for s, n in rows})
             return counts
+
+    async def metrics_view(self, *, now: datetime | None = None) -> dict:
+        """Database-wide totals for /metrics (bot/metrics.py), read in one snapshot.
+
+        Returns {"generations": {(model_key, status): n}, "refunded": {model_key: n} (failed
+        generations whose charge was refunded), "stages": {Stage: n} (rows each stage would
+        claim, ignoring "not before" and leases; expire: non-final rows past their deadline),
+        "ledger": {reason: (entries, Σ delta)}, "payments": n, "stars": n,
+        "payments_refunded": n, "balances": Σ users.balance}."""
+        now = to_utc(now) or utcnow()
+        g = generations.c
+        final = status_in(FINAL_STATUSES)
+        async with self._read(snapshot=True) as conn:
+            # One pass over generations; the groups are few (models × statuses × 2 × 2).
+            undelivered = g.delivered_at.is_(None).label("undelivered")
+            overdue = sa.and_(g.deadline_at.is_not(None), g.deadline_at <= now).label("overdue")
+            groups = (await conn.execute(
+                sa.select(g.model_key, g.status, undelivered, overdue, sa.func.count())
+                .group_by(g.model_key, g.status, undelivered, overdue)
+            )).all()
+            # Finished rows of users who blocked the bot wait for no deliverer (few users).
+            blocked = await conn.scalar(
+                sa.select(sa.func.count()).select_from(
+                    generations.join(users, users.c.id == g.user_id))
+                .where(users.c.blocked.is_(True), final, g.delivered_at.is_(None))
+            )
+            refunded = await conn.execute(
+                sa.select(g.model_key, sa.func.count())
+                .select_from(generations.join(credit_ledger, sa.and_(
+                    credit_ledger.c.generation_id == g.id, credit_ledger.c.reason == "refund")))
+                .where(g.status == GenerationStatus.failed.value).group_by(g.model_key)
+            )
+            per_model: dict[tuple[str, GenerationStatus], int] = {}
+            stages = dict.fromkeys(
+                (Stage.submit, Stage.poll, Stage.store, Stage.deliver, Stage.expire), 0)
+            stage_of = {GenerationStatus.queued: Stage.submit, GenerationStatus.generating:
+                        Stage.poll, GenerationStatus.submit_unknown: Stage.poll,
+                        GenerationStatus.storing: Stage.store}
+            for model, status, is_undelivered, is_overdue, n in groups:
+                status = GenerationStatus(status)
+                n = int(n)
+                per_model[(str(model), status)] = per_model.get((str(model), status), 0) + n
+                if status in FINAL_STATUSES:
+                    stages[Stage.deliver] += n if is_undelivered else 0
+                    continue
+                stages[stage_of[status]] += n
+                stages[Stage.expire] += n if is_overdue else 0
+            stages[Stage.deliver] -= int(blocked or 0)
+            ledger = await conn.execute(
+                sa.select(credit_ledger.c.reason, sa.func.count(), sa.func.sum(credit_ledger.c.delta))
+                .group_by(credit_ledger.c.reason)
+            )
+            paid, stars, reversed_ = (await conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(payments.c.stars), 0),
+                          sa.func.count(payments.c.refunded_at))
+            )).one()
+            balances = await conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(users.c.balance), 0)))
+            return {
+                "generations": per_model,
+                "refunded": {str(m): int(n) for m, n in refunded},
+                "stages": stages,
+                "ledger": {str(r): (int(n), int(total or 0)) for r, n, total in ledger},
+                "payments": int(paid), "stars": int(stars), "payments_refunded": int(reversed_),
+                "balances": int(balances or 0),
+            }
 
     async def stats(self, since: datetime | None = None) -> dict:
         """Counts per (model_key, status) and credit totals, since a moment or over all time.
