@@ -114,7 +114,7 @@ class StageFailures:
         log.warning(kv("stage failed", stage=stage, generation=g.id,
                        attempt=f"{attempts}/{config.stage_max_attempts}",
                        error=type(exc).__name__, reason=reason, at=raised_at(exc),
-                       retry_in_s=None if give_up else int(delay)))
+                       retry_in_s=None if give_up else f"{delay:g}"))
         if give_up or attempts >= config.stage_alert_after:
             await self._alert(stage, g, exc, reason, attempts=attempts, now=now)
         if give_up:
