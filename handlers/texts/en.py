@@ -190,7 +190,7 @@ TEXTS.update({
     "fail_source": "the source picture could not be used",
     "fail_refused": "the model refused this request (often its content filter). Try changing the prompt or the picture",
     "fail_generic": "the model could not make this one. Please try again",
-    "fail_internal": "a problem on our side kept it from finishing; we have been told. Please try again later",
+    "fail_internal": "something went wrong on our side and it could not be finished; we have been told. Please try again later",
     "src_gone": "that picture is no longer stored",
     "src_missing": "this model needs a photo",
     "err_image_rule": "{types} up to {mb} MB are accepted",

@@ -53,7 +53,7 @@ async def test_unwritable_media_dir_fails_and_refunds_once_and_tells_admins_once
         await ann.tap(generate)
 
         await see(ann, "Refunded to your balance: 8⭐", timeout=60)
-        await see(ann, "a problem on our side")
+        await see(ann, "something went wrong on our side")
         await see(admin, "keeps failing on generation", timeout=10)
         [g] = await app.repository.list_library(USER, limit=5, offset=0, statuses=("failed",))
         await wait_until(lambda: _delivered(app, g.id), timeout=10)

@@ -202,6 +202,27 @@ async def test_a_failure_message_that_never_gets_through_is_given_up(make_world,
     caplog.clear()
 
 
+async def test_one_process_reports_the_same_failure_on_many_rows_once(make_world, caplog):
+    """A read-only disk fails every row the same way: the admins get one message, not one per
+    row, and every row is marked as told."""
+    world = await make_world(admin_ids=(ADMIN,), stage_alert_after=1)
+    first = await _storing(world)
+    second_started = await world.generations.start(
+        user_id=CHAT_ID, chat_id=CHAT_ID, model_key="seedream_45_t2i", options={},
+        prompt="another", request_key="card-2")
+    assert await world.run("submit") == 1
+    task = world.kie.creates[-1]
+    world.kie.succeed(task.task_id)
+    await world.callback(second_started.generation.id, task.task_id)
+    world.media_root.write_bytes(b"")
+    caplog.set_level(logging.INFO)
+    assert await world.run("store") == 2
+    assert len(_admin_messages(world)) == 1
+    for gid in (first.id, second_started.generation.id):
+        assert (await world.row(gid)).alerted_at == world.clock()
+    assert len(_failure_lines(caplog)) == 2
+
+
 def test_describe_masks_secrets_and_keeps_one_line():
     exc = RuntimeError("GET https://u:hunter2pass@db.example/x?token=abcdef123456 failed\nmore")
     text = describe(exc)
