@@ -13,6 +13,8 @@ stage did not expect or cannot cure by waiting a little — our own media store 
   (`generations.alerted_at` makes it once per row across passes, restarts and processes; one
   process also holds back alerts of the same stage and error for a while, so a read-only disk
   is one message, not one per row);
+- a database outage is not counted (it is nobody's row's fault, and nothing can be written):
+  one line, and the row comes back when its lease runs out;
 - after `stage_max_attempts` the row is given up: a running one fails and is refunded once
   (the existing refund path); a succeeded one that could never be delivered fails and is
   refunded once (its files stay in the library); a failed one whose message could never be
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiogram.methods import SendMessage
+from storage.errors import DatabaseUnavailableError
 from storage.models import Generation, GenerationStatus, Stage
 
 from bot.logging import Redactor, kv
@@ -94,6 +97,13 @@ class StageFailures:
         """One failed attempt of `stage` on the claimed row `g` (the caller holds its lease)."""
         p = self.p
         config = p.config
+        if isinstance(exc, DatabaseUnavailableError):
+            # Not this row's fault, and nothing can be written now: one line, and the row comes
+            # back when its lease runs out. Counting it would refund rows whose only trouble was
+            # a database restart (and a delivery that reached the chat before the outage).
+            log.warning(kv("stage failed: database unavailable", stage=stage, generation=g.id,
+                           reason=describe(exc, self._redactor)))
+            return
         attempts = g.stage_attempts + 1
         now = p.clock()
         reason = describe(exc, self._redactor)

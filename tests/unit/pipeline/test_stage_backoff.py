@@ -223,6 +223,21 @@ async def test_one_process_reports_the_same_failure_on_many_rows_once(make_world
     assert len(_failure_lines(caplog)) == 2
 
 
+async def test_a_database_outage_is_not_counted_against_the_row(world, caplog):
+    from storage.errors import DatabaseUnavailableError
+
+    g = await _storing(world)
+    [claimed] = await world.repository.claim(Stage.store, owner="unit:store", lease_seconds=60,
+                                             limit=1, now=world.clock())
+    caplog.set_level(logging.INFO)
+    outage = DatabaseUnavailableError("database unavailable: ConnectionRefusedError")
+    await world.generations.failures.record(Stage.store, claimed, outage, owner="unit:store")
+    row = await world.row(g.id)
+    assert (row.stage_attempts, row.stage_error, row.alerted_at) == (0, None, None)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.pipeline.failures"]
+    assert line.startswith("stage failed: database unavailable stage=store")
+
+
 def test_describe_masks_secrets_and_keeps_one_line():
     exc = RuntimeError("GET https://u:hunter2pass@db.example/x?token=abcdef123456 failed\nmore")
     text = describe(exc)
