@@ -42,6 +42,10 @@ class JobRunner:
         self._started = False
         self._periodic: list[tuple[str, Callable[[], Awaitable[Any]], float]] = []
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     def add_periodic(self, name: str, run: Callable[[], Awaitable[Any]], *,
                      interval_s: float) -> None:
         """Run `run()` at start and then every `interval_s` (e.g. payment reconciliation);
@@ -149,4 +153,5 @@ class JobRunner:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        log.info(kv("jobs stopped", cancelled=len(pending)))
+        if self._started:  # an app refused at start (kiebot/app.py) stops without a word
+            log.info(kv("jobs stopped", cancelled=len(pending)))

@@ -42,3 +42,10 @@ class Presenter(Protocol):
     def failure(self, generation: Generation, *, language: str | None) -> Rendered: ...
 
     def link_instead(self, generation: Generation, url: str, *, language: str | None) -> Rendered: ...
+
+    def stage_alert(
+        self, generation: Generation, *, stage: str, reason: str, attempts: int,
+        max_attempts: int, quiet_minutes: int, language: str | None,
+    ) -> str:
+        """The admins' message about a row a stage keeps failing on (sent once per row)."""
+        ...

@@ -1,4 +1,5 @@
-"""The embedded aiohttp server: Telegram webhook, KIE callback, local media, health, metrics.
+"""The embedded aiohttp server: Telegram webhook, KIE callback, local media, health (/healthz
+liveness, /readyz readiness: bot/health.py), metrics.
 
 The KIE callback handler only authenticates, persists the wake-up and answers; the work (confirm
 with recordInfo, download, store, deliver) runs in the job runner's tracked background passes,
@@ -20,6 +21,7 @@ from kie_client.callbacks import check_callback_token, parse_callback, verify_we
 from kie_client.errors import KieResponseError
 from storage.media import LocalMediaStore, UnsafePathError
 
+from bot.health import Check, Readiness
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome
 
@@ -106,6 +108,46 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+# -- health ------------------------------------------------------------------------------------
+
+
+def database_readiness(repository: Repository) -> Readiness:
+    """Readiness with the database alone (and its queue figures)."""
+    return Readiness([Check("database", database_probe(repository))])
+
+
+def database_probe(repository: Repository):
+    async def probe() -> dict:
+        depths = await repository.queue_depths()
+        # Telegram updates stored and not yet handled: a growing number means the drainers
+        # fall behind (or none runs).
+        inbox = await repository.inbox_unhandled()
+        return {"queues": {str(k): v for k, v in depths.items()}, "inbox_unhandled": inbox}
+
+    return probe
+
+
+def add_health_routes(app: web.Application, readiness: Readiness) -> None:
+    """`/healthz`: liveness — the process is up and its loop answers (no dependency is asked, so
+    a database outage never gets the process restarted). `/readyz`: readiness — 200 with every
+    part "ok", or 503 naming each failing part; what a load balancer or supervisor should route
+    and alert on."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(request: web.Request) -> web.Response:
+        ok, checks, details = await readiness.run()
+        body: dict = {"ok": ok, "checks": checks, **details}
+        if not ok:
+            body["failing"] = [name for name, status in checks.items() if status != "ok"]
+        return web.json_response(body, status=200 if ok else 503,
+                                 headers={"Cache-Control": "no-store"})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+
 def build_web_app(
     *,
     generations: GenerationService,
@@ -116,28 +158,18 @@ def build_web_app(
     webhook: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
     health_only: bool = False,
     metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+    readiness: Readiness | None = None,
 ) -> web.Application:
     """The routes. `webhook` is Telegram's intake (bot/inbox.py: webhook_handler); a worker
-    process (`health_only`) serves /healthz alone, and /metrics (bot/metrics.py:
-    metrics_handler) when given, as every role does."""
+    process (`health_only`) serves /healthz and /readyz alone, and /metrics (bot/metrics.py:
+    metrics_handler) when given, as every role does. `readiness`: the parts /readyz checks
+    (kiebot/app.py: database, Redis, media store, KIE); the database alone without it."""
     app = web.Application(client_max_size=CALLBACK_MAX_BYTES * 4)
     if not health_only:
         view = CallbackView(generations, callback_secret=callback_secret, hmac_key=hmac_key)
         app.router.add_post("/kie/callback/{generation_id}", view.handle)
 
-    async def healthz(request: web.Request) -> web.Response:
-        try:
-            depths = await repository.queue_depths()
-            # Telegram updates stored and not yet handled: a growing number means the
-            # drainers fall behind (or none runs).
-            inbox = await repository.inbox_unhandled()
-        except Exception as exc:
-            log.warning(kv("health check failed", error=type(exc).__name__))
-            return web.json_response({"ok": False, "database": "unreachable"}, status=503)
-        return web.json_response({"ok": True, "database": "ok", "queues": depths,
-                                  "inbox_unhandled": inbox})
-
-    app.router.add_get("/healthz", healthz)
+    add_health_routes(app, readiness or database_readiness(repository))
     if metrics is not None:
         app.router.add_get("/metrics", metrics)
 

@@ -30,6 +30,7 @@ _CONTENT = re.compile(r"sensitive|nsfw|safety|policy|flagged|inappropriate|prohi
 # Fixed phrases of our pipeline and of kie_client's default reasons, checked before the codes.
 _PHRASES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model", ("is no longer available",)),
+    ("internal", ("a problem on our side",)),
     ("service", ("out of credits", "usage limit", "API key", "not enabled", "could not reach")),
     ("maintenance", ("maintenance",)),
     ("busy", ("too many requests",)),
@@ -48,7 +49,7 @@ _CODES = {
 
 
 def failure_kind(error: str | None, fail_code: str | None) -> str:
-    """One of: cancelled, model, service, maintenance, busy, timeout, download, source, refused, generic."""
+    """One of: cancelled, model, internal, service, maintenance, busy, timeout, download, source, refused, generic."""
     text = (error or "").strip()
     if text == "cancelled":
         return "cancelled"

@@ -74,6 +74,13 @@ class ConversationPresenter:
             text = tr(language, "failure_free", name=self._name(generation), reason=reason)
         return Rendered(trim(text, TEXT_LIMIT), keyboards.menu_only_kb(language or "en"))
 
+    def stage_alert(self, generation: Generation, *, stage: str, reason: str, attempts: int,
+                    max_attempts: int, quiet_minutes: int, language: str | None) -> str:
+        text = tr(language, "adm_stage_alert", stage=stage, generation=generation.id,
+                  user_id=generation.user_id, name=self._name(generation), attempts=attempts,
+                  max_attempts=max_attempts, reason=reason, minutes=quiet_minutes)
+        return trim(text, TEXT_LIMIT)
+
     def link_instead(self, generation: Generation, url: str, *, language: str | None) -> Rendered:
         text = tr(language, "link_instead", name=self._name(generation), url=url)
         return Rendered(trim(text, TEXT_LIMIT), self.result_markup(generation, language=language))

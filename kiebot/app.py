@@ -11,6 +11,7 @@ The process role (PROCESS_ROLE / `kiebot run --role`) decides what starts: `all`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -34,9 +35,10 @@ from storage.media import LocalMediaStore, MediaStore
 from storage.models import User
 from storage.repository import Repository
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError, mask_url_password
 from bot.delivery import ChatSender
 from bot.downloads import SafeDownloader
+from bot.health import Check, Readiness
 from bot.inbox import (
     InboxDrainer,
     InboxPoller,
@@ -47,7 +49,7 @@ from bot.inbox import (
 from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
 from bot.metrics import Metrics, TelegramMetrics, metrics_handler
-from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
+from bot.server import WEBHOOK_PATH, build_web_app, database_probe, webhook_secret
 from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
@@ -57,6 +59,26 @@ from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
 
 log = logging.getLogger("kiebot.app")
+
+# Readiness (bot/health.py): how long each part's answer is kept, so a probe storm costs one
+# database round trip a second and one KIE call (GET credit, not recordInfo's 10/s) per 15 s.
+READY_DATABASE_TTL_S = 1.0
+READY_REDIS_TTL_S = 1.0
+READY_MEDIA_TTL_S = 5.0
+READY_KIE_TTL_S = 15.0
+# Start: Redis is asked this many times (1 s, then 2 s apart) before the start is refused.
+REDIS_START_ATTEMPTS = 3
+REDIS_START_TIMEOUT_S = 3.0
+
+
+class DependencyUnavailableError(SettingsError):
+    """A service a setting points at cannot be used at start (e.g. REDIS_URL): one line naming
+    the setting, no secret in it. A SettingsError, so `kiebot run` prints it and exits 2."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+
 
 # Stars payments the handler could not credit are found in getStarTransactions on start and
 # then this often (bot/services/reconcile.py).
@@ -83,6 +105,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         poll_batch=settings.poll_batch, poll_concurrency=settings.poll_concurrency,
         store_batch=settings.store_batch, store_concurrency=settings.store_concurrency,
         deliver_batch=settings.deliver_batch, deliver_concurrency=settings.deliver_concurrency,
+        admin_ids=tuple(settings.admin_ids),
     )
 
 
@@ -130,22 +153,83 @@ def build_fsm_storage(settings: Settings) -> BaseStorage:
     return MemoryStorage()
 
 
-def build_kie_limiters(settings: Settings, cleanup: list):
+def build_redis(settings: Settings, cleanup: list):
+    """The Redis client for KIE's shared limits, the start check and readiness (None without
+    REDIS_URL). The FSM storage keeps its own client (aiogram's RedisStorage)."""
+    if not settings.redis_url:
+        return None
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.redis_url)
+    cleanup.append(redis.aclose)
+    return redis
+
+
+def build_kie_limiters(settings: Settings, cleanup: list, redis=None):
     """KIE limits are per account: shared through Redis when several processes may run."""
     if not settings.redis_url:
         return (SlidingWindowLimiter(settings.kie_create_per_10s, 10.0),
                 SlidingWindowLimiter(settings.kie_status_per_second, 1.0))
-    from redis.asyncio import Redis
-
     from bot.shared_limits import RedisWindowLimiter, limiter_key
 
-    redis = Redis.from_url(settings.redis_url)
-    cleanup.append(redis.aclose)
+    if redis is None:
+        redis = build_redis(settings, cleanup)
     api_key = settings.kie_api_key.get_secret_value()
     return (
         RedisWindowLimiter(redis, limiter_key(api_key, "create"), settings.kie_create_per_10s, 10.0),
         RedisWindowLimiter(redis, limiter_key(api_key, "status"), settings.kie_status_per_second, 1.0),
     )
+
+
+def build_readiness(*, repository: Repository, media: MediaStore, kie: KieClient,
+                    redis=None) -> Readiness:
+    """What /readyz checks: the database (with the queue figures), Redis when configured, the
+    media store (a write at the local folder; Supabase's bucket answering) and KIE (GET credit:
+    reachable and the key accepted)."""
+    checks = [Check("database", database_probe(repository), ttl_s=READY_DATABASE_TTL_S)]
+    if redis is not None:
+        async def redis_probe() -> None:
+            await redis.ping()
+
+        checks.append(Check("redis", redis_probe, ttl_s=READY_REDIS_TTL_S, timeout_s=2.0))
+    media_probe = getattr(media, "probe", None)
+    if media_probe is not None:
+        checks.append(Check("media", media_probe, ttl_s=READY_MEDIA_TTL_S, timeout_s=5.0))
+
+    async def kie_probe() -> None:
+        await kie.get_credits()
+
+    checks.append(Check("kie", kie_probe, ttl_s=READY_KIE_TTL_S, timeout_s=5.0))
+    return Readiness(checks)
+
+
+async def check_redis(redis, url: str, *, attempts: int = REDIS_START_ATTEMPTS,
+                      timeout_s: float = REDIS_START_TIMEOUT_S, sleep=asyncio.sleep) -> None:
+    """Refuse to start on a Redis that cannot be used: the FSM, its per-chat lock and KIE's
+    shared limits live there, so every user action would fail. A few tries first (Redis may
+    be starting next to us)."""
+    from redis.exceptions import AuthenticationError, RedisError
+
+    reason = "no answer"
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.wait_for(redis.ping(), timeout=timeout_s)
+            return
+        except AuthenticationError:
+            raise DependencyUnavailableError(
+                "REDIS_URL", f"Redis at {mask_url_password(url)} refused the credentials"
+            ) from None
+        except TimeoutError:
+            reason = f"no answer within {timeout_s:g} s"
+        except (RedisError, OSError) as exc:
+            reason = type(exc).__name__
+        log.debug(kv("redis not reachable yet", attempt=f"{attempt}/{attempts}",
+                       reason=reason))
+        if attempt < attempts:
+            await sleep(float(attempt))
+    raise DependencyUnavailableError(
+        "REDIS_URL", f"Redis at {mask_url_password(url)} is unreachable ({reason}); start it or "
+                     "fix REDIS_URL (unset it to run one process without Redis)")
 
 
 def _owner() -> str:
@@ -182,6 +266,7 @@ class App:
     _extra_cleanup: list = field(default_factory=list)
     reconciler: PaymentReconciler | None = None
     metrics: Metrics | None = None
+    redis: Any = None  # REDIS_URL's client (build_redis), None without Redis
 
     @property
     def base_url(self) -> str:
@@ -190,6 +275,8 @@ class App:
     async def start(self, *, migrate: bool = True) -> None:
         s = self.settings
         self._redaction = install_redaction(secrets_of(s))
+        if self.redis is not None:
+            await check_redis(self.redis, s.redis_url or "")
         if migrate:
             from migrations.runner import ensure_schema
 
@@ -254,7 +341,8 @@ class App:
                 log.warning(kv("close failed", what=getattr(closer, "__qualname__", "?"),
                                error=type(exc).__name__))
         await self.engine.dispose()
-        log.info("stopped")
+        if self._started:
+            log.info("stopped")
         if self._redaction is not None:
             self._redaction.uninstall()
             self._redaction = None
@@ -299,7 +387,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
     media = build_media_store(s)
     catalog = Catalog(price_overrides=s.price_overrides or None)
     cleanup: list = []
-    create_limiter, status_limiter = build_kie_limiters(s, cleanup)
+    redis = build_redis(s, cleanup)
+    create_limiter, status_limiter = build_kie_limiters(s, cleanup, redis)
     # Per app (its own CollectorRegistry): several apps in one test process never share counts.
     metrics = Metrics(repository=repository)
     kie = KieClient(
@@ -356,13 +445,14 @@ def build_app(settings: Settings, *, owner: str | None = None,
         health_only=role == "worker",
         metrics=(metrics_handler(metrics, token=_secret(s.metrics_token))
                  if s.metrics_enabled else None),
+        readiness=build_readiness(repository=repository, media=media, kie=kie, redis=redis),
     )
     return App(
         settings=s, engine=engine, repository=repository, media=media, kie=kie, catalog=catalog,
         bot=bot, dispatcher=dispatcher, sender=sender, downloader=downloader,
         presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
         web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
-        reconciler=reconciler, inbox_writer=writer, drainer=drainer, role=role,
+        reconciler=reconciler, inbox_writer=writer, drainer=drainer, role=role, redis=redis,
         metrics=metrics,
     )
 

@@ -372,3 +372,20 @@ class LocalMediaStore:
     async def delete(self, path: str) -> bool:
         validate_object_path(path)
         return await asyncio.to_thread(self._delete, path)
+
+    def _probe(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        probe = self._root / f".probe-{uuid.uuid4().hex}"
+        try:
+            with open(probe, "xb") as handle:
+                handle.write(b"ok")
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()
+
+    async def probe(self) -> None:
+        """Readiness: a small file is written, synced and removed at the root (a read-only or
+        full disk, or a file in the folder's place, raises OSError)."""
+        await asyncio.to_thread(self._probe)

@@ -102,6 +102,9 @@ class Generation:
     lease_owner: str | None = None
     lease_until: datetime | None = None
     updated_at: datetime | None = None
+    stage_attempts: int = 0  # failed attempts of the current stage (bot/services/pipeline/failures.py)
+    stage_error: str | None = None
+    alerted_at: datetime | None = None
 
     def __post_init__(self) -> None:
         # Records built by hand (tests, previews) may name the status by its plain string.

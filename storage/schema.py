@@ -73,6 +73,12 @@ generations = sa.Table(
     sa.Column("lease_owner", sa.String(128)),
     sa.Column("lease_until", Timestamp),
     sa.Column("updated_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
+    # Failed attempts of the row's current stage (reset when it moves on), the last failure's
+    # one-line reason, and when the admins were told about the row (once): bot/services/
+    # pipeline/failures.py. The next attempt waits for next_poll_at like every deferral.
+    sa.Column("stage_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("stage_error", sa.Text),
+    sa.Column("alerted_at", Timestamp),
     sa.CheckConstraint(_in("status", STATUSES), name="ck_generations_status"),
     sa.CheckConstraint("cost >= 0", name="ck_generations_cost_nonnegative"),
     sa.UniqueConstraint("task_id", name="uq_generations_task_id"),

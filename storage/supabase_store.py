@@ -323,6 +323,14 @@ class SupabaseMediaStore:
             raise MediaStoreError(f"supabase storage info {path} has no size")
         return size
 
+    async def probe(self) -> None:
+        """Readiness: Storage answers and the key may read the bucket (one small GET; writes
+        themselves are not tried, so a probe leaves nothing behind)."""
+        try:
+            await self._client().get_bucket(self.bucket)
+        except (StorageException, httpx.HTTPError, ValueError) as exc:
+            raise self._wrap("get bucket", self.bucket, exc) from None
+
     async def delete(self, path: str) -> bool:
         validate_object_path(path)
         try:

@@ -50,6 +50,12 @@ class PlainPresenter:
             text += f" {generation.cost}⭐ refunded."
         return Rendered(trim(text, TEXT_LIMIT))
 
+    def stage_alert(self, generation: Generation, *, stage: str, reason: str, attempts: int,
+                    max_attempts: int, quiet_minutes: int, language: str | None) -> str:
+        return trim(f"stage {stage} keeps failing on generation {generation.id} "
+                    f"(user {generation.user_id}), attempt {attempts} of {max_attempts}: {reason}",
+                    TEXT_LIMIT)
+
     def link_instead(self, generation: Generation, url: str, *, language: str | None) -> Rendered:
         return Rendered(
             trim(f"{generation.model_key}: the file is too big for Telegram. Download it here: {url}",

@@ -23,6 +23,7 @@ from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
 from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline, RowLease
 from bot.services.pipeline.deliver import Deliverer, ProgressTracker
+from bot.services.pipeline.failures import StageFailures
 from bot.services.pipeline.submit import Submitter
 
 __all__ = [
@@ -70,6 +71,7 @@ class GenerationService:
         self.completer = Completer(pipeline, self._fail)
         self.deliverer = Deliverer(pipeline)
         self.progress = ProgressTracker(pipeline, monotonic=monotonic)
+        self.failures = StageFailures(pipeline, self._fail, monotonic=monotonic)
 
     # -- what handlers call --------------------------------------------------------------------
 
@@ -252,8 +254,15 @@ class GenerationService:
                     await handler(g)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception(kv("stage error", stage=stage, generation=g.id))
+            except Exception as exc:
+                # One line, a per-row backoff stored on the row, the admins told once, and
+                # the row given up (refunded once) after a bounded number of attempts.
+                try:
+                    await self.failures.record(stage, g, exc, owner=owner)
+                except Exception as record_exc:  # the database itself is away
+                    log.warning(kv("stage failed; not recorded", stage=stage, generation=g.id,
+                                   error=type(exc).__name__,
+                                   record_error=type(record_exc).__name__))
             finally:
                 done.set()
                 # The beat ends at once unless a renewal is in flight; never leave it behind.

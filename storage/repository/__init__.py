@@ -8,7 +8,8 @@ Lifecycle (storage/repository/_lifecycle.py)
     start_generation (charge + insert queued), fail_generation / cancel_generation (refund
     once), transition (forward-only compare-and-set), update_fields, accept_callback(s) (one
     conditional UPDATE per KIE callback; several in one transaction), confirm_results, claim / renew_lease / release (leases),
-    mark_delivered
+    mark_delivered, record_stage_failure / mark_alerted / fail_undelivered (a stage that keeps
+    failing on one row: counted, alerted once, given up with one refund)
 Update inbox (storage/repository/_inbox.py)
     inbox_add (deduplicated by update_id), inbox_claim (per chat, leased), inbox_renew,
     inbox_mark_handled, inbox_release, inbox_prune, inbox_unhandled

@@ -302,6 +302,7 @@ class LifecycleRepository(MoneyRepository):
         if not sources:
             return False
         values.setdefault("next_poll_at", None)
+        values["stage_attempts"] = 0  # a new stage starts with a clean count of failures
         async with self._tx() as conn:
             if to_status == FAILED:
                 return await self._fail(conn, generation_id, sources, now=now, **values)
@@ -393,6 +394,55 @@ class LifecycleRepository(MoneyRepository):
                 await conn.execute(_WAKE, woken)
         return written
 
+    async def record_stage_failure(
+        self, generation_id: int, *, owner: str, attempts: int, error: str,
+        retry_at: datetime, now: datetime | None = None,
+    ) -> bool:
+        """Count one more failed attempt of the row's current stage: `attempts` (the claimed
+        count + 1), the one-line `error`, and no new attempt before `retry_at`. A compare-and-set
+        on the lease and the previous count, so a failure is counted once, and only by the
+        process holding the row; False (no write) when it no longer does."""
+        check_id("generation_id", generation_id)
+        check_text("owner", owner, max_length=128)
+        check_amount("attempts", attempts)
+        g = generations.c
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            result = await conn.execute(
+                sa.update(generations)
+                .where(g.id == generation_id, g.lease_owner == owner,
+                       g.stage_attempts == attempts - 1)
+                .values(stage_attempts=attempts, stage_error=str(error)[:500],
+                        next_poll_at=to_utc(retry_at), updated_at=now)
+            )
+            return result.rowcount == 1
+
+    async def mark_alerted(self, generation_id: int, *, now: datetime | None = None) -> bool:
+        """Record that the admins were told about this row; True only the first time, so of any
+        number of passes and processes exactly one sends the alert."""
+        check_id("generation_id", generation_id)
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            result = await conn.execute(
+                sa.update(generations)
+                .where(generations.c.id == generation_id, generations.c.alerted_at.is_(None))
+                .values(alerted_at=now)
+            )
+            return result.rowcount == 1
+
+    async def fail_undelivered(self, generation_id: int, *, error: str,
+                               now: datetime | None = None) -> bool:
+        """A `succeeded` row that could never be delivered → failed, refunding the charge once
+        (the stored files stay). False when it was delivered meanwhile or is not succeeded."""
+        check_id("generation_id", generation_id)
+        now = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            return await self._fail(
+                conn, generation_id, {SUCCEEDED}, now=now, error=error,
+                extra=generations.c.delivered_at.is_(None),
+                completed_at=generations.c.completed_at,  # when KIE finished, unchanged
+            )
+
     async def confirm_results(self, generation_id: int, *, result_urls: Iterable[str],
                               kie_state: str) -> bool:
         """Replace a `storing` row's KIE result URLs (recordInfo's, after the callback's could
@@ -422,6 +472,7 @@ class LifecycleRepository(MoneyRepository):
         values.setdefault("completed_at", now)
         # A failed row is delivered next: whatever poll or deferral it was waiting for is over.
         values.setdefault("next_poll_at", None)
+        values.setdefault("stage_attempts", 0)
         row = (
             await conn.execute(
                 sa.update(generations).where(condition)

@@ -220,6 +220,12 @@ class Completer:
 
     async def _store_failed(self, g: Generation, exc: Exception) -> None:
         p = self.p
+        if isinstance(exc, MediaStoreError) and not isinstance(exc, MediaTooLargeError) \
+                and not exc.retryable:
+            # Our own store refuses the write (a read-only MEDIA_DIR, a bad bucket): waiting
+            # 20 s will not cure it. Counted, backed off, alerted and bounded by the stage's
+            # failure handling (bot/services/pipeline/failures.py), not left to the expiry.
+            raise exc
         if isinstance(exc, (DownloadRefusedError, MediaTooLargeError)):
             log.warning(kv("result refused", generation=g.id, reason=str(exc)))
             reason = (DownloadTooLargeError.user_reason if isinstance(exc, MediaTooLargeError)

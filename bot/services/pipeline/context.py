@@ -66,6 +66,15 @@ class PipelineConfig:
     store_concurrency: int = 16
     deliver_batch: int = 100
     deliver_concurrency: int = 60
+    # A stage that keeps failing on one row (bot/services/pipeline/failures.py): the row waits
+    # stage_backoff_s · 2^(n-1) (≤ cap) after its n-th failure, the admins are told once after
+    # stage_alert_after failures, and the row is given up (failed + refunded once) at
+    # stage_max_attempts — about 5 minutes with these values, not the 30-minute expiry.
+    admin_ids: tuple[int, ...] = ()
+    stage_max_attempts: int = 6
+    stage_alert_after: int = 3
+    stage_backoff_s: float = 10.0
+    stage_backoff_cap_s: float = 300.0
 
     def stage_limits(self, stage: Stage) -> tuple[int, int]:
         """(rows claimed per pass, rows handled at once) for `stage`."""

@@ -108,7 +108,12 @@ class Deliverer:
             await p.defer(g)
             return False
         except MediaStoreError as exc:
-            log.error(kv("stored result unreadable", generation=g.id, error=type(exc).__name__))
+            if not exc.retryable:
+                # The stored file is gone or unreadable: counted and bounded by the stage's
+                # failure handling (bot/services/pipeline/failures.py), not retried forever.
+                raise
+            log.warning(kv("stored result unreadable for now", generation=g.id,
+                           error=type(exc).__name__))
             await p.defer(g, seconds=5 * DEFER_SECONDS)
             return False
         except (TelegramBadRequest, TelegramEntityTooLarge, TelegramNotFound) as exc:

@@ -1,6 +1,6 @@
 """Process roles: a `kiebot run --role worker` started beside a webhook process (even without
 PUBLIC_BASE_URL, which once meant "delete the webhook and poll") leaves the webhook alone, never
-calls getUpdates, serves /healthz only, and runs the pipeline the web process does not."""
+calls getUpdates, serves /healthz and /readyz only, and runs the pipeline the web process does not."""
 
 from __future__ import annotations
 
@@ -37,11 +37,15 @@ async def test_a_worker_beside_a_webhook_process_keeps_the_webhook_and_runs_the_
         worker = await stack.start_child(role="worker", name="worker", env={
             "SERVER_PORT": str(port), "PUBLIC_BASE_URL": ""})
 
-        # The worker serves /healthz on its own port, and nothing else.
+        # The worker serves /healthz and /readyz on its own port, and nothing else.
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                health = await r.json()
-                assert r.status == 200 and health["ok"] is True and health["inbox_unhandled"] == 0
+                assert r.status == 200 and (await r.json())["ok"] is True
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                ready = await r.json()
+                assert r.status == 200, ready
+                assert ready["checks"] == {"database": "ok", "media": "ok", "kie": "ok"}
+                assert ready["inbox_unhandled"] == 0
             async with http.post(f"http://127.0.0.1:{port}/tg/webhook", json={}) as r:
                 assert r.status == 404
 

@@ -119,10 +119,10 @@ async def test_media_route_refuses_traversal_and_health_reports_queues(running):
     for path in ("/media/../secret.txt", "/media/%2e%2e/secret.txt", "/media/111/image/none.jpg"):
         async with session.get(base + path) as resp:
             assert resp.status == 404, path
-    async with session.get(base + "/healthz") as resp:
-        assert resp.status == 200
+    async with session.get(base + "/readyz") as resp:
         body = await resp.json()
-        assert body["ok"] is True and body["queues"]["generating"] == 2
+        assert body["checks"]["database"] == "ok"
+        assert body["queues"]["generating"] == 2
 
 
 @pytest.mark.parametrize("webhook", [True, False], ids=["webhook", "polling"])

@@ -201,7 +201,8 @@ async def test_allowed_name_resolving_to_a_private_address_is_refused(files_serv
         await dl.aclose()
 
 
-async def test_healthz_is_503_when_the_database_is_down(unused_port):
+async def test_readyz_is_503_naming_the_database_when_it_is_down_and_healthz_stays_up(
+        unused_port):
     import aiohttp
 
     from bot.server import build_web_app
@@ -216,10 +217,14 @@ async def test_healthz_is_503_when_the_database_is_down(unused_port):
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", unused_port).start()
     try:
-        async with aiohttp.ClientSession() as session, \
-                session.get(f"http://127.0.0.1:{unused_port}/healthz") as resp:
-            assert resp.status == 503
-            assert (await resp.json())["database"] == "unreachable"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{unused_port}/readyz") as resp:
+                assert resp.status == 503
+                body = await resp.json()
+                assert body["failing"] == ["database"]
+                assert body["checks"]["database"] == "failing: ConnectionRefusedError"
+            async with session.get(f"http://127.0.0.1:{unused_port}/healthz") as resp:
+                assert resp.status == 200  # liveness: the process is up
     finally:
         await runner.cleanup()
 

@@ -81,8 +81,10 @@ async def test_rows_written_at_0003_come_out_right_at_0004_and_go_back(db_url):
     try:
         await migrate.upgrade(engine, BEFORE)
         await _write_rows_at_0003(engine)
-        await migrate.upgrade(engine, AFTER)
-        assert await migrate.current_revision(engine) == AFTER
+        # To head: the Repository reads today's columns, and the migrations after 0004 only add
+        # columns (the way down below then passes through them with these rows in place).
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == migrate.head_revision()
 
         repo = Repository(engine)
         got = {gid: await repo.get_generation(gid) for gid in ROWS}

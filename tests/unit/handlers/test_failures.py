@@ -6,6 +6,7 @@ import pytest
 
 from bot.downloads import DownloadError, DownloadTooLargeError
 from bot.services.pipeline.complete import failure_reason
+from bot.services.pipeline.failures import GAVE_UP_DELIVERY, GAVE_UP_REASON
 from handlers import build_presenter
 from handlers.failures import catalog_text, failure_text, source_text
 from handlers.texts import count, decimal, tr
@@ -41,6 +42,8 @@ CASES = [
     (("the model kling_26_t2v is no longer available", None), "fail_model"),
     (("the source photo could not be read", None), "fail_source"),
     (("something nobody planned for", "999"), "fail_generic"),
+    ((GAVE_UP_REASON, None), "fail_internal"),
+    ((GAVE_UP_DELIVERY, None), "fail_internal"),
 ]
 
 
@@ -69,6 +72,20 @@ def test_presenter_failure_in_russian_has_no_english():
                       "стороне. Попробуйте позже.\nНа баланс возвращено 8⭐.")
     r = p.failure(_gen(status="failed", error=error, fail_code=code, cost=1), language="en")
     assert r.text.endswith("Please try again later.\nRefunded to your balance: 1⭐.")
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_the_admins_stage_alert_names_the_row_and_the_limits(lang):
+    text = build_presenter().stage_alert(
+        _gen(status="storing"), stage="store", reason="PermissionError: [Errno 13] Permission denied",
+        attempts=3, max_attempts=6, quiet_minutes=15, language=lang)
+    g = _gen(status="storing")
+    for part in ("store", str(g.id), str(g.user_id), "Seedream 4.5", "3", "6", "15",
+                 "PermissionError: [Errno 13] Permission denied"):
+        assert part in text
+    assert text == tr(lang, "adm_stage_alert", stage="store", generation=g.id, user_id=g.user_id,
+                      name="Seedream 4.5", attempts=3, max_attempts=6,
+                      reason="PermissionError: [Errno 13] Permission denied", minutes=15)
 
 
 def test_catalog_errors_are_rendered_from_their_attributes():

@@ -167,8 +167,13 @@ class RecordingBot:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.sent: list[tuple[datetime, object]] = []
+        # Set by a test: called with each method; an exception it returns is raised instead of
+        # recording the method (a send that always fails, for example).
+        self.fail = None
 
     async def __call__(self, method):
+        if self.fail is not None and (exc := self.fail(method)) is not None:
+            raise exc
         self.sent.append((self.clock.now, method))
         return True
 
