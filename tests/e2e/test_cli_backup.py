@@ -12,10 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from migrations.runner import ensure_schema
 from storage.db import create_engine
 from storage.repository import Repository
+from sqlalchemy.engine import make_url
 from storage.schema import credit_ledger
 
 from tests.conftest import wait_until
@@ -153,3 +155,65 @@ async def test_postgres_backup_prints_pg_dump_without_the_password(tmp_path):
     assert f"--file='{tmp_path / 'kiebot.dump'}'" in proc.stdout
     assert "PGPASSWORD='***'" in proc.stdout and "pg_restore" in proc.stdout
     assert not os.path.exists(tmp_path / "kiebot.dump")
+
+
+@pytest.mark.postgres
+async def test_the_printed_pg_dump_and_pg_restore_commands_round_trip_a_live_database(
+        tmp_path, pg_url):
+    from tests.conftest import create_pg_database, drop_pg_database, require_tool
+
+    require_tool("pg_dump")
+    require_tool("pg_restore")
+    source = await create_pg_database(pg_url)
+    target = await create_pg_database(pg_url)
+    try:
+        engine = create_engine(source)
+        await ensure_schema(engine)
+        repository = Repository(engine)
+        for user_id in range(100, 110):
+            await repository.register_user(user_id, username=None, first_name="U",
+                                           last_name=None, language="en", signup_bonus=50)
+            await repository.admin_adjust(user_id, user_id % 7 + 1, admin_id=ADMIN, note="pg")
+        # The URL as an operator writes it, with a password (the test server trusts, so any
+        # password connects): the printed commands must not show it.
+        url = make_url(source).set(drivername="postgresql", password="pg-backup-secret")
+        proc = await kiebot("backup", str(tmp_path / "kiebot.dump"), cwd=tmp_path,
+                            env=clean_env(DATABASE_URL=url.render_as_string(hide_password=False)))
+        assert proc.returncode == 0, proc.stderr
+        assert "pg-backup-secret" not in proc.stdout
+        commands = [line.strip() for line in _joined(proc.stdout) if "PGPASSWORD=" in line]
+        dump, restore = commands
+        restore = restore.replace("<empty database URL>", make_url(target).set(
+            drivername="postgresql").render_as_string(hide_password=False))
+        for command in (dump, restore):
+            done = await asyncio.create_subprocess_shell(
+                command.replace("PGPASSWORD='***'", "PGPASSWORD='pg-backup-secret'"),
+                cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(done.communicate(), 120)
+            assert done.returncode == 0, err.decode()
+        expected = await ledger_rows(repository)
+        await engine.dispose()
+
+        restored = create_engine(target)
+        try:
+            restored_repository = Repository(restored)
+            assert await restored_repository.ledger_check() == []
+            assert await ledger_rows(restored_repository) == expected == 20
+            assert (await restored_repository.get_user(105)).balance == 50 + 105 % 7 + 1
+        finally:
+            await restored.dispose()
+    finally:
+        await drop_pg_database(pg_url, source)
+        await drop_pg_database(pg_url, target)
+
+
+def _joined(text: str) -> list[str]:
+    """The printed shell commands with their `\\` continuation lines joined."""
+    lines, current = [], ""
+    for line in text.splitlines():
+        if line.rstrip().endswith("\\"):
+            current += line.rstrip()[:-1]
+            continue
+        lines.append(current + line)
+        current = ""
+    return lines

@@ -1,4 +1,5 @@
-"""The image's command and healthcheck, run the way Docker runs them (no Docker daemon here):
+"""The deploy files exercised with the real tools this machine has. The image's command and
+healthcheck, run the way Docker runs them (no Docker daemon here):
 the Dockerfile's CMD as a child process with the image's ENV under the stack's settings (the
 fake Telegram and the KIE emulator), and its HEALTHCHECK command as Docker would exec it — failing
 before the bot listens, passing once it does, failing again after SIGTERM, which ends the CMD
@@ -8,14 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from testkit.stack import LocalStack
 
 from tests.conftest import free_port, wait_until
-from tests.deploy_files import dockerfile_stages, exec_form, healthcheck
+from tests.deploy_files import (
+    SYSTEMD_UNIT,
+    dockerfile_stages,
+    exec_form,
+    healthcheck,
+    systemd_unit,
+)
 
 VENV_BIN = str(Path(sys.executable).parent)  # where `kiebot` and `python` are, as in the image
 
@@ -60,3 +70,23 @@ async def test_image_cmd_serves_and_its_healthcheck_follows_it(tmp_path):
             log.close()
         assert status == 0, (tmp_path / "kiebot.log").read_text()
         assert await exec_status(check, env) != 0
+
+
+def test_systemd_accepts_the_unit(tmp_path):
+    """`systemd-analyze verify` parses the unit as systemd will (unknown keys, bad values and a
+    missing ExecStart binary are reported); /opt/kiebot is moved under tmp_path with a stand-in
+    `kiebot` executable, as `make .venv/.installed` would leave it."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    workdir = systemd_unit()["Service"]["WorkingDirectory"]
+    home = tmp_path / "kiebot"
+    executable = home / ".venv" / "bin" / "kiebot"
+    executable.parent.mkdir(parents=True)
+    executable.write_text("#!/bin/sh\n")
+    executable.chmod(0o755)
+    unit = tmp_path / "kiebot.service"
+    unit.write_text(SYSTEMD_UNIT.read_text().replace(workdir, str(home)))
+    proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
