@@ -302,7 +302,9 @@ class Settings(BaseSettings):
     @field_validator("price_overrides")
     @classmethod
     def _known_models(cls, value: dict[str, int]) -> dict[str, int]:
-        from kie_client.catalog import MODELS  # light: plain data, no HTTP client
+        if not value:
+            return value
+        from kie_client.catalog import MODELS  # plain data (kie_client's __init__ loads httpx)
 
         known = [spec.key for spec in MODELS]
         unknown = [key for key in value if key not in known]

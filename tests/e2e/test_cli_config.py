@@ -191,3 +191,27 @@ async def test_database_errors_carry_the_drivers_reason_with_the_password_masked
     assert_refused(proc, 3, "DATABASE_URL")
     assert f'database "{missing}" does not exist' in proc.stderr
     assert "hunter2-db-secret" not in proc.stderr + proc.stdout and "***" in proc.stderr
+
+
+async def test_sigterm_while_telegram_is_retried_stops_at_once_with_status_0(tmp_path):
+    from tests.conftest import wait_until
+
+    env = clean_env(**GOOD, TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{free_port()}",
+                    START_RETRY_SECONDS="600", SERVER_PORT=str(free_port()),
+                    DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+    log = tmp_path / "kiebot.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kiebot", "run", cwd=tmp_path, env=env, stdout=out,
+            stderr=asyncio.subprocess.STDOUT)
+        try:
+            await wait_until(lambda: b"telegram unreachable at start" in log.read_bytes(),
+                             timeout=60)
+            proc.terminate()
+            status = await asyncio.wait_for(proc.wait(), 30)  # not the 600 s of retries
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert status == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
