@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AnyHttpUrl,
     BaseModel,
     Field,
     PrivateAttr,
@@ -34,7 +33,6 @@ from pydantic_settings import SettingsError as _SourceError
 
 # Where `.env` is read from: the working directory (systemd: WorkingDirectory=; Docker: /app).
 ENV_FILE = ".env"
-REQUIRED_VARIABLES = ("BOT_TOKEN", "KIE_API_KEY", "KIE_CALLBACK_SECRET")
 # Telegram calls webhooks only over HTTPS and only on these ports (Bot API, setWebhook).
 TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
 OFFICIAL_TELEGRAM_HOST = "api.telegram.org"
@@ -69,7 +67,7 @@ def _default_packs() -> list[TopUpPack]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
@@ -448,7 +446,8 @@ def _json_value(value: object, example: str) -> object:
 
 
 def _local_host(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+    name = host.lower()
+    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
         return True
     try:
         address = ipaddress.ip_address(host.strip("[]"))
@@ -504,7 +503,8 @@ def _load(cls: Any, overrides: dict[str, object]) -> Any:
         field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "settings"
         raise SettingsError([f"{field.upper()}: could not be parsed"]) from None
     except OSError as exc:  # .env exists but cannot be read
-        raise SettingsError([f"{ENV_FILE}: cannot be read ({exc.strerror or type(exc).__name__})"]) from None
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError([f"{ENV_FILE}: cannot be read ({reason})"]) from None
 
 
 def error_lines(exc: ValidationError) -> list[str]:

@@ -37,7 +37,8 @@ async def kiebot(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Compl
 
 async def ledger_rows(repository: Repository) -> int:
     async with repository._read() as conn:
-        return (await conn.execute(sa.select(sa.func.count()).select_from(credit_ledger))).scalar_one()
+        count = sa.select(sa.func.count()).select_from(credit_ledger)
+        return (await conn.execute(count)).scalar_one()
 
 
 def balances_and_sums(path: Path) -> list[tuple[int, int, int]]:

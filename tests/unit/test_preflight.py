@@ -71,7 +71,8 @@ async def test_gives_up_after_the_budget_with_one_line_and_exit_4():
                              sleep=clock.sleep, clock=clock)
     assert info.value.exit_code == EXIT_UNREACHABLE
     (line,) = info.value.lines
-    assert line.startswith("TELEGRAM_API_BASE_URL: Telegram unreachable at https://api.telegram.org")
+    assert line.startswith(
+        "TELEGRAM_API_BASE_URL: Telegram unreachable at https://api.telegram.org")
     assert "Cannot connect to host" in line
     # 0.5 + 1 + 2 + 4 + 8 = 15.5, then the 10 s cap cut to what is left of the 20 s.
     assert clock.slept == [0.5, 1.0, 2.0, 4.0, 8.0, 4.5]
