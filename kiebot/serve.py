@@ -12,8 +12,10 @@ import contextlib
 import logging
 import signal
 
+from aiogram.exceptions import TelegramBadRequest
 from bot.config import DatabaseSettings, Settings, url_password
 from bot.logging import Redactor, configure_logging, install_redaction, kv
+from bot.server import WEBHOOK_PATH
 from storage.errors import StorageError
 
 from kiebot.app import build_app, secrets_of
@@ -60,7 +62,15 @@ async def _serve(settings: Settings, role: str | None, redact) -> int:
                 app.bot, api_url=settings.telegram_api_base_url,
                 budget_s=settings.start_retry_seconds, redact=redact)):
             return 0
-        await app.start()
+        try:
+            await app.start()
+        except TelegramBadRequest as exc:
+            if "webhook" not in exc.message.lower():
+                raise
+            # e.g. "bad webhook: Failed to resolve host", "… IP address … is not allowed"
+            raise StartRefused([f"PUBLIC_BASE_URL: Telegram refused the webhook at "
+                                f"{settings.public_base_url}{WEBHOOK_PATH}: "
+                                f"{redact(exc.message)}"]) from None
         # The readiness line: the server listens and the jobs and Telegram intake have started.
         # Supervisors and the end-to-end tests wait for this line, not for a guessed delay.
         log.info(kv("kiebot ready", mode="webhook" if settings.webhook_mode else "polling",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -46,9 +47,13 @@ def kiebot(args: list[str], cwd: Path, env: dict[str, str],
                           capture_output=True, text=True, timeout=timeout)
 
 
+REFUSAL = re.compile(r"^(?:[A-Z][A-Z0-9_]*|backup|\.env): ")
+
+
 def refusal_lines(stderr: str) -> list[str]:
-    """What the operator is told: stderr without the log records (`... level=... logger=...`)."""
-    return [line for line in stderr.splitlines() if line.strip() and " level=" not in line]
+    """What the operator is told: `NAME: reason` lines, not the log records around them (a
+    record's message may run over several lines, as Alembic's migration titles do)."""
+    return [line for line in stderr.splitlines() if REFUSAL.match(line)]
 
 
 def assert_refused(proc: subprocess.CompletedProcess[str], code: int, *variables: str) -> None:
@@ -56,6 +61,8 @@ def assert_refused(proc: subprocess.CompletedProcess[str], code: int, *variables
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
     assert [line.split(":", 1)[0] for line in lines] == list(variables), lines
+    if " level=" not in proc.stderr:  # refused before logging began: nothing else was printed
+        assert proc.stderr.splitlines() == lines
     for secret in SECRETS:
         assert secret not in proc.stderr + proc.stdout
 
@@ -215,3 +222,45 @@ async def test_sigterm_while_telegram_is_retried_stops_at_once_with_status_0(tmp
                 await proc.wait()
     assert status == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+async def test_a_webhook_telegram_refuses_is_one_line_naming_public_base_url(tmp_path):
+    """A Bot API stand-in on loopback that knows the token but refuses the webhook as Telegram
+    does for a host it cannot resolve (the settings cannot know that in advance)."""
+    from aiohttp import web
+
+    refusal = "Bad Request: bad webhook: Failed to resolve host: Name or service not known"
+    seen: list[str] = []
+
+    async def api(request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        seen.append(method)
+        if method == "getMe":
+            return web.json_response({"ok": True, "result": {
+                "id": 123456, "is_bot": True, "first_name": "Bot", "username": "a_bot"}})
+        if method == "setWebhook":
+            return web.json_response({"ok": False, "error_code": 400, "description": refusal},
+                                     status=400)
+        if method == "getStarTransactions":
+            return web.json_response({"ok": True, "result": {"transactions": []}})
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", api)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        env = clean_env(**GOOD, TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}",
+                        PUBLIC_BASE_URL="https://bot.invalid", SERVER_PORT=str(free_port()),
+                        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+        proc = await run_async(env, tmp_path)
+    finally:
+        await runner.cleanup()
+    assert "setWebhook" in seen
+    assert_refused(proc, 2, "PUBLIC_BASE_URL")
+    (line,) = refusal_lines(proc.stderr)
+    assert line == ("PUBLIC_BASE_URL: Telegram refused the webhook at "
+                    f"https://bot.invalid/tg/webhook: {refusal}")
