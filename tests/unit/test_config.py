@@ -202,3 +202,24 @@ def test_one_line_per_variable_even_with_several_problems_in_it(env):
     assert info.value.lines == [
         "TOPUP_PACKS: [0].stars: Input should be greater than 0; [1].credits: "
         "is required but not set"]
+
+
+def test_env_example_lists_every_setting_and_parses_to_the_defaults(env):
+    """.env.example, as shipped, names every variable (PORT only in a comment: platforms set
+    it) and, with the three required values filled, gives exactly the documented defaults."""
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    values = dotenv_values(example)
+    names = {(f.alias or n) for n, f in Settings.model_fields.items()} - {"PORT"}
+    assert names <= set(values), names - set(values)
+    assert set(values) <= names
+    for key in REQUIRED:
+        env.delenv(key)
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=example)
+    assert info.value.lines == [f"{key}: is required but not set" for key in REQUIRED]
+    filled = {**{k: v for k, v in values.items() if v}, **REQUIRED}
+    assert load_settings(_env_file=None, **filled) == load_settings(_env_file=None, **REQUIRED)
