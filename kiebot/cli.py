@@ -18,9 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_CONFIG = 2
-EXIT_DATABASE = 3
-EXIT_UNREACHABLE = 4
+from kiebot.preflight import EXIT_CONFIG, EXIT_DATABASE, EXIT_UNREACHABLE, StartRefused
+
+__all__ = ["EXIT_CONFIG", "EXIT_DATABASE", "EXIT_UNREACHABLE", "main"]
 
 REQUIRED_HELP = """\
 required variables (environment or .env):
@@ -83,8 +83,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from bot.config import SettingsError  # pydantic only
-
-    from kiebot.preflight import StartRefused
 
     try:
         if args.command == "run":

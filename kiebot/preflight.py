@@ -19,7 +19,9 @@ from typing import Any
 
 log = logging.getLogger("kiebot.preflight")
 
+# `kiebot run`'s exit statuses (kiebot/cli.py's docstring).
 EXIT_CONFIG = 2
+EXIT_DATABASE = 3
 EXIT_UNREACHABLE = 4
 
 FIRST_DELAY_S = 0.5

@@ -19,11 +19,16 @@ from bot.server import WEBHOOK_PATH
 from storage.errors import StorageError
 
 from kiebot.app import build_app, secrets_of
-from kiebot.preflight import StartRefused, bind_refusal, check_telegram, is_bind_error
+from kiebot.preflight import (
+    EXIT_DATABASE,
+    StartRefused,
+    bind_refusal,
+    check_telegram,
+    is_bind_error,
+)
 
+# The readiness line's logger name is the one operators and the test kit already match.
 log = logging.getLogger("kiebot.cli")
-
-EXIT_DATABASE = 3
 
 
 def database_refusal(exc: StorageError) -> StartRefused:
