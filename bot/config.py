@@ -2,29 +2,52 @@
 
 The variable names are fixed because operators and outside scripts rely on them; `.env.example`
 lists every one. Secrets are `SecretStr` so they never show in a repr, a log line or a traceback.
+
+`load_settings()` turns every problem into one line per variable (`SettingsError.lines`), never
+echoing a value: `kiebot run` prints them and exits 2 before importing anything heavy, so this
+module imports only pydantic (and, for PRICE_OVERRIDES, the light KIE catalog). A blank value
+is a missing one (`KIE_API_KEY=` as copied from .env.example is "required but not set").
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    AnyHttpUrl,
     BaseModel,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
+
+# Where `.env` is read from: the working directory (systemd: WorkingDirectory=; Docker: /app).
+ENV_FILE = ".env"
+# Telegram calls webhooks only over HTTPS and only on these ports (Bot API, setWebhook).
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+OFFICIAL_TELEGRAM_HOST = "api.telegram.org"
+DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "sqlite+pysqlite", "postgres", "postgresql",
+                    "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class SettingsError(Exception):
-    """Raised with a message that names each missing or bad variable (never its secret value)."""
+    """A bad configuration: `lines` holds one `VARIABLE: reason` per bad variable (never a
+    value); str() is those lines joined."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
 
 
 class TopUpPack(BaseModel):
@@ -44,11 +67,12 @@ def _default_packs() -> list[TopUpPack]:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
         populate_by_name=True,
+        env_ignore_empty=True,  # `KIE_API_KEY=` (as in .env.example) means "not set"
     )
 
     # Telegram
@@ -76,8 +100,16 @@ class Settings(BaseSettings):
 
     # Server
     public_base_url: str | None = Field(None, alias="PUBLIC_BASE_URL")
+    # 127.0.0.1 behind a reverse proxy on the same machine; containers need 0.0.0.0 (the
+    # Dockerfile sets it). The port: SERVER_PORT, else PORT (which platforms such as Heroku,
+    # Render or Cloud Run set), else 8080; `port_variable` says which one was used.
     server_host: str = Field("127.0.0.1", alias="SERVER_HOST")
-    server_port: int = Field(8080, alias="SERVER_PORT", ge=0, le=65535)
+    server_port: int | None = Field(None, alias="SERVER_PORT", ge=0, le=65535)  # int once loaded
+    platform_port: int | None = Field(None, alias="PORT", ge=1, le=65535, exclude=True, repr=False)
+    # How long `kiebot run` keeps retrying an unreachable Telegram at start (with backoff)
+    # before it gives up with one line naming TELEGRAM_API_BASE_URL.
+    start_retry_seconds: float = Field(60.0, alias="START_RETRY_SECONDS", ge=0, le=3600)
+    _port_variable: str = PrivateAttr("SERVER_PORT")
 
     # Storage
     database_url: str = Field("sqlite+aiosqlite:///data/kiebot.sqlite3", alias="DATABASE_URL")
@@ -99,8 +131,10 @@ class Settings(BaseSettings):
     signup_bonus: int = Field(50, alias="SIGNUP_BONUS", ge=0)
     max_in_flight: int = Field(3, alias="MAX_IN_FLIGHT", ge=1)
     # JSON object {model_key: price}, overriding the catalog's prices without a code change.
-    price_overrides: dict[str, int] = Field(default_factory=dict, alias="PRICE_OVERRIDES")
-    topup_packs: list[TopUpPack] = Field(default_factory=_default_packs, alias="TOPUP_PACKS")
+    price_overrides: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict,
+                                                                 alias="PRICE_OVERRIDES")
+    topup_packs: Annotated[list[TopUpPack], NoDecode] = Field(default_factory=_default_packs,
+                                                              alias="TOPUP_PACKS")
     image_expiry_minutes: int = Field(30, alias="IMAGE_EXPIRY_MINUTES", gt=0)
     video_expiry_minutes: int = Field(60, alias="VIDEO_EXPIRY_MINUTES", gt=0)
     submit_unknown_refund_minutes: int = Field(20, alias="SUBMIT_UNKNOWN_REFUND_MINUTES", gt=0)
@@ -222,6 +256,16 @@ class Settings(BaseSettings):
     def _blank_secret_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("bot_token", "kie_api_key", "kie_callback_secret", mode="before")
+    @classmethod
+    def _required_secret(cls, value: object) -> object:
+        # Blank (or only spaces) is missing, whichever way it arrived (.env, environment, kwargs).
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValueError(MISSING)
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator(
         "telegram_api_base_url", "kie_market_base_url", "kie_upload_base_url", "public_base_url",
         "supabase_url",
@@ -230,8 +274,106 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        AnyHttpUrl(value)  # raises with a clear message on garbage
-        return value.rstrip("/")
+        check_http_url(value)
+        return value.strip().rstrip("/")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _telegram_can_call_it(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Telegram's own servers call only HTTPS on 443, 80, 88 or 8443 and only public
+        # addresses; a self-hosted Bot API server (and the test kit's fake) may use any URL.
+        api = info.data.get("telegram_api_base_url") or ""
+        if value is None or (urlsplit(api).hostname or "") != OFFICIAL_TELEGRAM_HOST:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme != "https":
+            raise ValueError("must be an https:// URL: Telegram calls webhooks over HTTPS only")
+        if parts.port is not None and parts.port not in TELEGRAM_WEBHOOK_PORTS:
+            raise ValueError(
+                f"port {parts.port} is not one Telegram calls webhooks on "
+                f"({', '.join(map(str, TELEGRAM_WEBHOOK_PORTS))}); put a reverse proxy in front")
+        if _local_host(parts.hostname or ""):
+            raise ValueError("names a loopback or private address, which Telegram cannot reach")
+        return value
+
+    @field_validator("supabase_url", "supabase_service_role_key")
+    @classmethod
+    def _supabase_needs(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("media_store") == "supabase":
+            raise ValueError(f"{MISSING} (MEDIA_STORE=supabase needs it)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises on a port that is not a number or out of range
+        except ValueError:
+            raise ValueError("cannot be parsed as a URL (e.g. redis://127.0.0.1:6379/0)") from None
+        if parts.scheme not in REDIS_SCHEMES:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL, "
+                             "e.g. redis://127.0.0.1:6379/0")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("has no host, e.g. redis://127.0.0.1:6379/0")
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError("has no socket path, e.g. unix:///run/redis/redis.sock")
+        database = parts.path.strip("/") if parts.scheme != "unix" else ""
+        if database and not database.isdigit():
+            raise ValueError("the database after the host must be a number (redis://host:6379/0)")
+        del port
+        return value
+
+    @field_validator("price_overrides", mode="before")
+    @classmethod
+    def _price_json(cls, value: object) -> object:
+        value = _json_value(value, "an object such as {\"seedream_45_t2i\": 10}")
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object such as {\"seedream_45_t2i\": 10}")
+        return value
+
+    @field_validator("price_overrides")
+    @classmethod
+    def _known_models(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            return value
+        from kie_client.catalog import MODELS  # plain data (kie_client's __init__ loads httpx)
+
+        known = [spec.key for spec in MODELS]
+        unknown = [key for key in value if key not in known]
+        if unknown:
+            raise ValueError(f"unknown model {', '.join(map(repr, unknown))}; "
+                             f"known models: {', '.join(known)}")
+        negative = [key for key, price in value.items() if price < 0]
+        if negative:
+            raise ValueError(f"price of {', '.join(negative)} must be a whole number >= 0")
+        return value
+
+    @field_validator("topup_packs", mode="before")
+    @classmethod
+    def _packs_json(cls, value: object) -> object:
+        value = _json_value(value, 'a list such as [{"stars": 50, "credits": 50}]')
+        if not isinstance(value, list):
+            raise ValueError('must be a JSON list such as [{"stars": 50, "credits": 50}]')
+        if not value:
+            raise ValueError("needs at least one pack (or leave it unset for the defaults)")
+        return value
+
+    @field_validator("topup_packs")
+    @classmethod
+    def _distinct_packs(cls, value: list[TopUpPack]) -> list[TopUpPack]:
+        stars = [p.stars for p in value]
+        if len(set(stars)) != len(stars):
+            raise ValueError("two packs have the same price in Stars")
+        return value
 
     @field_validator("bot_token")
     @classmethod
@@ -250,12 +392,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _supabase_complete(self) -> Settings:
-        if self.media_store == "supabase" and not (self.supabase_url and self.supabase_service_role_key):
-            raise ValueError(
-                "MEDIA_STORE=supabase needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
-            )
+    def _resolve_port(self) -> Settings:
+        if self.server_port is None:
+            self.server_port = self.platform_port if self.platform_port is not None else 8080
+            self._port_variable = "PORT" if self.platform_port is not None else "SERVER_PORT"
         return self
+
+    @property
+    def port_variable(self) -> str:
+        """The variable the listening port came from (SERVER_PORT, or PORT set by a platform)."""
+        return self._port_variable
 
     def __repr_args__(self):  # type: ignore[override]
         # Database and Redis URLs are plain strings (every driver wants them so) but carry
@@ -296,10 +442,69 @@ def mask_url_password(url: str) -> str:
     return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
-class DatabaseSettings(BaseSettings):
-    """The subset `kiebot migrate` needs: an operator migrating Supabase has no bot token at hand."""
+MISSING = "is required but not set"
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+def check_http_url(value: str) -> None:
+    """An absolute http(s) URL with a host; the message never repeats the value."""
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 — raises on a port that is not a number or out of range
+    except ValueError:
+        raise ValueError("cannot be parsed as a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s):// URL with a host, e.g. https://bot.example.com")
+
+
+def check_database_url(value: str) -> str:
+    """The schemes storage.db accepts, and a host for Postgres (the driver reports the rest:
+    a wrong password or database at start, with the password masked)."""
+    value = value.strip()
+    if not value:
+        raise ValueError(MISSING)
+    scheme, sep, _ = value.partition("://")
+    if not sep or scheme.lower() not in DATABASE_SCHEMES:
+        raise ValueError("must be a sqlite:// or postgresql:// URL, e.g. "
+                         "postgresql://user:password@host:5432/dbname")
+    if scheme.lower().startswith("postgres"):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018
+        except ValueError:
+            raise ValueError("cannot be parsed as a URL (is the port a number?)") from None
+        if not parts.hostname:
+            raise ValueError("has no host, e.g. postgresql://user:password@host:5432/dbname")
+    return value
+
+
+def _json_value(value: object, example: str) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        # The position, not the text: it may hold anything the operator pasted.
+        raise ValueError(f"is not valid JSON ({exc.msg} at character {exc.pos + 1}); "
+                         f"expected {example}") from None
+
+
+def _local_host(host: str) -> bool:
+    name = host.lower()
+    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: not resolved here (settings do no network I/O)
+    return not address.is_global
+
+
+class DatabaseSettings(BaseSettings):
+    """The subset `kiebot migrate` / `kiebot backup` need: an operator migrating Supabase has no
+    bot token at hand."""
+
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8",
+                                      extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field("sqlite+aiosqlite:///data/kiebot.sqlite3", alias="DATABASE_URL")
     # Postgres connection pool (SQLite ignores them). A burst of updates waits for a connection
@@ -311,17 +516,53 @@ class DatabaseSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build Settings or raise SettingsError naming every bad variable (values never echoed)."""
+    return _load(Settings, overrides)
+
+
+def load_database_settings(**overrides: object) -> DatabaseSettings:
+    return _load(DatabaseSettings, overrides)
+
+
+def _load(cls: Any, overrides: dict[str, object]) -> Any:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return cls(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = err.get("loc") or ("settings",)
-            name = str(loc[0]).upper()
-            kind = err.get("type", "")
-            msg = "is required but not set" if kind == "missing" else err.get("msg", "is invalid")
-            lines.append(f"  {name}: {msg}")
-        raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None
+        raise SettingsError(error_lines(exc)) from None
+    except _SourceError as exc:
+        # A value pydantic-settings itself could not decode (every JSON field decodes in its
+        # validator, so this is a safety net): name the field, not the value.
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "settings"
+        raise SettingsError([f"{field.upper()}: could not be parsed"]) from None
+    except OSError as exc:  # .env exists but cannot be read
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError([f"{ENV_FILE}: cannot be read ({reason})"]) from None
+
+
+def error_lines(exc: ValidationError) -> list[str]:
+    """One `VARIABLE: reason[; reason]` line per variable, in the order pydantic found them."""
+    reasons: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = err.get("loc") or ("settings",)
+        name = str(loc[0]).upper()
+        kind = err.get("type", "")
+        msg = MISSING if kind == "missing" else str(err.get("msg", "is invalid"))
+        msg = msg.removeprefix("Value error, ")
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
+        if where:
+            msg = f"{where.lstrip('.')}: {msg}"
+        if msg not in reasons.setdefault(name, []):
+            reasons[name].append(msg)
+    return [f"{name}: {'; '.join(msgs)}" for name, msgs in reasons.items()]

@@ -76,7 +76,7 @@ class DependencyUnavailableError(SettingsError):
     the setting, no secret in it. A SettingsError, so `kiebot run` prints it and exits 2."""
 
     def __init__(self, setting: str, message: str) -> None:
-        super().__init__(f"{setting}: {message}")
+        super().__init__([f"{setting}: {message}"])
         self.setting = setting
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from alembic import command
@@ -98,7 +99,19 @@ def _engine(url: str | None | AsyncEngine) -> tuple[AsyncEngine, bool]:
 
 
 def _unavailable(engine: AsyncEngine, exc: BaseException) -> DatabaseUnavailableError:
+    """The driver's own reason (`database "x" does not exist`, `password authentication failed
+    for user "u"`, `[Errno -2] Name or service not known`), with the URL's password masked."""
     orig = getattr(exc, "orig", None) or exc
-    return DatabaseUnavailableError(
-        f"migration failed on {safe_url(engine.url)}: {type(orig).__name__}"
-    )
+    # The adapter's generic `Error` is raised from the driver's own, better-named exception.
+    named = orig.__cause__ if type(orig).__name__ == "Error" and orig.__cause__ else orig
+    name = type(named).__name__
+    text = (str(orig).strip().splitlines() or [""])[0]
+    # SQLAlchemy's asyncpg adapter prefixes the real class: "<class 'asyncpg....Error'>: text".
+    wrapped = re.match(r"<class '(?:[\w.]+\.)?(\w+)'>:\s*(.*)", text)
+    if wrapped:
+        name, text = wrapped.groups()
+    password = engine.url.password
+    if password:
+        text = text.replace(str(password), "***")
+    reason = f"{name}: {text[:300]}" if text else name
+    return DatabaseUnavailableError(f"cannot use the database {safe_url(engine.url)}: {reason}")

@@ -103,3 +103,123 @@ def test_app_redaction_list_includes_url_passwords(env):
 
     env.setenv("DATABASE_URL", "postgresql://u:db-pass-secret@db.example.com/postgres")
     assert "db-pass-secret" in secrets_of(load_settings())
+
+
+def test_blank_is_unset_for_every_variable(env):
+    # `.env.example` ships `KIE_API_KEY=` and `SERVER_PORT=`-style blanks: unset, not "".
+    env.setenv("KIE_API_KEY", "")
+    env.setenv("SERVER_PORT", "")
+    env.setenv("PRICE_OVERRIDES", "")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert info.value.lines == ["KIE_API_KEY: is required but not set"]
+    env.setenv("KIE_API_KEY", "sk-kie-secret-key-value")
+    s = load_settings()
+    assert s.server_port == 8080 and s.price_overrides == {}
+
+
+def test_port_comes_from_server_port_then_the_platforms_port(env):
+    env.setenv("PORT", "10000")
+    s = load_settings()
+    assert (s.server_port, s.port_variable) == (10000, "PORT")
+    env.setenv("SERVER_PORT", "8081")
+    s = load_settings()
+    assert (s.server_port, s.port_variable) == (8081, "SERVER_PORT")
+    assert "10000" not in repr(s)  # PORT is folded into server_port, not a setting of its own
+
+
+@pytest.mark.parametrize("url", [
+    "https://bot.example.com", "https://bot.example.com:8443", "https://bot.example.com:88/",
+])
+def test_webhook_urls_telegram_accepts(env, url):
+    env.setenv("PUBLIC_BASE_URL", url)
+    assert load_settings().public_base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://bot.example.com", "https://"),
+    ("https://bot.example.com:8080", "port 8080"),
+    ("https://localhost", "loopback or private"),
+    ("https://10.0.0.5", "loopback or private"),
+    ("bot.example.com", "http(s)://"),
+])
+def test_webhook_urls_telegram_refuses(env, url, reason):
+    env.setenv("PUBLIC_BASE_URL", url)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    (line,) = info.value.lines
+    assert line.startswith("PUBLIC_BASE_URL: ") and reason in line
+
+
+def test_a_self_hosted_bot_api_server_may_call_any_url(env):
+    # A local telegram-bot-api server (and the test kit's fake) calls plain http on any port.
+    env.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:8081")
+    env.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:9000")
+    assert load_settings().webhook_mode
+
+
+@pytest.mark.parametrize("url", [
+    "redis://127.0.0.1:6379/0", "rediss://:pw@redis.example.com:6380", "unix:///run/redis.sock",
+])
+def test_redis_urls_accepted(env, url):
+    env.setenv("REDIS_URL", url)
+    assert load_settings().redis_url == url
+
+
+@pytest.mark.parametrize("url", [
+    "notaurl", "http://127.0.0.1:6379", "redis://:pw-secret@/0", "redis://host:port/0",
+    "redis://h/x",
+])
+def test_redis_urls_refused_without_echoing_them(env, url):
+    env.setenv("REDIS_URL", url)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    (line,) = info.value.lines
+    assert line.startswith("REDIS_URL: ") and url not in line
+
+
+def test_json_settings_name_the_problem_not_the_value(env):
+    env.setenv("PRICE_OVERRIDES", '{"seedream_45_t2i": 10, "dall_e": 3}')
+    env.setenv("TOPUP_PACKS", '[{"stars": 50, "credits": 50}, {"stars": 50, "credits": 60}]')
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    prices, packs = info.value.lines
+    assert prices.startswith("PRICE_OVERRIDES: unknown model 'dall_e'; known models: ")
+    assert packs == "TOPUP_PACKS: two packs have the same price in Stars"
+    env.setenv("PRICE_OVERRIDES", '{"seedream_45_t2i": 10,}')
+    env.setenv("TOPUP_PACKS", "[]")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    prices, packs = info.value.lines
+    assert prices.startswith("PRICE_OVERRIDES: is not valid JSON (")
+    assert packs.startswith("TOPUP_PACKS: needs at least one pack")
+
+
+def test_one_line_per_variable_even_with_several_problems_in_it(env):
+    env.setenv("TOPUP_PACKS", '[{"stars": 0, "credits": 1}, {"stars": 5}]')
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert info.value.lines == [
+        "TOPUP_PACKS: [0].stars: Input should be greater than 0; [1].credits: "
+        "is required but not set"]
+
+
+def test_env_example_lists_every_setting_and_parses_to_the_defaults(env):
+    """.env.example, as shipped, names every variable (PORT only in a comment: platforms set
+    it) and, with the three required values filled, gives exactly the documented defaults."""
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    values = dotenv_values(example)
+    names = {(f.alias or n) for n, f in Settings.model_fields.items()} - {"PORT"}
+    assert names <= set(values), names - set(values)
+    assert set(values) <= names
+    for key in REQUIRED:
+        env.delenv(key)
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=example)
+    assert info.value.lines == [f"{key}: is required but not set" for key in REQUIRED]
+    filled = {**{k: v for k, v in values.items() if v}, **REQUIRED}
+    assert load_settings(_env_file=None, **filled) == load_settings(_env_file=None, **REQUIRED)
