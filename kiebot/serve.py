@@ -18,7 +18,7 @@ from bot.logging import Redactor, configure_logging, install_redaction, kv
 from bot.server import WEBHOOK_PATH
 from storage.errors import StorageError
 
-from kiebot.app import build_app, secrets_of
+from kiebot.app import build_app, check_redis, secrets_of
 from kiebot.preflight import (
     EXIT_DATABASE,
     StartRefused,
@@ -67,6 +67,8 @@ async def _serve(settings: Settings, role: str | None, redact) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
+        if app.redis is not None:  # refused in one line before Telegram is retried for long
+            await check_redis(app.redis, settings.redis_url or "")
         # A stop asked for while Telegram is still being retried ends the start at once.
         if not await _until_stopped(stop, check_telegram(
                 app.bot, api_url=settings.telegram_api_base_url,

@@ -20,7 +20,8 @@ What keeps it from blocking the loop where SQLite could wait:
   moments SQLite's WAL index is being rebuilt.
 
 A transaction's body must not wait on anything but these connections (the repository's methods
-are pure database work), so nothing else runs on the loop in the middle of one.
+are pure database work), so nothing else runs on the loop in the middle of one; each transaction
+starts with one turn of the loop, so work between transactions stays interleaved.
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ class InlineSQLite:
     async def transaction(self, mode: Mode) -> AsyncIterator[InlineConnection]:
         """`write`: BEGIN IMMEDIATE (the caller holds the process's WriteQueue); `snapshot`: a
         deferred read transaction; `read`: no BEGIN, each statement its own WAL snapshot."""
+        # One turn of the loop per transaction: a caller running transactions back to back
+        # (a batch, a retry loop) still lets the loop answer HTTP and run other tasks between
+        # them, as it did when every statement went through a thread.
+        await asyncio.sleep(0)
         with self._engine.connect() as conn:
             if mode == "write":
                 await self._begin_immediate(conn)
