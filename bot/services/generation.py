@@ -129,8 +129,10 @@ class GenerationService:
         return Started(generation=g, position=position or None, created=result.created)
 
     async def _store_source(self, user_id: int, request_key: str, image: SourceImage) -> str:
-        # Keyed by the request, not the (not yet existing) generation id; a repeat of the same
-        # request overwrites the same object.
+        # Named for the request, not the (not yet existing) generation id, plus a random token
+        # (storage.media.input_path): a source photo's name cannot be guessed from the chat and
+        # message ids. A repeat of the same request keeps the first row's path; the repeat's copy
+        # is left unreferenced.
         digest = hashlib.sha256(request_key.encode("utf-8")).hexdigest()[:32]
         ext = extension_for(image.mime_type, image.file_name)
         if ext == "bin":
