@@ -19,6 +19,7 @@ from kie_client.types import CallbackPayload
 from storage.media import MediaStoreError, extension_for, input_path
 from storage.models import Generation, GenerationStatus, Stage
 
+from bot.downloads import sniff_media_type
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
 from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline, RowLease
@@ -61,6 +62,22 @@ class SourceImageError(Exception):
         self.user_reason = user_reason
 
 
+NOT_A_PICTURE = "the file is not a picture"
+
+
+def _sniffed(image: SourceImage) -> SourceImage:
+    """The image with the type its bytes prove; the declared one (a document's mime_type is
+    whatever the sender's app said) is not trusted, as results' Content-Type is not
+    (bot/downloads.py). Anything that is not an image format at all is refused here, before
+    anything is charged or stored."""
+    actual = sniff_media_type(image.data[:16])
+    if actual is None or not actual.startswith("image/"):
+        raise SourceImageError(NOT_A_PICTURE)
+    if actual == image.mime_type:
+        return image
+    return SourceImage(data=image.data, mime_type=actual, file_name=image.file_name)
+
+
 class GenerationService:
     def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic) -> None:
         self.pipeline = pipeline
@@ -97,6 +114,7 @@ class GenerationService:
                 image = await self._image_from_generation(user_id, source_generation_id)
             if image is None:
                 raise SourceImageError(f"{spec.name} needs a photo to start from")
+            image = _sniffed(image)
             try:
                 self.catalog.check_image(model_key, mime_type=image.mime_type, size=len(image.data))
             except ImageInputError as exc:
