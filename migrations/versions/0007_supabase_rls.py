@@ -10,7 +10,8 @@ anon key (which Supabase treats as public), with the default grants it gives `an
   `service_role`, and owners and BYPASSRLS roles are not subject to RLS (not FORCEd on purpose).
   Every later migration that creates a table must enable RLS on it too.
 * Where the roles exist (Supabase), the grants `anon` and `authenticated` hold on those tables
-  are revoked as well, so the Data API answers "permission denied" rather than an empty list.
+  (and on their id sequences) are revoked as well, so the Data API answers "permission denied"
+  rather than an empty list. Other tables in the schema are left alone.
 * Where the `storage` schema exists (as in 0002): the "public read" policy goes — a public
   bucket serves its public URLs without any SELECT policy; that policy only let anyone *list*
   every user's files — and so do the three `auth.uid()` policies, which could never match
@@ -72,12 +73,25 @@ def upgrade() -> None:
     for table in TABLES:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     tables = ", ".join(TABLES)
-    revokes = [
-        f"IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
-        f"EXECUTE 'REVOKE ALL ON TABLE {tables} FROM {role}'; END IF"
-        for role in CLIENT_ROLES
-    ]
-    op.execute("DO $kiebot$\nBEGIN\n  " + ";\n  ".join(revokes) + ";\nEND\n$kiebot$")
+    names = ", ".join(f"'{table}'" for table in TABLES)
+    revokes = []
+    for role in CLIENT_ROLES:
+        revokes.append(
+            f"IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN\n"
+            f"    EXECUTE 'REVOKE ALL ON TABLE {tables} FROM {role}';\n"
+            # The id sequences of these tables (nextval would let the key burn ids).
+            "    FOR seq IN SELECT s.oid::regclass::text FROM pg_class s\n"
+            "        JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass\n"
+            "         AND d.refclassid = 'pg_class'::regclass\n"
+            "        JOIN pg_class t ON t.oid = d.refobjid\n"
+            f"        WHERE s.relkind = 'S' AND t.relname IN ({names})\n"
+            "          AND t.relnamespace = current_schema()::regnamespace LOOP\n"
+            f"      EXECUTE 'REVOKE ALL ON SEQUENCE ' || seq || ' FROM {role}';\n"
+            "    END LOOP;\n"
+            "  END IF"
+        )
+    op.execute("DO $kiebot$\nDECLARE seq text;\nBEGIN\n  " + ";\n  ".join(revokes)
+               + ";\nEND\n$kiebot$")
     _in_storage([
         f'EXECUTE \'DROP POLICY IF EXISTS "{name}" ON storage.objects\''
         for name, _ in DROPPED_POLICIES

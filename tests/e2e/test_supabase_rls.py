@@ -121,6 +121,8 @@ async def test_anon_reads_and_lists_nothing_while_the_owner_works_on(pg_url, own
             for statement in SUPABASE_LIKE:
                 await conn.execute(statement.format(owner=owner))
             assert await _as(conn, "anon", "SELECT x FROM public.canary") == [(1,)]
+            canary_seq = "CREATE SEQUENCE public.canary_seq"
+            await conn.execute(f"SET ROLE {owner}; {canary_seq}; RESET ROLE")
 
             _psql(url, sql, role=owner)
 
@@ -147,12 +149,15 @@ async def test_anon_reads_and_lists_nothing_while_the_owner_works_on(pg_url, own
                     assert isinstance(denied, asyncpg.InsufficientPrivilegeError), (role, table)
                     written = await _as(conn, role, f"DELETE FROM {table}")
                     assert isinstance(written, asyncpg.InsufficientPrivilegeError), (role, table)
+                for seq in ("generations_id_seq", "credit_ledger_id_seq"):
+                    burnt = await _as(conn, role, f"SELECT nextval('{seq}')")
+                    assert isinstance(burnt, asyncpg.InsufficientPrivilegeError), (role, seq)
                 # The bucket lists nothing: no SELECT policy is left for anyone but the service.
                 assert await _as(conn, role, "SELECT name FROM storage.objects") == [], role
 
             # Should a grant come back (a dashboard click, a later default privilege), RLS with no
             # policy still shows anon nothing and lets it change nothing.
-            await conn.execute("GRANT ALL ON users, credit_ledger TO anon")
+            await conn.execute("GRANT ALL ON users, credit_ledger, credit_ledger_id_seq TO anon")
             assert await _as(conn, "anon", "SELECT * FROM users") == []
             assert await _as(conn, "anon", "UPDATE users SET balance = 1000000 RETURNING id") == []
             refused = await _as(conn, "anon", "INSERT INTO credit_ledger (user_id, delta, reason) "
@@ -160,6 +165,10 @@ async def test_anon_reads_and_lists_nothing_while_the_owner_works_on(pg_url, own
             assert isinstance(refused, asyncpg.InsufficientPrivilegeError)
             assert "row-level security" in str(refused)
             assert await conn.fetchval("SELECT balance FROM users WHERE id = 42") == 50
+
+            # Tables and sequences that are not the bot's keep Supabase's grants.
+            assert await _as(conn, "anon", "SELECT x FROM public.canary") == [(1,)]
+            assert await _as(conn, "anon", "SELECT nextval('public.canary_seq')") == [(1,)]
 
             rls = dict(await conn.fetch(
                 "SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace "
