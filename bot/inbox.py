@@ -109,6 +109,8 @@ def parse_update(body: bytes) -> tuple[int, int | None, str]:
     update_id = update.get("update_id")
     if isinstance(update_id, bool) or not isinstance(update_id, int) or not 0 <= update_id < 2**63:
         raise BadUpdate("update_id missing or not an integer")
+    if _has_huge_number(update):
+        raise BadUpdate("a number does not fit in 64 bits")
     try:
         Update.model_validate(update)
     except ValidationError as exc:
@@ -116,6 +118,22 @@ def parse_update(body: bytes) -> tuple[int, int | None, str]:
     except RecursionError:
         raise BadUpdate("body is nested too deeply") from None
     return update_id, chat_key_of(update), text
+
+
+def _has_huge_number(value: Any) -> bool:
+    """Any integer outside a signed 64-bit range (Telegram's ids all fit in 52 bits): such a
+    chat or user id would fail in the database, after the update was acknowledged. Iterative:
+    the body may be nested as deep as json allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not -(2**63) <= item < 2**63:
+            return True
+    return False
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -56,6 +56,13 @@ def test_parse_keeps_the_body_as_sent():
     (json.dumps({"update_id": 1, "message": {"message_id": 1, "date": 0, "text": 5,
                                              "chat": {"id": 1, "type": "private"}}}).encode(),
      "not a Telegram update: message.text: Input should be a valid string"),
+    (json.dumps({"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "hi",
+                                             "chat": {"id": 2**64, "type": "private"}}}).encode(),
+     "a number does not fit in 64 bits"),
+    (json.dumps({"update_id": 1, "callback_query": {"id": "q", "chat_instance": "c",
+                                                    "from": {"id": -(2**63) - 1, "is_bot": False,
+                                                             "first_name": "U"}}}).encode(),
+     "a number does not fit in 64 bits"),
     (b'{"update_id": 1, "callback_query": {"id": 1}}',
      "not a Telegram update: callback_query.id: Input should be a valid string (and 2 more)"),
 ])

@@ -27,6 +27,8 @@ BAD_BODIES = [
      "not a Telegram update: message: Input should be a valid dictionary or instance of Message"),
     (json.dumps({"update_id": 1, "message": {**MESSAGE, "chat": {"id": "x", "type": "private"}}}).encode(),
      "not a Telegram update: message.chat.id: Input should be a valid integer, unable to parse string as an integer"),
+    (json.dumps({"update_id": 1, "message": {**MESSAGE, "chat": {"id": 2**64, "type": "private"}}}).encode(),
+     "a number does not fit in 64 bits"),
     (json.dumps({"update_id": 1, "callback_query": {"id": 5, "from": MESSAGE["from"],
                                                      "chat_instance": "c", "data": "x"}}).encode(),
      "not a Telegram update: callback_query.id: Input should be a valid string"),
