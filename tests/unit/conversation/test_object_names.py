@@ -1,12 +1,16 @@
-"""Results stored before object names had their random part keep working: a generation's files
-are found by the paths recorded on its row (generations.stored_paths), never recomputed."""
+"""Object names through the conversation: a source photo's name carries the generation's random
+part and a double tap leaves no second copy; results stored before names had that part keep
+working, because a generation's files are found by the paths on its row (stored_paths)."""
 
 from __future__ import annotations
 
 from aiogram.methods import SendDocument
 
+from bot.services.pipeline.context import MEDIA_TOKEN_KEY, SOURCE_PATH_KEY
 from handlers.callbacks import GenAction, GenCb
+from handlers.texts import tr
 from storage.media import media_path
+from tests.unit.conversation.conftest import seedream_buttons
 from storage.models import GenerationStatus as S
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
@@ -37,3 +41,24 @@ async def test_a_result_stored_under_its_old_name_is_sent_again(harness):
     [sent] = [c for c in calls if isinstance(c, SendDocument)]
     assert sent.chat_id == 7001 and sent.document.path == legacy
     assert b"".join([chunk async for chunk in sent.document.read(harness.bot)]) == PNG
+
+
+async def test_a_double_tap_keeps_one_source_photo_named_with_the_rows_token(harness):
+    ann = harness.user(7002)
+    b = seedream_buttons("en")
+    await harness.send(ann, "/start")
+    await harness.press(ann, b["images"])
+    await harness.press(ann, tr("en", "model_button", name="Seedream 4.5 Edit", price=8))
+    await harness.press(ann, b["continue"])
+    await harness.feed(harness.updates.photo(ann, PNG, caption="make it snowy"))
+    card = harness.screen(ann)
+    await harness.press(ann, b["generate"], message=card)
+    await harness.press(ann, b["generate"], message=card)  # the same card: the same request
+
+    [row] = await harness.generations(7002)
+    token, source = row["options"][MEDIA_TOKEN_KEY], row["options"][SOURCE_PATH_KEY]
+    assert source.startswith("7002/input/r") and source.endswith(f"_{token}.png")
+    inputs = sorted(p.relative_to(harness.media.root).as_posix()
+                    for p in (harness.media.root / "7002" / "input").iterdir())
+    assert inputs == [source]
+    assert await harness.ledger(7002) == [("signup_bonus", 50), ("spend", -8)]
