@@ -139,9 +139,9 @@ class GenerationService:
             now=now,
         )
         g = result.generation
-        if not result.created:
+        if not result.created:  # a repeat of the request: the first row stands
             await self._drop_unused_source(stored_options, g)
-        if result.created:
+        else:
             log.info(kv("generation queued", generation=g.id, model=model_key, user=user_id,
                         cost=cost))
             if progress_message_id:
