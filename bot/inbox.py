@@ -43,6 +43,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import AnswerCallbackQuery, GetUpdates, TelegramMethod
 from aiogram.types import Update
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.group_commit import GroupCommit
 from bot.logging import kv
@@ -91,18 +92,57 @@ def chat_key_of(update: dict[str, Any]) -> int | None:
 
 
 def parse_update(body: bytes) -> tuple[int, int | None, str]:
-    """(update_id, chat_key, payload) of a webhook body; BadUpdate when it is none."""
+    """(update_id, chat_key, payload) of a webhook body; BadUpdate when it is none.
+
+    The body is checked against aiogram's `Update` model here, at the door: a body that is
+    stored and acknowledged must be one the drainer can hand to the dispatcher, or it would
+    only fail later, in a background task, with nobody to answer."""
     try:
         text = body.decode("utf-8")
         update = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         raise BadUpdate("body is not JSON") from None
+    except RecursionError:  # json's C decoder gives up on ~1,000 levels: no Telegram update is
+        raise BadUpdate("body is nested too deeply") from None
     if not isinstance(update, dict):
         raise BadUpdate("update is not a JSON object")
     update_id = update.get("update_id")
     if isinstance(update_id, bool) or not isinstance(update_id, int) or not 0 <= update_id < 2**63:
         raise BadUpdate("update_id missing or not an integer")
+    if _has_huge_number(update):
+        raise BadUpdate("a number does not fit in 64 bits")
+    try:
+        Update.model_validate(update)
+    except ValidationError as exc:
+        raise BadUpdate(f"not a Telegram update: {_first_problem(exc)}") from None
+    except RecursionError:
+        raise BadUpdate("body is nested too deeply") from None
     return update_id, chat_key_of(update), text
+
+
+def _has_huge_number(value: Any) -> bool:
+    """Any integer outside a signed 64-bit range (Telegram's ids all fit in 52 bits): such a
+    chat or user id would fail in the database, after the update was acknowledged. Iterative:
+    the body may be nested as deep as json allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not -(2**63) <= item < 2**63:
+            return True
+    return False
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """Where the body first differs from an Update and how (no input values echoed back)."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])[:120]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
 
 
 class InboxWriter:

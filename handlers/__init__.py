@@ -9,12 +9,16 @@ dispatchers in one process. Handlers receive the dispatcher's services by parame
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.types import BotCommand, TelegramObject
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand, BotCommandScopeChat, TelegramObject
+
+from bot.config import Settings
 
 from handlers import (
     admin,
@@ -37,18 +41,38 @@ from handlers.texts import tr
 from kie_client.catalog import Catalog
 from handlers.filters import Magic
 
+log = logging.getLogger(__name__)
+
 COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
+ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest")
 
 
 def bot_commands(lang: str) -> list[BotCommand]:
     return [BotCommand(command=c, description=tr(lang, f"cmd_{c}")) for c in COMMANDS]
 
 
-async def on_startup(bot: Bot) -> None:
-    """Command menus in Russian (ru clients) and English (everyone else); reply retry on 429."""
+def admin_bot_commands(lang: str) -> list[BotCommand]:
+    """An admin's menu: everyone's commands, then the admin ones."""
+    return bot_commands(lang) + [BotCommand(command=c, description=tr(lang, f"cmd_{c}"))
+                                 for c in ADMIN_COMMANDS]
+
+
+async def on_startup(bot: Bot, settings: Settings) -> None:
+    """Command menus in Russian (ru clients) and English (everyone else), and in each admin's
+    own chat a menu with the admin commands too (scoped to that chat, so no one else sees
+    them); the bot's own name fetched once (getMe, cached by aiogram) for invoice titles;
+    reply retry on 429."""
     install_reply_retry(bot)
+    await bot.me()
     await bot.set_my_commands(bot_commands("en"))
     await bot.set_my_commands(bot_commands("ru"), language_code="ru")
+    for admin_id in settings.admin_ids:
+        scope = BotCommandScopeChat(chat_id=admin_id)
+        try:
+            await bot.set_my_commands(admin_bot_commands("en"), scope=scope)
+            await bot.set_my_commands(admin_bot_commands("ru"), scope=scope, language_code="ru")
+        except TelegramAPIError as exc:  # an admin who never opened the bot: "chat not found"
+            log.warning("admin command menu not set for %s: %s", admin_id, type(exc).__name__)
 
 
 class PrivateChatsOnly(BaseMiddleware):

@@ -130,6 +130,23 @@ async def refund(message: Message, command: CommandObject, lang: str, bot: Bot,
         await message.answer(tr(lang, "adm_refund_partial", stars=payment.stars,
                                 user_id=payment.user_id, credits=debited,
                                 bought=reversed_.credits))
+    await _tell_refunded(bot, accounts, payment.user_id, stars=payment.stars, debited=debited)
+
+
+async def _tell_refunded(bot: Bot, accounts: AccountService, user_id: int, *, stars: int,
+                         debited: int) -> None:
+    """The buyer hears of the refund in their language, with what it did to their balance. Sent
+    once: a replayed /refund finds the payment refunded and stops before this."""
+    user = await accounts.get_user(user_id)
+    if user is None:
+        return
+    user_lang = user.language or "en"
+    key = "refund_notice" if debited else "refund_notice_spent"
+    try:
+        await bot.send_message(user_id, tr(user_lang, key, stars=stars, credits=debited,
+                                           balance=user.balance))
+    except TelegramAPIError as exc:  # blocked the bot: the admin's answer above still stands
+        log.info("refund notice not delivered: %s", type(exc).__name__)
 
 
 async def ledgercheck(message: Message, lang: str, accounts: AccountService) -> None:

@@ -63,9 +63,11 @@ async def invoice(query: CallbackQuery, callback_data: PackCb, lang: str, bot: B
     if pack is None:
         raise StaleMenu()
     await query.answer()
+    me = await bot.me()  # fetched at start (handlers.on_startup) and cached by aiogram
     await bot.send_invoice(
         chat_id=query.from_user.id,
-        title=tr(lang, "invoice_title", credits=pack.credits)[:32],
+        title=tr(lang, "invoice_title", credits=pack.credits,
+                 bot=me.first_name or me.username or "")[:32],
         description=tr(lang, "invoice_description", credits=pack.credits)[:255],
         payload=pack.payload,
         currency="XTR",

@@ -13,8 +13,19 @@ stale instead of acting on the current draft (handlers.draft.current).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Bounds on every number a button carries. Button data comes from the user's client and can be
+# forged: a number past what the field can mean (a row id past 64 bits, a page past any
+# library) fails to unpack, so no handler matches and the fallback answers "this menu has
+# expired" (handlers/fallback.py), as for any other forged button.
+RowId = Annotated[int, Field(ge=0, lt=2**63)]  # generation ids: a BIGINT
+DraftNo = Annotated[int, Field(ge=0, lt=2**63)]  # the draft counter in FSM data
+Index = Annotated[int, Field(ge=-1, lt=2**15)]  # an option or value index, or OPEN_VALUES
+Small = Annotated[int, Field(ge=0, lt=2**31)]  # pages, Stars and credits of a pack
 
 
 class MenuAction(StrEnum):
@@ -37,7 +48,7 @@ class PickCb(CallbackData, prefix="p"):
     """Pick a model; `source_id` > 0 is the generation to animate (ownership checked on use)."""
 
     model: str
-    source_id: int = 0
+    source_id: RowId = 0
 
 
 OPEN_VALUES = -1  # OptCb.value that opens an option's list of values instead of choosing one
@@ -46,9 +57,9 @@ OPEN_VALUES = -1  # OptCb.value that opens an option's list of values instead of
 class OptCb(CallbackData, prefix="o"):
     """An option button: `option` and `value` are indices into the model's options and values."""
 
-    draft: int
-    option: int
-    value: int = OPEN_VALUES
+    draft: DraftNo
+    option: Index
+    value: Index = OPEN_VALUES
 
 
 class FlowAction(StrEnum):
@@ -64,7 +75,7 @@ class FlowAction(StrEnum):
 class FlowCb(CallbackData, prefix="f"):
     """Navigation within a draft (its steps, the summary card's Generate and edit buttons)."""
 
-    draft: int
+    draft: DraftNo
     action: FlowAction
 
 
@@ -80,20 +91,20 @@ class GenCb(CallbackData, prefix="g"):
     """An action on a stored generation (ownership checked on use)."""
 
     action: GenAction
-    generation_id: int
+    generation_id: RowId
 
 
 class LibCb(CallbackData, prefix="l"):
     """A library page, 0-based."""
 
-    page: int
+    page: Small
 
 
 class PackCb(CallbackData, prefix="t"):
     """A top-up pack, named by its numbers so a changed configuration makes old buttons stale."""
 
-    stars: int
-    credits: int
+    stars: Small
+    credits: Small
 
 
 class LangCb(CallbackData, prefix="lg"):

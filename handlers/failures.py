@@ -20,6 +20,7 @@ from kie_client.catalog import (
     InvalidPromptError,
     MissingFieldError,
     ModelSpec,
+    PromptCharactersError,
     UnknownModelError,
 )
 
@@ -90,12 +91,16 @@ def source_text(lang: str, reason: str, spec: ModelSpec | None) -> str:
         return tr(lang, "src_missing")
     if "not available to animate" in lowered or "no longer stored" in lowered:
         return tr(lang, "src_gone")
+    if "not a picture" in lowered:  # bot/services/generation.py NOT_A_PICTURE: sniffed content
+        return tr(lang, "src_not_image")
     if spec is not None and spec.image_input is not None:
         return image_rule_text(lang, spec)
     return tr(lang, "fail_source")
 
 
 def prompt_text(lang: str, exc: InvalidPromptError) -> str:
+    if isinstance(exc, PromptCharactersError):
+        return tr(lang, "err_prompt_control" if exc.problem == "control" else "err_prompt_invisible")
     if exc.length > exc.max:
         return tr(lang, "err_prompt_long", length=count(lang, exc.length, "char"), max=exc.max)
     return tr(lang, "err_prompt_short", length=count(lang, exc.length, "char"), min=exc.min)

@@ -51,13 +51,23 @@ def _configured(settings: Settings, name: str, lang: str) -> str:
     return getattr(settings, f"{name}_text") or tr(lang, name)
 
 
-async def help_cmd(message: Message, lang: str) -> None:
-    await message.answer(tr(lang, "help"), reply_markup=keyboards.main_menu(lang))
+def help_text(lang: str, user_id: int, accounts: AccountService) -> str:
+    """Everyone's help; an admin's also lists the admin commands."""
+    text = tr(lang, "help")
+    if accounts.is_admin(user_id):
+        text += "\n\n" + tr(lang, "help_admin")
+    return text
 
 
-async def help_btn(query: CallbackQuery, lang: str) -> None:
+async def help_cmd(message: Message, lang: str, accounts: AccountService) -> None:
+    await message.answer(help_text(lang, message.from_user.id, accounts),
+                         reply_markup=keyboards.main_menu(lang))
+
+
+async def help_btn(query: CallbackQuery, lang: str, accounts: AccountService) -> None:
     await query.answer()
-    await screens.show(query, tr(lang, "help"), keyboards.menu_only_kb(lang))
+    await screens.show(query, help_text(lang, query.from_user.id, accounts),
+                       keyboards.menu_only_kb(lang))
 
 
 async def paysupport(message: Message, command: CommandObject, lang: str, bot: Bot,

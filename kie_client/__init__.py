@@ -46,5 +46,6 @@ from .catalog import (
     Mode,
     ModelSpec,
     OptionSpec,
+    PromptCharactersError,
     UnknownModelError,
 )

@@ -8,8 +8,9 @@ Two implementations share the `MediaStore` protocol:
   by one write buffer whatever the file size.
 * `SupabaseMediaStore` (storage/supabase_store.py) — Supabase Storage, bucket `generations`.
 
-Object paths follow the origin project's layout (`media_path`); every path handed to a store is
-checked by `validate_object_path` so user-derived parts can never climb out of the store.
+Object paths follow the origin project's layout (`media_path`) with a random part added, so a
+name cannot be guessed from ids and times; every path handed to a store is checked by
+`validate_object_path` so user-derived parts can never climb out of the store.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ __all__ = [
     "extension_for",
     "input_path",
     "media_path",
+    "new_token",
     "validate_object_path",
 ]
 
@@ -162,6 +165,11 @@ def _timestamp(value: int | float | datetime) -> int:
     return int(value)
 
 
+def new_token() -> str:
+    """The unguessable part of a new object name: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
 def media_path(
     user_id: int | str,
     kind: str,
@@ -169,19 +177,37 @@ def media_path(
     index: int,
     timestamp: int | float | datetime,
     ext: str,
+    *,
+    token: str | None = None,
 ) -> str:
-    """`{user_id}/{kind}/{generation_id}_{index}_{timestamp}.{ext}` — the origin's bucket layout."""
+    """`{user_id}/{kind}/{generation_id}_{index}_{timestamp}_{token}.{ext}` — the origin's bucket
+    layout plus a random `token` (a fresh `new_token()` unless given), so knowing a user id and a
+    generation id is not enough to fetch someone's result from a public bucket or `/media`.
+    `token=""` gives the name without it, as objects stored before were named (their paths are
+    kept in `generations.stored_paths`, so they are still found)."""
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise UnsafePathError(f"index must be a non-negative int, got {index!r}")
     return (
         f"{_id_part('user_id', user_id)}/{_id_part('kind', kind)}/"
-        f"{_id_part('generation_id', generation_id)}_{index}_{_timestamp(timestamp)}.{_ext(ext)}"
+        f"{_id_part('generation_id', generation_id)}_{index}_{_timestamp(timestamp)}"
+        f"{_token_suffix(token)}.{_ext(ext)}"
     )
 
 
-def input_path(user_id: int | str, generation_id: int | str, ext: str) -> str:
-    """`{user_id}/input/{generation_id}.{ext}` — a user's uploaded source photo."""
-    return f"{_id_part('user_id', user_id)}/input/{_id_part('generation_id', generation_id)}.{_ext(ext)}"
+def input_path(user_id: int | str, generation_id: int | str, ext: str, *,
+               token: str | None = None) -> str:
+    """`{user_id}/input/{generation_id}_{token}.{ext}` — a user's uploaded source photo, with a
+    random `token` as in `media_path` (`token=""`: the name without it)."""
+    return (f"{_id_part('user_id', user_id)}/input/{_id_part('generation_id', generation_id)}"
+            f"{_token_suffix(token)}.{_ext(ext)}")
+
+
+def _token_suffix(token: str | None) -> str:
+    if token is None:
+        token = new_token()
+    if token == "":
+        return ""
+    return "_" + _id_part("token", token)
 
 
 def extension_for(content_type: str | None, url: str | None = None) -> str:

@@ -22,7 +22,7 @@ from storage.errors import (
 from storage.models import GenerationStatus
 
 PAYLOAD_VERSION = "v1"
-_DELTA = re.compile(r"^([+\-=])(\d{1,9})$")
+_DELTA = re.compile(r"^([+\-=])(\d+)$")
 _RU_CODES = {"ru", "uk", "be", "kk", "ky", "uz", "tg", "hy", "az", "ka", "mo", "tt", "ba", "cv"}
 
 
@@ -31,6 +31,10 @@ def language_for(code: str | None) -> str:
     if not code:
         return "en"
     return "ru" if code.lower().replace("_", "-").split("-")[0] in _RU_CODES else "en"
+
+
+MAX_USERNAME = 64  # users.username; Telegram's own limit is 32
+MAX_CHARGE_ID = 256  # payments.telegram_payment_charge_id
 
 
 class AccountError(Exception):
@@ -186,6 +190,10 @@ class AccountService:
         return PaymentResult(credited, credits, await self.balance(user_id))
 
     async def get_payment(self, charge_id: str) -> Any:
+        """None for an unknown charge id, and for one longer than any can be (an admin's typo
+        is "no such payment", not a storage error)."""
+        if len(charge_id) > MAX_CHARGE_ID:
+            return None
         return await self._repo.get_payment(charge_id)
 
     async def reverse_purchase(self, charge_id: str, *, admin_id: int | None = None) -> Any:
@@ -196,12 +204,16 @@ class AccountService:
 
     # admin -----------------------------------------------------------------------------------
     async def find_user(self, who: str) -> Any:
+        """A user by id, @username or username; None when there is none — including an id past
+        64 bits or a name longer than Telegram allows, which no user can have."""
         who = (who or "").strip()
-        if who.startswith("@"):
-            return await self._repo.find_user_by_username(who[1:]) if len(who) > 1 else None
         if who.lstrip("-").isdigit():
-            return await self._repo.get_user(int(who))
-        return await self._repo.find_user_by_username(who) if who else None
+            number = int(who)
+            return await self._repo.get_user(number) if -(2**63) <= number < 2**63 else None
+        name = who.removeprefix("@")
+        if not name or len(name) > MAX_USERNAME:
+            return None
+        return await self._repo.find_user_by_username(name)
 
     async def admin_credit(
         self, who: str, amount: str, *, admin_id: int, note: str | None = None,
@@ -213,6 +225,8 @@ class AccountService:
         match = _DELTA.match((amount or "").strip())
         if not match:
             raise AccountError("amount must look like +N, -N or =N", code="bad_amount")
+        if len(match.group(2)) > 12:  # far past the ledger's limit; not even parsed
+            raise AccountError("amount is too large", code="amount_range")
         user = await self.find_user(who)
         if user is None:
             raise AccountError(f"no such user: {who}", code="no_user", who=who)

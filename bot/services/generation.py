@@ -16,12 +16,19 @@ from dataclasses import dataclass
 
 from kie_client.catalog import Catalog, ImageInputError
 from kie_client.types import CallbackPayload
-from storage.media import MediaStoreError, extension_for, input_path
+from storage.media import MediaStoreError, extension_for, input_path, new_token
 from storage.models import Generation, GenerationStatus, Stage
 
+from bot.downloads import sniff_media_type
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
-from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline, RowLease
+from bot.services.pipeline.context import (
+    MEDIA_TOKEN_KEY,
+    SOURCE_MIME_KEY,
+    SOURCE_PATH_KEY,
+    Pipeline,
+    RowLease,
+)
 from bot.services.pipeline.deliver import Deliverer, ProgressTracker
 from bot.services.pipeline.failures import StageFailures
 from bot.services.pipeline.submit import Submitter
@@ -62,6 +69,22 @@ class SourceImageError(Exception):
         self.user_reason = user_reason
 
 
+NOT_A_PICTURE = "the file is not a picture"
+
+
+def _sniffed(image: SourceImage) -> SourceImage:
+    """The image with the type its bytes prove; the declared one (a document's mime_type is
+    whatever the sender's app said) is not trusted, as results' Content-Type is not
+    (bot/downloads.py). Anything that is not an image format at all is refused here, before
+    anything is charged or stored."""
+    actual = sniff_media_type(image.data[:16])
+    if actual is None or not actual.startswith("image/"):
+        raise SourceImageError(NOT_A_PICTURE)
+    if actual == image.mime_type:
+        return image
+    return SourceImage(data=image.data, mime_type=actual, file_name=image.file_name)
+
+
 class GenerationService:
     def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic) -> None:
         self.pipeline = pipeline
@@ -92,6 +115,7 @@ class GenerationService:
         text = self.catalog.validate_prompt(model_key, prompt)
         cost = 0 if free else self.catalog.price(model_key, normalised)
         stored_options: dict = dict(normalised)
+        stored_options[MEDIA_TOKEN_KEY] = new_token()
 
         if spec.image_input is not None:
             image = source_image
@@ -99,12 +123,13 @@ class GenerationService:
                 image = await self._image_from_generation(user_id, source_generation_id)
             if image is None:
                 raise SourceImageError(f"{spec.name} needs a photo to start from")
+            image = _sniffed(image)
             try:
                 self.catalog.check_image(model_key, mime_type=image.mime_type, size=len(image.data))
             except ImageInputError as exc:
                 raise SourceImageError(str(exc)) from None
             stored_options[SOURCE_PATH_KEY] = await self._store_source(
-                user_id, request_key, image
+                user_id, request_key, image, token=stored_options[MEDIA_TOKEN_KEY]
             )
             stored_options[SOURCE_MIME_KEY] = image.mime_type
 
@@ -116,7 +141,9 @@ class GenerationService:
             now=now,
         )
         g = result.generation
-        if result.created:
+        if not result.created:  # a repeat of the request: the first row stands
+            await self._drop_unused_source(stored_options, g)
+        else:
             log.info(kv("generation queued", generation=g.id, model=model_key, user=user_id,
                         cost=cost))
             if progress_message_id:
@@ -130,14 +157,16 @@ class GenerationService:
         self.progress.track(g)
         return Started(generation=g, position=position or None, created=result.created)
 
-    async def _store_source(self, user_id: int, request_key: str, image: SourceImage) -> str:
-        # Keyed by the request, not the (not yet existing) generation id; a repeat of the same
-        # request overwrites the same object.
+    async def _store_source(self, user_id: int, request_key: str, image: SourceImage, *,
+                            token: str) -> str:
+        # Named for the request, not the (not yet existing) generation id, plus the generation's
+        # random token (storage.media.input_path): a source photo's name cannot be guessed from
+        # the chat and message ids.
         digest = hashlib.sha256(request_key.encode("utf-8")).hexdigest()[:32]
         ext = extension_for(image.mime_type, image.file_name)
         if ext == "bin":
             raise SourceImageError("this photo type is not supported; send a JPEG, PNG or WebP")
-        path = input_path(user_id, f"r{digest}", ext)
+        path = input_path(user_id, f"r{digest}", ext, token=token)
 
         async def chunks():
             yield image.data
@@ -145,6 +174,17 @@ class GenerationService:
         await self.pipeline.media.put(path, chunks(), content_type=image.mime_type,
                                       max_bytes=len(image.data))
         return path
+
+    async def _drop_unused_source(self, stored_options: dict, existing: Generation) -> None:
+        """A repeated request (a double tap on Generate) stored its photo under a token of its
+        own before finding the first request's row: that copy is nobody's, so delete it."""
+        path = stored_options.get(SOURCE_PATH_KEY)
+        if not path or path == (existing.options or {}).get(SOURCE_PATH_KEY):
+            return
+        try:
+            await self.pipeline.media.delete(path)
+        except MediaStoreError as exc:  # an orphan costs only space
+            log.warning(kv("unused source photo not deleted", error=type(exc).__name__))
 
     async def _image_from_generation(self, user_id: int, generation_id: int) -> SourceImage:
         g = await self.get(user_id=user_id, generation_id=generation_id)

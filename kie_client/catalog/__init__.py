@@ -7,6 +7,7 @@ from .errors import (
     InvalidOptionError,
     InvalidPromptError,
     MissingFieldError,
+    PromptCharactersError,
     UnknownModelError,
 )
 from .models import MODELS
@@ -28,6 +29,7 @@ __all__ = [
     "Mode",
     "OptionSpec",
     "PriceFactor",
+    "PromptCharactersError",
     "UnknownModelError",
     "spec_for_kie_model",
     "validate_input",

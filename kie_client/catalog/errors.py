@@ -72,6 +72,18 @@ class InvalidPromptError(CatalogError):
         super().__init__(message, field="prompt")
 
 
+class PromptCharactersError(InvalidPromptError):
+    """The prompt's length is fine but its characters are not: `problem` is "control" (a control
+    character such as U+0000, which Postgres cannot store and no model reads, or a lone
+    surrogate) or "invisible" (nothing but spaces and zero-width characters)."""
+
+    def __init__(self, min: int, max: int, length: int, *, problem: str) -> None:
+        self.problem = problem
+        message = ("prompt contains control characters" if problem == "control"
+                   else "prompt has no visible character")
+        super().__init__(min, max, length, message=message)
+
+
 class ImageInputError(CatalogError):
     """Missing, surplus or unacceptable input images (count, URL form, type or size)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from .errors import (
     InvalidOptionError,
     InvalidPromptError,
     MissingFieldError,
+    PromptCharactersError,
     UnknownModelError,
 )
 from .models import MODELS
@@ -49,12 +51,34 @@ def coerce_option(opt: OptionSpec, value: Any) -> Any:
     raise InvalidOptionError(opt.name, value, opt.values)
 
 
+# Characters that are letters or symbols to Unicode yet show nothing (fillers, the blank
+# Braille pattern): a prompt of only these is as empty as one of zero-width spaces.
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_ALLOWED_CONTROLS = frozenset("\t\n\r")
+
+
+def prompt_problem(text: str) -> str | None:
+    """"control" when `text` holds a control character (Cc other than tab and line breaks, or a
+    lone surrogate), "invisible" when no character of it would show, else None."""
+    visible = False
+    for char in text:
+        category = unicodedata.category(char)
+        if (category == "Cc" and char not in _ALLOWED_CONTROLS) or category == "Cs":
+            return "control"
+        if not visible and category[0] in "LNPS" and char not in _BLANK_LOOKALIKES:
+            visible = True
+    return None if visible else "invisible"
+
+
 def check_prompt_text(spec: ModelSpec, prompt: Any) -> str:
     if not isinstance(prompt, str):
         raise InvalidPromptError(spec.prompt_min, spec.prompt_max, 0, message="prompt must be a string")
     text = prompt.strip()
     if not text or len(text) < spec.prompt_min or len(text) > spec.prompt_max:
         raise InvalidPromptError(spec.prompt_min, spec.prompt_max, len(text))
+    problem = prompt_problem(text)
+    if problem is not None:
+        raise PromptCharactersError(spec.prompt_min, spec.prompt_max, len(text), problem=problem)
     return text
 
 

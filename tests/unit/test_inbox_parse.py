@@ -31,7 +31,8 @@ def test_chat_key(update, key):
 
 
 def test_parse_keeps_the_body_as_sent():
-    body = json.dumps({"update_id": 5, "message": {"chat": {"id": 9}, "text": "é"}},
+    body = json.dumps({"update_id": 5, "message": {"message_id": 1, "date": 0,
+                                                   "chat": {"id": 9, "type": "private"}, "text": "é"}},
                       ensure_ascii=False).encode()
     assert parse_update(body) == (5, 9, body.decode())
 
@@ -46,8 +47,41 @@ def test_parse_keeps_the_body_as_sent():
     (b'{"update_id": -1}', "update_id missing or not an integer"),
     (b'{"update_id": 1.5}', "update_id missing or not an integer"),
     (b'{"update_id": 99999999999999999999}', "update_id missing or not an integer"),
+    (b"[" * 5000 + b"]" * 5000, "body is nested too deeply"),
+    (b'{"update_id": 1, "message": ' + b"[" * 5000 + b"]" * 5000 + b"}", "body is nested too deeply"),
+    (b'[{"update_id": 1}]', "update is not a JSON object"),
+    (b"   ", "body is not JSON"),
+    (b'{"update_id": 1, "message": "hi"}',
+     "not a Telegram update: message: Input should be a valid dictionary or instance of Message"),
+    (json.dumps({"update_id": 1, "message": {"message_id": 1, "date": 0, "text": 5,
+                                             "chat": {"id": 1, "type": "private"}}}).encode(),
+     "not a Telegram update: message.text: Input should be a valid string"),
+    (json.dumps({"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "hi",
+                                             "chat": {"id": 2**64, "type": "private"}}}).encode(),
+     "a number does not fit in 64 bits"),
+    (json.dumps({"update_id": 1, "callback_query": {"id": "q", "chat_instance": "c",
+                                                    "from": {"id": -(2**63) - 1, "is_bot": False,
+                                                             "first_name": "U"}}}).encode(),
+     "a number does not fit in 64 bits"),
+    (b'{"update_id": 1, "callback_query": {"id": 1}}',
+     "not a Telegram update: callback_query.id: Input should be a valid string (and 2 more)"),
 ])
 def test_parse_refuses_with_a_reason(body, reason):
     with pytest.raises(BadUpdate) as caught:
         parse_update(body)
     assert caught.value.reason == reason
+
+
+def test_a_reason_never_echoes_the_body():
+    secret = "x" * 50 + "SECRETVALUE"
+    body = json.dumps({"update_id": 1, "message": {"message_id": secret}}).encode()
+    with pytest.raises(BadUpdate) as caught:
+        parse_update(body)
+    assert "SECRETVALUE" not in caught.value.reason
+    assert caught.value.reason.startswith("not a Telegram update: message.message_id:")
+
+
+def test_kinds_of_update_aiogram_does_not_know_yet_are_kept():
+    """Telegram adds update kinds; storing them is harmless (the dispatcher skips them)."""
+    body = b'{"update_id": 3, "some_future_kind": {"id": 1}}'
+    assert parse_update(body) == (3, None, body.decode())

@@ -40,7 +40,7 @@ from bot.downloads import (
     DownloadTooLargeError,
 )
 from bot.logging import kv
-from bot.services.pipeline.context import Pipeline
+from bot.services.pipeline.context import MEDIA_TOKEN_KEY, Pipeline
 
 log = logging.getLogger("bot.pipeline.complete")
 
@@ -281,7 +281,9 @@ class Completer:
             ext = extension_for(download.content_type, name_url or url)
             if ext == "bin":
                 ext = "mp4" if g.kind == "video" else "jpg"
-            path = media_path(g.user_id, g.kind, g.id, index, result_timestamp(g), ext)
+            token = (g.options or {}).get(MEDIA_TOKEN_KEY)
+            path = media_path(g.user_id, g.kind, g.id, index, result_timestamp(g), ext,
+                              token=token if isinstance(token, str) and token else None)
             content_type = download.content_type or ("video/mp4" if ext == "mp4" else "image/jpeg")
             return await p.media.put(path, download.chunks, content_type=content_type,
                                      max_bytes=p.config.max_result_bytes)

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 # are internal and never sent to KIE. (The prompt is a column of its own: Generation.prompt.)
 SOURCE_PATH_KEY = "_source_path"
 SOURCE_MIME_KEY = "_source_mime"
+# The random part of this generation's object names (storage.media.new_token), drawn once at
+# start: a storer that runs again after a crash writes the same names (overwriting), while
+# nobody can guess them from ids and times. Rows from before it get a fresh token per attempt.
+MEDIA_TOKEN_KEY = "_media_token"
 # kie_state written just before createTask: if the process dies inside the call, the next
 # process sees it and treats the outcome as unknown instead of creating a second (billed) task.
 CREATING = "creating"

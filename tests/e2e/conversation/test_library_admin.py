@@ -119,6 +119,7 @@ async def test_admin_credit_user_stats_refund_ledgercheck(webhook_stack):
 
     await admin.send_command("/refund", outcome.charge_id)
     await seen(admin, "Refunded 50 Telegram Stars to 4200; debited 50⭐")
+    await seen(ann, "Ваш платёж на 50 Telegram Stars возвращён. С баланса списано 50⭐, теперь на нём 40⭐.")
     assert any(c.method == "refundStarPayment" for c in stack.telegram.calls)
     assert await stack.app.accounts.balance(4200) == 40
     await admin.send_command("/refund", outcome.charge_id)

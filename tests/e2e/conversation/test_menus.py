@@ -67,11 +67,21 @@ async def test_lang_switches_and_is_remembered(webhook_stack):
 
 async def test_commands_are_registered_in_both_languages(webhook_stack):
     calls = [c for c in webhook_stack.telegram.calls if c.method == "setMyCommands"]
-    by_lang = {c.params.get("language_code"): c.params["commands"] for c in calls}
+    everyone = [c for c in calls if "scope" not in c.params]
+    by_lang = {c.params.get("language_code"): c.params["commands"] for c in everyone}
     assert set(by_lang) == {None, "ru"}
     assert {"command": "start", "description": "Main menu"} in by_lang[None]
     assert {"command": "start", "description": "Главное меню"} in by_lang["ru"]
     assert [c["command"] for c in by_lang[None]] == [c["command"] for c in by_lang["ru"]]
+    assert "credit" not in [c["command"] for c in by_lang[None]]
+    # The admin's own chat has a menu with the admin commands as well.
+    admin = {c.params.get("language_code"): c.params["commands"] for c in calls
+             if c.params.get("scope", {}).get("type") == "chat"
+             and c.params["scope"].get("chat_id") == ADMIN_ID}
+    assert set(admin) == {None, "ru"}
+    assert [c["command"] for c in admin[None]][-6:] == [
+        "credit", "user", "stats", "refund", "ledgercheck", "selftest"]
+    assert {"command": "refund", "description": "Админ: вернуть платёж в Stars"} in admin["ru"]
 
 
 async def test_mid_flow_state_survives_a_restart_with_redis(tmp_path, redis_url):

@@ -111,6 +111,7 @@ async def test_refund_reports_only_what_was_debited(webhook_stack):
     await admin.send_command("/refund", outcome.charge_id)
     done = await seen(admin, "Refunded 150 Telegram Stars to 3530")
     assert "debited 40⭐ of 165⭐" in done.text
+    await seen(ann, "Your payment of 150 Telegram Stars was refunded. 40⭐ were taken off your balance; it is now 0⭐.")
     assert await balance(stack, 3530) == 0
     assert (await ledger(stack, 3530))[-1] == ("purchase_refund", -40)
     assert (await stack.app.accounts.get_payment(outcome.charge_id)).refunded_credits == 40

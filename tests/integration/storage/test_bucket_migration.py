@@ -1,5 +1,5 @@
-"""Migration 0002 on a Postgres that looks like Supabase (a minimal fake `storage` schema), and
-its absence of effect elsewhere."""
+"""Migrations 0002 and 0007 on a Postgres that looks like Supabase (a minimal fake `storage`
+schema), and their absence of effect elsewhere. What anon can do at head: tests/e2e/test_supabase_rls.py."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ FAKE_SUPABASE = [
     "GRANT USAGE ON SEQUENCE storage.objects_id_seq TO authenticated",
 ]
 USER_UUID = "6f1c1c8e-7a53-4a55-9d3e-2b1d2b7c9a10"
+BUCKET_REVISION = "0002_supabase_bucket"
 
 
 async def _insert_as_user(engine, name: str) -> bool:
@@ -64,9 +65,9 @@ async def test_creates_bucket_and_policies_on_supabase_like_postgres(pg_url):
             async with engine.begin() as conn:
                 for statement in FAKE_SUPABASE:
                     await conn.execute(sa.text(statement))
-            await migrate.upgrade(engine)
+            await migrate.upgrade(engine, BUCKET_REVISION)
             await migrate.downgrade(engine, "0001_initial")
-            await migrate.upgrade(engine)  # idempotent: re-running after a downgrade works
+            await migrate.upgrade(engine, BUCKET_REVISION)  # re-running after a downgrade works
             async with engine.connect() as conn:
                 bucket = (await conn.execute(sa.text("SELECT id, name, public FROM storage.buckets"))).all()
                 assert bucket == [("generations", "generations", True)]
@@ -82,6 +83,16 @@ async def test_creates_bucket_and_policies_on_supabase_like_postgres(pg_url):
             # the policies really work: own folder yes, someone else's no
             assert await _insert_as_user(engine, f"{USER_UUID}/image/1_0_1.png")
             assert not await _insert_as_user(engine, "someone-else/image/1_0_1.png")
+
+            # 0007 takes the listing and the never-matching auth.uid() policies away again …
+            await migrate.upgrade(engine)
+            async with engine.connect() as conn:
+                assert set(await _policies(conn)) == {"kiebot generations service role"}
+            assert not await _insert_as_user(engine, f"{USER_UUID}/image/2_0_1.png")
+            # … and its downgrade puts them back as 0002 made them.
+            await migrate.downgrade(engine, BUCKET_REVISION)
+            async with engine.connect() as conn:
+                assert await _policies(conn) == policies
 
             async with engine.begin() as conn:
                 await conn.execute(sa.text(

@@ -32,7 +32,7 @@ def store(tmp_path: Path) -> LocalMediaStore:
 
 
 async def test_put_writes_layout_path_and_reports_object(store: LocalMediaStore):
-    path = media_path(42, "image", 7, 0, 1734300000, "jpg")
+    path = media_path(42, "image", 7, 0, 1734300000, "jpg", token="")
     obj = await store.put(path, agen(b"abc", b"def"), content_type="image/jpeg")
     assert obj == StoredObject(
         path="42/image/7_0_1734300000.jpg",

@@ -124,7 +124,7 @@ async def test_backfilled_paths_are_where_the_storer_writes(db_url):
             g = await repo.get_generation(gid)
             stamp = g.completed_at or g.created_at
             expected = tuple(
-                media_path(7, g.kind, gid, index, stamp, extension_for(None, url))
+                media_path(7, g.kind, gid, index, stamp, extension_for(None, url), token="")
                 for index, url in enumerate(g.result_urls)
             )
             assert g.stored_paths == expected

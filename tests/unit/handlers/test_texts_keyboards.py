@@ -66,9 +66,19 @@ def test_callback_data_fits_for_every_model_option_and_value():
     packed += [FlowCb(draft=BIG, action=action).pack() for action in FlowAction]
     packed += [GenCb(action=action, generation_id=BIG).pack() for action in GenAction]
     packed += [MenuCb(action=action).pack() for action in MenuAction]
-    packed += [LibCb(page=BIG).pack(), PackCb(stars=100_000, credits=1_000_000).pack(),
+    packed += [LibCb(page=2**31 - 1).pack(), PackCb(stars=2**31 - 1, credits=2**31 - 1).pack(),
                LangCb(language="ru").pack()]
     assert all(len(p.encode()) <= 64 for p in packed), max(packed, key=len)
+
+
+def test_numbers_past_what_a_field_can_mean_do_not_unpack():
+    """Forged data with such numbers matches no handler: the fallback answers "expired"."""
+    for data in (f"g:doc:{2**63}", "g:doc:-1", f"l:{2**31}", f"t:1:{2**31}", f"o:0:{2**15}:0",
+                 f"f:{2**63}:go", f"p:kling_26_i2v:{2**64}"):
+        cb = {"g": GenCb, "l": LibCb, "t": PackCb, "o": OptCb, "f": FlowCb, "p": PickCb}[data[0]]
+        with pytest.raises(ValueError):
+            cb.unpack(data)
+    assert GenCb.unpack(f"g:doc:{2**63 - 1}").generation_id == 2**63 - 1
 
 
 def test_only_values_are_packed_so_the_wire_format_stays_short():

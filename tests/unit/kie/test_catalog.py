@@ -284,3 +284,23 @@ def test_specs_are_frozen_data():
     spec = MODELS[0]
     with pytest.raises(AttributeError):
         spec.base_price = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("prompt", "problem"), [
+    ("\u200b", "invisible"), ("\u200b\u200c\u200d\u2060\ufeff", "invisible"),
+    ("\u3164\u115f", "invisible"), ("\u2800", "invisible"), ("\u0301", "invisible"),
+    ("a\x00b", "control"), ("a\x7fb", "control"), ("a\x85b", "control"), ("a\ud800b", "control"),
+    ("a\x1b[1m", "control"),
+    ("a lighthouse", None), ("line one\nline two\tand\r\nthree", None), ("🙂", None),
+    ("日本", None), ("a\u200bb", None), ("!", None),
+])
+def test_prompts_need_a_visible_character_and_no_control_characters(prompt, problem):
+    from kie_client.catalog import PromptCharactersError
+
+    catalog = Catalog()
+    if problem is None:
+        assert catalog.validate_prompt("seedream_45_t2i", prompt) == prompt.strip()
+        return
+    with pytest.raises(PromptCharactersError) as caught:
+        catalog.validate_prompt("seedream_45_t2i", prompt)
+    assert caught.value.problem == problem and caught.value.field == "prompt"

@@ -84,3 +84,24 @@ async def test_a_callback_for_another_task_is_refused(world):
     assert await world.row(g.id) == before
     assert (await world.row(other.id)).callback_received_at is None
     assert own_task != other_task
+
+
+async def test_object_names_carry_the_rows_own_random_part(world):
+    """Drawn once at start and kept on the row: unguessable, yet a storer that runs again
+    writes (overwrites) the very same names."""
+    from bot.services.pipeline.context import MEDIA_TOKEN_KEY
+    from storage.media import media_path
+
+    g = await world.start()
+    token = g.options[MEDIA_TOKEN_KEY]
+    assert isinstance(token, str) and len(token) == 22
+    assert await world.run("submit") == 1
+    (task,) = world.kie.creates
+    world.kie.succeed(task.task_id)
+    world.clock.advance(world.config.callback_grace_s)
+    assert await world.run("poll") == 1 and await world.run("store") == 1
+    row = await world.row(g.id)
+    [path] = row.stored_paths
+    ext = path.rsplit(".", 1)[1]
+    assert path == media_path(row.user_id, row.kind, row.id, 0, row.completed_at, ext, token=token)
+    assert [f.name for f in world.stored_files()] == [path.rsplit("/", 1)[1]]
