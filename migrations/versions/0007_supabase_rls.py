@@ -24,7 +24,7 @@ Downgrade disables RLS and puts 0002's policies back; the revoked grants are not
 (they were Supabase's defaults, never the bot's).
 
 Revision ID: 0007_supabase_rls
-Revises: 0005_updates_inbox
+Revises: 0006_stage_backoff
 Create Date: 2026-12-02
 """
 from __future__ import annotations
