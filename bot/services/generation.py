@@ -12,22 +12,35 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kie_client.catalog import Catalog, ImageInputError
+from kie_client.catalog import Catalog, CatalogError, ImageInputError
+from kie_client.providers import DEFAULT_API
 from kie_client.types import CallbackPayload
 from storage.media import MediaStoreError, extension_for, input_path
 from storage.models import Generation, GenerationStatus, Stage
 
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
-from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline, RowLease
+from bot.services.pipeline.context import (
+    API_KEY,
+    AUDIO_MIME_KEY,
+    AUDIO_PATH_KEY,
+    SOURCE_MIME_KEY,
+    SOURCE_MIMES_KEY,
+    SOURCE_PATH_KEY,
+    SOURCE_PATHS_KEY,
+    Pipeline,
+    RowLease,
+)
 from bot.services.pipeline.deliver import Deliverer, ProgressTracker
 from bot.services.pipeline.submit import Submitter
 
 __all__ = [
     "CallbackOutcome",
     "GenerationService",
+    "SourceAudio",
     "SourceImage",
     "SourceImageError",
     "Started",
@@ -41,6 +54,15 @@ REFILL_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class SourceImage:
+    data: bytes
+    mime_type: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class SourceAudio:
+    """A voice message or audio file for a model's audio input."""
+
     data: bytes
     mime_type: str
     file_name: str
@@ -80,10 +102,15 @@ class GenerationService:
         self, *, user_id: int, chat_id: int, model_key: str, options: dict, prompt: str,
         request_key: str, source_image: SourceImage | None = None,
         source_generation_id: int | None = None, progress_message_id: int | None = None,
-        free: bool = False,
+        free: bool = False, source_images: Sequence[SourceImage] = (),
+        source_audio: SourceAudio | None = None,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
-        CatalogError subclasses or SourceImageError; nothing is charged when it raises."""
+        CatalogError subclasses or SourceImageError; nothing is charged when it raises.
+
+        Photos: `source_images` (an album, in order) or `source_image`, else the picture of
+        `source_generation_id`; a model whose image input is optional (min_count 0) runs on
+        the prompt alone without them. `source_audio` feeds a model's audio input."""
         p = self.pipeline
         spec = self.catalog.get(model_key)
         normalised = self.catalog.normalise_options(model_key, options)
@@ -91,20 +118,44 @@ class GenerationService:
         cost = 0 if free else self.catalog.price(model_key, normalised)
         stored_options: dict = dict(normalised)
 
-        if spec.image_input is not None:
-            image = source_image
-            if image is None and source_generation_id is not None:
-                image = await self._image_from_generation(user_id, source_generation_id)
-            if image is None:
+        if spec.api != DEFAULT_API:
+            stored_options[API_KEY] = spec.api
+        rule = spec.image_input
+        if rule is not None:
+            images = list(source_images) or ([source_image] if source_image is not None else [])
+            if not images and source_generation_id is not None:
+                images = [await self._image_from_generation(user_id, source_generation_id)]
+            if len(images) < max(rule.min_count, 0) or (not images and rule.min_count > 0):
                 raise SourceImageError(f"{spec.name} needs a photo to start from")
-            try:
-                self.catalog.check_image(model_key, mime_type=image.mime_type, size=len(image.data))
-            except ImageInputError as exc:
-                raise SourceImageError(str(exc)) from None
-            stored_options[SOURCE_PATH_KEY] = await self._store_source(
-                user_id, request_key, image
-            )
-            stored_options[SOURCE_MIME_KEY] = image.mime_type
+            if len(images) > rule.max_count:
+                raise SourceImageError(f"{spec.name} takes at most {rule.max_count} photos")
+            for image in images:
+                try:
+                    self.catalog.check_image(model_key, mime_type=image.mime_type,
+                                             size=len(image.data))
+                except ImageInputError as exc:
+                    raise SourceImageError(str(exc)) from None
+            paths = [await self._store_source(user_id, request_key, image, index=i)
+                     for i, image in enumerate(images)]
+            if len(images) == 1:
+                stored_options[SOURCE_PATH_KEY] = paths[0]
+                stored_options[SOURCE_MIME_KEY] = images[0].mime_type
+            elif images:
+                stored_options[SOURCE_PATHS_KEY] = paths
+                stored_options[SOURCE_MIMES_KEY] = [image.mime_type for image in images]
+        audio_rule = spec.audio_input
+        if audio_rule is not None:
+            if source_audio is None and audio_rule.min_count > 0:
+                raise SourceImageError(f"{spec.name} needs a voice message or audio file")
+            if source_audio is not None:
+                try:
+                    self.catalog.check_audio(model_key, mime_type=source_audio.mime_type,
+                                             size=len(source_audio.data))
+                except CatalogError as exc:
+                    raise SourceImageError(str(exc)) from None
+                stored_options[AUDIO_PATH_KEY] = await self._store_source(
+                    user_id, request_key, source_audio, index="a")
+                stored_options[AUDIO_MIME_KEY] = source_audio.mime_type
 
         now = p.clock()
         result = await p.repository.start_generation(
@@ -128,14 +179,18 @@ class GenerationService:
         self.progress.track(g)
         return Started(generation=g, position=position or None, created=result.created)
 
-    async def _store_source(self, user_id: int, request_key: str, image: SourceImage) -> str:
+    async def _store_source(self, user_id: int, request_key: str,
+                            image: SourceImage | SourceAudio, *, index: int | str = 0) -> str:
         # Keyed by the request, not the (not yet existing) generation id; a repeat of the same
-        # request overwrites the same object.
+        # request overwrites the same object. The first photo keeps the name it always had.
         digest = hashlib.sha256(request_key.encode("utf-8")).hexdigest()[:32]
         ext = extension_for(image.mime_type, image.file_name)
         if ext == "bin":
+            if isinstance(image, SourceAudio):
+                raise SourceImageError("this audio type is not supported; send a voice message, MP3 or M4A")
             raise SourceImageError("this photo type is not supported; send a JPEG, PNG or WebP")
-        path = input_path(user_id, f"r{digest}", ext)
+        suffix = "" if index == 0 else f"-{index}"
+        path = input_path(user_id, f"r{digest}{suffix}", ext)
 
         async def chunks():
             yield image.data
@@ -209,6 +264,12 @@ class GenerationService:
         return True
 
     # -- what the server calls -----------------------------------------------------------------
+
+    def parse_callback(self, api: str | None, body: bytes) -> CallbackPayload:
+        """A callback body in the shape of provider `api` (None: market). Raises
+        KieResponseError for a malformed body, UnknownProviderError for an unknown shape."""
+        assert self.pipeline.providers is not None
+        return self.pipeline.providers.get(api).parse_callback(body)
 
     async def accept_callback(self, generation_id: int, payload: CallbackPayload) -> CallbackOutcome:
         return await self.completer.accept_callback(generation_id, payload)
