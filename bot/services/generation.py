@@ -41,6 +41,7 @@ __all__ = [
     "CallbackOutcome",
     "GenerationService",
     "SourceAudio",
+    "SourceAudioError",
     "SourceImage",
     "SourceImageError",
     "Started",
@@ -57,6 +58,14 @@ class SourceImage:
     data: bytes
     mime_type: str
     file_name: str
+
+
+class SourceAudioError(Exception):
+    """The user's recording cannot be used (missing, type, size)."""
+
+    def __init__(self, user_reason: str) -> None:
+        super().__init__(user_reason)
+        self.user_reason = user_reason
 
 
 @dataclass(frozen=True)
@@ -146,13 +155,13 @@ class GenerationService:
         audio_rule = spec.audio_input
         if audio_rule is not None:
             if source_audio is None and audio_rule.min_count > 0:
-                raise SourceImageError(f"{spec.name} needs a voice message or audio file")
+                raise SourceAudioError(f"{spec.name} needs a voice message or audio file")
             if source_audio is not None:
                 try:
                     self.catalog.check_audio(model_key, mime_type=source_audio.mime_type,
                                              size=len(source_audio.data))
                 except CatalogError as exc:
-                    raise SourceImageError(str(exc)) from None
+                    raise SourceAudioError(str(exc)) from None
                 stored_options[AUDIO_PATH_KEY] = await self._store_source(
                     user_id, request_key, source_audio, index="a")
                 stored_options[AUDIO_MIME_KEY] = source_audio.mime_type
@@ -187,7 +196,7 @@ class GenerationService:
         ext = extension_for(image.mime_type, image.file_name)
         if ext == "bin":
             if isinstance(image, SourceAudio):
-                raise SourceImageError("this audio type is not supported; send a voice message, MP3 or M4A")
+                raise SourceAudioError("this audio type is not supported; send a voice message, MP3 or M4A")
             raise SourceImageError("this photo type is not supported; send a JPEG, PNG or WebP")
         suffix = "" if index == 0 else f"-{index}"
         path = input_path(user_id, f"r{digest}{suffix}", ext)

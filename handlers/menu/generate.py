@@ -11,7 +11,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.presenter import Presenter
-from bot.services.generation import GenerationService, SourceAudio, SourceImage, SourceImageError
+from bot.services.generation import (
+    GenerationService,
+    SourceAudio,
+    SourceAudioError,
+    SourceImage,
+    SourceImageError,
+)
 from handlers import draft as drafts
 from handlers import screens
 from handlers.callbacks import FlowAction, FlowCb
@@ -82,6 +88,16 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
     except InFlightLimitError as exc:
         await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")),
                            show_alert=True)
+        return
+    except SourceAudioError as exc:
+        # The recording is unusable or missing: drop it and ask for another, with the reason.
+        await query.answer()
+        draft["audio"] = None
+        await drafts.save(state, draft)
+        await state.set_state(Draft.audio)
+        log.info("recording refused: %s", exc.user_reason)
+        text, kb = screens.ask_audio(lang, catalog, draft, error=tr(lang, "err_audio_source"))
+        await bot.send_message(chat_id, text, reply_markup=kb)
         return
     except (SourceImageError, _DownloadFailed) as exc:
         # The photo is unusable: drop it and ask for another, with the reason.

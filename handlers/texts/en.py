@@ -50,6 +50,7 @@ TEXTS: dict[str, str] = {
     "err_expect_audio": "I need a voice message or an audio file at this step.",
     "err_audio_big": "That recording is {size} MB; at most {limit} MB is allowed.",
     "err_audio_type": "This audio type ({mime}) can't be used. Send a voice message, MP3, M4A, OGG or WAV.",
+    "err_audio_source": "This recording can't be used. Please send another voice message or audio file.",
     "card_audio": "Audio: ✅ attached\n",
     "photo_received": "📷 Photo received.",
     "err_expect_photo": "I need a photo at this step. Send a photo or an image file (JPEG, PNG, WebP, up to 10 MB).",

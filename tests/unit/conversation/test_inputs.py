@@ -156,3 +156,23 @@ async def test_a_voice_message_is_the_audio_input(with_talking_model):
     options = row["options"]
     assert options["_audio_mime"] == "audio/ogg" and stored(h, options["_audio_path"]) == voice
     assert stored(h, options["_source_path"]) == face
+
+
+async def test_a_recording_the_service_refuses_at_generate_is_asked_for_again(with_talking_model):
+    h = with_talking_model
+    ann = h.user(3105)
+    await h.send(ann, "/start")
+    await h.press(ann, tr("en", "btn_videos"))
+    await h.press(ann, tr("en", "model_button", name="Talking Photo", price=20))
+    await h.press(ann, tr("en", "btn_continue", price=20))
+    await h.feed(h.updates.photo(ann, make_png(24, 24, "face"), caption="hello again"))
+    await h.feed(h.updates.voice(ann, b"OggS" + b"\x00" * 20))
+    # The recording is refused by the service at Generate (here: a type the model does not take).
+    draft = (await h.dispatcher.fsm.get_context(h.bot, ann.id, ann.id).get_data())["draft"]
+    draft["audio"] = {"file_id": "none", "mime": "audio/flac", "name": "a.flac", "size": 10}
+    await h.dispatcher.fsm.get_context(h.bot, ann.id, ann.id).update_data(draft=draft)
+    h.bot.session.add_file("none", b"fLaC" + b"\x00" * 6)
+    await h.press(ann, tr("en", "btn_generate", price=20))
+    assert h.screen(ann).text == (tr("en", "err_audio_source") + "\n\n"
+                                  + tr("en", "ask_audio", name="Talking Photo", limit=1))
+    assert await h.generations(3105) == []  # nothing charged
