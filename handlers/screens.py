@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers import keyboards
-from handlers.texts import tr
+from handlers.texts import count, tr
 from kie_client.catalog import Catalog, Kind, Mode, ModelSpec
 
 Screen = tuple[str, InlineKeyboardMarkup]
@@ -61,7 +61,7 @@ def ask_prompt(lang: str, catalog: Catalog, draft: dict, *, error: str | None = 
     if rule is not None and rule.min_count == 0 and not draft.get("photo"):
         # One entry for text and image modes: pictures are taken when given.
         text = tr(lang, "ask_prompt_images", min=spec.prompt_min, max=spec.prompt_max,
-                  photos=rule.max_count)
+                  photos=count(lang, rule.max_count, "photo"))
     else:
         text = tr(lang, "ask_prompt", min=spec.prompt_min, max=spec.prompt_max)
     return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])

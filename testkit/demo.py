@@ -172,7 +172,7 @@ async def play(s: Script) -> None:
     await s.tap("🎬 Videos")
     await s.tap("Veo 3.1 Lite · 14⭐")
     await s.tap("Continue · 14⭐")
-    await s.see("To start from pictures, send a photo or an album of up to 2")
+    await s.see("To start from pictures, send a photo or an album of up to 2 photos")
     await s.say("A paper boat sails down a rainy street, the camera follows it")
     await s.see("Ready to generate")
     await s.tap("Generate · 14⭐")

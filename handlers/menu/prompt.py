@@ -25,7 +25,7 @@ from handlers.errors import StaleMenu
 from handlers.callbacks import FlowAction, FlowCb
 from handlers.failures import prompt_text
 from handlers.states import Draft
-from handlers.texts import decimal, tr
+from handlers.texts import count, decimal, tr
 from kie_client.catalog import Catalog, InvalidPromptError, Kind, ModelSpec
 
 _DEFAULT_MIMES = ("image/jpeg", "image/png", "image/webp")
@@ -213,7 +213,9 @@ async def album_done(message: Message, state: FSMContext, group: str, lang: str,
     spec = catalog.get(draft["model"])
     received = tr(lang, "album_received", n=len(draft["photos"]))
     if draft.get("dropped"):
-        received += "\n" + tr(lang, "album_too_many", name=spec.name, max=spec.image_input.max_count)
+        limit = spec.image_input.max_count
+        received += "\n" + tr(lang, "album_too_many", name=spec.name, max=limit,
+                               photos=count(lang, limit, "photo"))
     caption = draft.pop("caption", None) or ""
     await drafts.save(state, draft)
     if caption:

@@ -43,7 +43,7 @@ TEXTS: dict[str, str] = {
     # albums, optional pictures and voice input
     "ask_prompt_images": "✍️ Describe what you want to see ({min}–{max} characters). To start from pictures, send a photo or an album of up to {photos} with the prompt as the caption.",
     "album_received": "📷 Photos received: {n}.",
-    "album_too_many": "{name} takes at most {max} photos: I kept the first {max}.",
+    "album_too_many": "{name} takes at most {photos}: I kept the first {max}.",
     "card_photos": "Photos: ✅ {n} attached\n",
     "ask_audio": "🎙 Send a voice message or an audio file for {name} (up to {limit} MB).",
     "audio_received": "🎙 Audio received.",
@@ -212,6 +212,7 @@ TEXTS.update({
 
 TEXTS.update({
     # admin screens (handlers/admin.py, handlers/admin_reports.py, handlers/selftest.py)
+    "word_photo": "photo|photos",
     "word_payment": "payment|payments",
     "adm_yes": "yes",
     "adm_no": "no",

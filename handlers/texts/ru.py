@@ -41,9 +41,9 @@ TEXTS: dict[str, str] = {
     "ask_photo": "📷 Пришлите фото для {name}: JPEG, PNG или WebP до 10 МБ, как фото или файлом. Описание можно написать в подписи.",
     "ask_prompt": "✍️ Опишите, что хотите получить ({min}–{max} символов).",
     # альбомы, необязательные картинки и голос
-    "ask_prompt_images": "✍️ Опишите, что хотите получить ({min}–{max} символов). Чтобы начать с картинок, пришлите фото или альбом до {photos} фото с описанием в подписи.",
+    "ask_prompt_images": "✍️ Опишите, что хотите получить ({min}–{max} символов). Чтобы начать с картинок, пришлите фото или альбом (до {photos}) с описанием в подписи.",
     "album_received": "📷 Получено фото: {n}.",
-    "album_too_many": "{name} принимает не больше {max} фото: оставил первые {max}.",
+    "album_too_many": "{name} принимает не больше {photos}: оставил первые {max}.",
     "card_photos": "Фото: ✅ прикреплено {n}\n",
     "ask_audio": "🎙 Пришлите голосовое сообщение или аудиофайл для {name} (до {limit} МБ).",
     "audio_received": "🎙 Аудио получено.",
@@ -212,6 +212,7 @@ TEXTS.update({
 
 TEXTS.update({
     # admin screens (handlers/admin.py, handlers/admin_reports.py, handlers/selftest.py)
+    "word_photo": "фото|фото|фото",
     "word_payment": "платёж|платежа|платежей",
     "adm_yes": "да",
     "adm_no": "нет",

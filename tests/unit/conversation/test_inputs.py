@@ -55,7 +55,7 @@ async def test_an_album_is_collected_up_to_the_limit_and_answered_once(harness):
     collector, gate = gated(h)
     await to_veo_prompt(h, ann)
     question = h.screen(ann)
-    assert question.text == tr("en", "ask_prompt_images", min=1, max=5000, photos=2)
+    assert question.text == tr("en", "ask_prompt_images", min=1, max=5000, photos="2 photos")
 
     photos = [make_png(32, 18, f"frame{i}") for i in range(3)]
     replies = []
@@ -70,7 +70,7 @@ async def test_an_album_is_collected_up_to_the_limit_and_answered_once(harness):
 
     card = h.screen(ann)
     assert card.text.startswith(tr("en", "album_received", n=2) + "\n"
-                                + tr("en", "album_too_many", name="Veo 3.1 Fast", max=2))
+                                + tr("en", "album_too_many", name="Veo 3.1 Fast", max=2, photos="2 photos"))
     assert tr("en", "card_photos", n=2) in card.text
     assert "the boat drifts from dawn to dusk" in card.text
     await h.press(ann, tr("en", "btn_generate", price=VEO_PRICE))
