@@ -196,3 +196,33 @@ async def test_market_route_refuses_a_veo_model_and_market_provider_still_works(
         assert isinstance(provider, MarketProvider)
         task_id = await provider.submit(spec, catalog.build_input(spec.key, PROMPT, {}), None)
         assert (await provider.fetch(task_id)).task_id == task_id
+
+
+async def test_fault_knobs_work_for_veo_tasks(emulator, receiver):
+    """Set from another process's side (the control route), as the e2e tests and the bench do."""
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(f"{emulator.base_url}/_emulator/faults",
+                               json={"callback_copies": 2, "record_lag": 30.0,
+                                     "expire_results": True})
+        assert resp.status_code == 200
+    async with client_for(emulator) as client:
+        veo = VeoClient(client)
+        created = await veo.generate({**GOOD, "callBackUrl": receiver.url + "/kie/callback/3"})
+        task = await emulator.wait_final(created.task_id)
+        assert (await veo.record_info(created.task_id)).state is TaskState.GENERATING  # lagging
+        await emulator.drain_callbacks()
+        assert len(receiver.calls) == 2  # the callback, duplicated
+        url = parse_veo_callback(receiver.calls[0][0]).record.result_urls[0]
+        with pytest.raises(httpx.HTTPStatusError):  # the original link expired...
+            await download(url)
+        fresh = await client.get_download_url(url)  # ...a fresh one works
+        assert (await download(fresh))[4:8] == b"ftyp"
+
+        emulator.faults.update({"callback_copies": 1, "record_lag": 0.0, "drop_callbacks": 1,
+                                "fail_models": ["veo3_fast"]})
+        dropped = await veo.generate({**GOOD, "callBackUrl": receiver.url + "/kie/callback/4"})
+        record, _ = await final_record(veo, dropped.task_id)
+        await emulator.drain_callbacks()
+    assert record.state is TaskState.FAIL and task.api == "veo"
+    assert len(receiver.calls) == 2  # the second task's callback was dropped
+    assert any(a.dropped and a.task_id == dropped.task_id for a in emulator.callbacks)
