@@ -1,4 +1,5 @@
-"""`KieEmulator`: a local KIE.ai (market + upload hosts on one port) for tests and the demo.
+"""`KieEmulator`: a local KIE.ai (market jobs, Veo 3.1's routes, the upload host, on one port) for
+tests and the demo.
 
 Follows kie-api.md §12. Responses are HTTP 200 with the real status in the body `code` unless
 `mirror_http_status=True`. See faults.py for the fault knobs and the control routes.
