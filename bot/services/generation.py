@@ -134,7 +134,7 @@ class GenerationService:
             images = list(source_images) or ([source_image] if source_image is not None else [])
             if not images and source_generation_id is not None:
                 images = [await self._image_from_generation(user_id, source_generation_id)]
-            if len(images) < max(rule.min_count, 0) or (not images and rule.min_count > 0):
+            if len(images) < rule.min_count:
                 raise SourceImageError(f"{spec.name} needs a photo to start from")
             if len(images) > rule.max_count:
                 raise SourceImageError(f"{spec.name} takes at most {rule.max_count} photos")
