@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from kie_client.callbacks import check_callback_token, parse_callback, verify_webhook_signature
+from kie_client.callbacks import check_callback_token, verify_webhook_signature
 from kie_client.errors import KieResponseError
+from kie_client.providers import UnknownProviderError
 from storage.media import LocalMediaStore, UnsafePathError
 
 from bot.health import Check, Readiness
@@ -72,8 +73,9 @@ class CallbackView:
         if body is None:
             return _json_error(413, "body too large")
         try:
-            payload = parse_callback(body)
-        except KieResponseError:
+            # The body's shape is the generation's provider's (the URL names it: ?api=veo).
+            payload = self.generations.parse_callback(request.query.get("api"), body)
+        except (KieResponseError, UnknownProviderError):
             log.warning(kv("callback rejected: malformed body", generation=generation_id))
             return _json_error(400, "malformed callback")
         if self._hmac_key and not verify_webhook_signature(

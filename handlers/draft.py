@@ -1,5 +1,7 @@
 """The generation draft kept in FSM data, so it survives restarts with RedisStorage.
 
+A draft holds "photo" (the first or only photo), "photos" (an album's photos, in order, up to the
+model's limit) with "group" (its media_group_id) and "audio" (a voice message or audio file).
 FSM data keys: "seq" (last draft number), "draft" (the current draft as a JSON-safe dict),
 "last_model"/"last_opts" (what the user generated with last), "start_payload" (deep link).
 A button carries its draft number; a different number means the button is from an older card.
@@ -43,4 +45,18 @@ async def drop(state: FSMContext) -> None:
 
 
 def needs_photo(spec: ModelSpec, draft: dict) -> bool:
-    return spec.image_input is not None and not draft.get("photo") and not draft.get("src")
+    """A photo is still missing. A model whose pictures are optional (min_count 0: one menu
+    entry for text and image modes) never asks; it takes them when given."""
+    rule = spec.image_input
+    return (rule is not None and rule.min_count > 0 and not draft.get("photo")
+            and not draft.get("src"))
+
+
+def needs_audio(spec: ModelSpec, draft: dict) -> bool:
+    rule = spec.audio_input
+    return rule is not None and rule.min_count > 0 and not draft.get("audio")
+
+
+def photos(draft: dict) -> list[dict]:
+    """The draft's photos in the order sent: an album's, or the single one."""
+    return list(draft.get("photos") or ([draft["photo"]] if draft.get("photo") else []))

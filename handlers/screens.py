@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers import keyboards
-from handlers.texts import tr
+from handlers.texts import count, tr
 from kie_client.catalog import Catalog, Kind, Mode, ModelSpec
 
 Screen = tuple[str, InlineKeyboardMarkup]
@@ -57,7 +57,21 @@ def ask_photo(lang: str, catalog: Catalog, draft: dict, *, error: str | None = N
 
 def ask_prompt(lang: str, catalog: Catalog, draft: dict, *, error: str | None = None) -> Screen:
     spec = catalog.get(draft["model"])
-    text = tr(lang, "ask_prompt", min=spec.prompt_min, max=spec.prompt_max)
+    rule = spec.image_input
+    if rule is not None and rule.min_count == 0 and not draft.get("photo"):
+        # One entry for text and image modes: pictures are taken when given.
+        text = tr(lang, "ask_prompt_images", min=spec.prompt_min, max=spec.prompt_max,
+                  photos=count(lang, rule.max_count, "photo"))
+    else:
+        text = tr(lang, "ask_prompt", min=spec.prompt_min, max=spec.prompt_max)
+    return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])
+
+
+def ask_audio(lang: str, catalog: Catalog, draft: dict, *, error: str | None = None) -> Screen:
+    spec = catalog.get(draft["model"])
+    rule = spec.audio_input
+    limit = (rule.max_bytes if rule is not None else 10 * 1024 * 1024) // (1024 * 1024)
+    text = tr(lang, "ask_audio", name=spec.name, limit=limit)
     return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])
 
 
@@ -70,8 +84,12 @@ def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
     photo = ""
     if draft.get("src"):  # the same precedence as the Generate button
         photo = tr(lang, "card_source", id=draft["src"])
+    elif len(draft.get("photos") or ()) > 1:
+        photo = tr(lang, "card_photos", n=len(draft["photos"]))
     elif draft.get("photo"):
         photo = tr(lang, "card_photo")
+    if draft.get("audio"):
+        photo += tr(lang, "card_audio")
     text = tr(lang, "card", name=spec.name, options=keyboards.options_summary(lang, spec, draft["opts"]),
               prompt=prompt, photo=photo, balance=balance)
     short = balance < price

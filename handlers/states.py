@@ -6,5 +6,6 @@ from aiogram.fsm.state import State, StatesGroup
 class Draft(StatesGroup):
     options = State()
     photo = State()
+    audio = State()
     prompt = State()
     confirm = State()

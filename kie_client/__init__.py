@@ -36,7 +36,10 @@ from .errors import (
 from .ratelimit import NoLimit, PausableLimiter, RateLimiter, SlidingWindowLimiter
 from .retry import RetryPolicy
 from .types import CallbackPayload, TaskCreated, TaskRecord, TaskState, UploadedFile
+from .veo import VeoClient, parse_veo_callback
+from .providers import MarketProvider, Provider, Providers, UnknownProviderError, VeoProvider
 from .catalog import (
+    AudioInputRule,
     Catalog,
     CatalogError,
     ImageInputError,

@@ -34,27 +34,9 @@ _TOKEN_LEN = 32
 
 
 def parse_callback(body: bytes, *, max_bytes: int = MAX_CALLBACK_BYTES) -> CallbackPayload:
-    """Parse a callback body. The task id may sit at data.taskId, data.task_id or taskId."""
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    if not isinstance(body, (bytes, bytearray)):
-        raise KieResponseError(f"callback body must be bytes, got {type(body).__name__}")
-    if len(body) > max_bytes:
-        raise KieResponseError(f"callback body is {len(body)} bytes, over the {max_bytes} limit")
-    if not body.strip():
-        raise KieResponseError("callback body is empty")
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        raise KieResponseError("callback body is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise KieResponseError(f"callback body is a JSON {type(doc).__name__}, not an object")
-
-    code = doc.get("code")
-    if isinstance(code, str) and code.strip().isdigit():
-        code = int(code)
-    if isinstance(code, bool) or not isinstance(code, int):
-        raise KieResponseError(f"callback has no integer code (got {code!r})")
+    """Parse a Market callback body. The task id may sit at data.taskId, data.task_id or taskId."""
+    doc = callback_document(body, max_bytes=max_bytes)
+    code = callback_code(doc)
     data = doc.get("data")
     if data is not None and not isinstance(data, dict):
         raise KieResponseError(f"callback data is a {type(data).__name__}, not an object")
@@ -73,6 +55,38 @@ def parse_callback(body: bytes, *, max_bytes: int = MAX_CALLBACK_BYTES) -> Callb
         task_id=task_id, code=code, msg=str(msg), state=record.state if record else None,
         record=record,
     )
+
+
+def callback_document(body: bytes, *, max_bytes: int = MAX_CALLBACK_BYTES) -> dict:
+    """The JSON object of a callback body (every API shape), or KieResponseError saying why not."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not isinstance(body, (bytes, bytearray)):
+        raise KieResponseError(f"callback body must be bytes, got {type(body).__name__}")
+    if len(body) > max_bytes:
+        raise KieResponseError(f"callback body is {len(body)} bytes, over the {max_bytes} limit")
+    if not body.strip():
+        raise KieResponseError("callback body is empty")
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise KieResponseError("callback body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise KieResponseError(f"callback body is a JSON {type(doc).__name__}, not an object")
+    return doc
+
+
+def callback_code(doc: dict) -> int:
+    code = doc.get("code")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise KieResponseError(f"callback has no integer code (got {code!r})")
+    return code
+
+
+def task_id_of(value: Any) -> str | None:
+    return _task_id(value)
 
 
 def _task_id(value: Any) -> str | None:

@@ -18,7 +18,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.telegram import TelegramAPIServer
@@ -50,6 +50,9 @@ from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
 from bot.metrics import Metrics, TelegramMetrics, metrics_handler
 from bot.server import WEBHOOK_PATH, build_web_app, database_probe, webhook_secret
+
+if TYPE_CHECKING:
+    from handlers.albums import AlbumCollector
 from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
@@ -330,8 +333,8 @@ class App:
             await self._runner.cleanup()
             self._runner = None
         media_close = getattr(self.media, "aclose", None)
-        closers = [self.bot.session.close, self.kie.aclose, self.downloader.aclose,
-                   self.dispatcher.storage.close, *self._extra_cleanup]
+        closers = [self.dispatcher["albums"].close, self.bot.session.close, self.kie.aclose,
+                   self.downloader.aclose, self.dispatcher.storage.close, *self._extra_cleanup]
         if media_close is not None:
             closers.append(media_close)
         for closer in closers:
@@ -351,7 +354,7 @@ class App:
 
 def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catalog,
                      generations: GenerationService, accounts: AccountService,
-                     presenter: Presenter) -> Dispatcher:
+                     presenter: Presenter, albums: AlbumCollector | None = None) -> Dispatcher:
     """The dispatcher with every router and the services handlers receive by name; the unit tests
     feed updates to exactly this."""
     import handlers
@@ -363,9 +366,11 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     create_isolation = getattr(storage, "create_isolation", None)
     isolation = (create_isolation(lock_kwargs={"timeout": max(2 * settings.inbox_lease_seconds, 1)})
                  if create_isolation is not None else SimpleEventIsolation())
+    from handlers.albums import AlbumCollector
+
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
-                            presenter=presenter)
+                            presenter=presenter, albums=albums or AlbumCollector())
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 

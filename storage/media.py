@@ -45,7 +45,8 @@ __all__ = [
     "validate_object_path",
 ]
 
-ALLOWED_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "mp4", "mov", "webm", "gif", "bin"})
+ALLOWED_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "mp4", "mov", "webm", "gif", "bin",
+                                "ogg", "oga", "mp3", "m4a", "wav", "aac"})  # audio: voice inputs
 
 _CONTENT_TYPE_EXT = {
     "image/jpeg": "jpg",
@@ -56,6 +57,13 @@ _CONTENT_TYPE_EXT = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/webm": "webm",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/aac": "aac",
 }
 
 # One path segment: what ids, kinds and file names may look like. Deliberately narrow — no

@@ -1,7 +1,8 @@
 """`python -m testkit.demo` (`make demo`): the real bot against the KIE emulator and the fake Telegram, one scripted user.
 
-Plays /start → Seedream 4.5 at 16:9 → Bytedance V1 Pro with a photo → a Stars top-up →
-/library, prints the chat as the user saw it, saves received media into ./demo-output and exits 0
+Plays /start → Seedream 4.5 at 16:9 → Bytedance V1 Pro with a photo → a Stars top-up → an edit
+from an album of two photos (Nano Banana 2 once the catalog has it, Seedream 4.5 Edit until then)
+→ a Veo 3.1 Lite video → /library, prints the chat as the user saw it, saves received media into ./demo-output and exits 0
 only if every step produced what it should (each step waits for its evidence and checks it).
 """
 
@@ -80,10 +81,34 @@ class Script:
             raise DemoFailed(f"balance is {actual}⭐, expected {expected}⭐")
 
 
-def demo_photo() -> bytes:
+def demo_photo(width: int = 256, height: int = 160) -> bytes:
     from handlers.selftest import test_png
 
-    return test_png(256, 160)
+    return test_png(width, height)
+
+
+# The album step's model: Nano Banana 2 when the catalog has it (the catalog-as-data work adds it).
+ALBUM_MODELS = ("nano_banana_2", "seedream_45_edit")
+
+
+async def album_edit(s: Script) -> int:
+    """An edit from an album of two photos; returns its price."""
+    catalog = s.stack.app.catalog
+    spec = next(catalog.get(k) for k in ALBUM_MODELS if k in {m.key for m in catalog.models()})
+    price = catalog.price(spec.key, catalog.defaults(spec.key))
+    await s.command("/start")
+    await s.see("Pick a section")
+    await s.tap("🖼 Images")
+    await s.tap(f"{spec.name} · {price}⭐")
+    await s.tap(f"Continue · {price}⭐")
+    await s.see(f"Send a photo for {spec.name}" if spec.image_input.min_count
+                else "To start from pictures")
+    caption = "Put the two of them on one beach at sunset"
+    s.echo(f"  Ann │ [album of 2 photos] {caption}")
+    await s.user.send_album([demo_photo(), demo_photo(160, 256)], caption=caption)
+    await s.see("Photos: ✅ 2 attached")
+    await s.tap(f"Generate · {price}⭐")
+    return price
 
 
 async def play(s: Script) -> None:
@@ -135,10 +160,29 @@ async def play(s: Script) -> None:
     await s.see("Payment received: +50⭐. Balance: 62⭐")
     await s.balance_is(62)
 
+    spent = await album_edit(s)
+    await s.media(3, "photo")
+    edit = list(s.stack.kie.tasks.values())[-1]
+    if max((len(v) for v in edit.input.values() if isinstance(v, list)), default=0) != 2:
+        raise DemoFailed("the album's two photos did not both reach KIE")
+    await s.balance_is(62 - spent)
+
+    await s.command("/start")
+    await s.see("Pick a section")
+    await s.tap("🎬 Videos")
+    await s.tap("Veo 3.1 Lite · 14⭐")
+    await s.tap("Continue · 14⭐")
+    await s.see("To start from pictures, send a photo or an album of up to 2 photos")
+    await s.say("A paper boat sails down a rainy street, the camera follows it")
+    await s.see("Ready to generate")
+    await s.tap("Generate · 14⭐")
+    await s.media(4, "video")
+    await s.balance_is(62 - spent - 14)
+
     await s.command("/library")
-    page = await s.see("Your library: 2")
-    if "Seedream 4.5" not in page.text or "Bytedance V1 Pro" not in page.text:
-        raise DemoFailed("the library does not list both generations")
+    page = await s.see("Your library: 4")
+    if "Seedream 4.5" not in page.text or "Veo 3.1 Lite" not in page.text:
+        raise DemoFailed("the library does not list the generations")
     problems = await s.stack.app.repository.ledger_check()
     if problems:
         raise DemoFailed(f"ledger check failed: {problems}")
@@ -187,7 +231,7 @@ async def run(out_dir: Path, *, echo: Callable[[str], Any] = print) -> int:
             if failure:
                 echo(f"DEMO FAILED after {elapsed:.1f}s: {failure}")
                 return 1
-            if len(saved) < 2:
+            if len(saved) < 4:
                 echo("DEMO FAILED: the media were not saved")
                 return 1
             echo(f"Demo OK in {elapsed:.1f}s: every step produced what it should.")

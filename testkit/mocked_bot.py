@@ -279,16 +279,27 @@ class Updates:
         return self._message_update(user, chat, extra)
 
     def photo(self, user: User, data: bytes, *, caption: str | None = None,
-              chat: Chat | None = None) -> Update:
+              chat: Chat | None = None, media_group_id: str | None = None) -> Update:
         """A photo (as Telegram sends it: a small size and the full one); getFile and the
-        download of the full size answer `data`."""
+        download of the full size answer `data`. With `media_group_id` it is one photo of an
+        album (Telegram sends each as its own update)."""
         file_id = self.bot.session.new_file_id("photo")
         self.bot.session.add_file(file_id, data)
         sizes = [{"file_id": f"{file_id}-thumb", "file_unique_id": f"t-{file_id}", "width": 90,
                   "height": 90, "file_size": min(len(data), 1500)},
                  {"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 1280,
                   "height": 1280, "file_size": len(data)}]
-        return self._message_update(user, chat, {"photo": sizes, **_caption(caption)})
+        group = {"media_group_id": media_group_id} if media_group_id else {}
+        return self._message_update(user, chat, {"photo": sizes, **group, **_caption(caption)})
+
+    def voice(self, user: User, data: bytes, *, mime_type: str = "audio/ogg",
+              duration: int = 3, caption: str | None = None) -> Update:
+        """A voice message; its file downloads as `data`."""
+        file_id = self.bot.session.new_file_id("voice")
+        self.bot.session.add_file(file_id, data)
+        voice = {"file_id": file_id, "file_unique_id": f"u-{file_id}", "duration": duration,
+                 "mime_type": mime_type, "file_size": len(data)}
+        return self._message_update(user, None, {"voice": voice, **_caption(caption)})
 
     def document(self, user: User, data: bytes, *, mime_type: str, file_name: str,
                  caption: str | None = None) -> Update:

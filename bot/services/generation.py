@@ -12,9 +12,11 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kie_client.catalog import Catalog, ImageInputError
+from kie_client.catalog import Catalog, CatalogError, ImageInputError
+from kie_client.providers import DEFAULT_API
 from kie_client.types import CallbackPayload
 from storage.media import MediaStoreError, extension_for, input_path, new_token
 from storage.models import Generation, GenerationStatus, Stage
@@ -23,9 +25,14 @@ from bot.downloads import sniff_media_type
 from bot.logging import kv
 from bot.services.pipeline.complete import CallbackOutcome, Completer
 from bot.services.pipeline.context import (
+    API_KEY,
+    AUDIO_MIME_KEY,
+    AUDIO_PATH_KEY,
     MEDIA_TOKEN_KEY,
     SOURCE_MIME_KEY,
+    SOURCE_MIMES_KEY,
     SOURCE_PATH_KEY,
+    SOURCE_PATHS_KEY,
     Pipeline,
     RowLease,
 )
@@ -36,6 +43,8 @@ from bot.services.pipeline.submit import Submitter
 __all__ = [
     "CallbackOutcome",
     "GenerationService",
+    "SourceAudio",
+    "SourceAudioError",
     "SourceImage",
     "SourceImageError",
     "Started",
@@ -49,6 +58,23 @@ REFILL_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class SourceImage:
+    data: bytes
+    mime_type: str
+    file_name: str
+
+
+class SourceAudioError(Exception):
+    """The user's recording cannot be used (missing, type, size)."""
+
+    def __init__(self, user_reason: str) -> None:
+        super().__init__(user_reason)
+        self.user_reason = user_reason
+
+
+@dataclass(frozen=True)
+class SourceAudio:
+    """A voice message or audio file for a model's audio input."""
+
     data: bytes
     mime_type: str
     file_name: str
@@ -85,6 +111,13 @@ def _sniffed(image: SourceImage) -> SourceImage:
     return SourceImage(data=image.data, mime_type=actual, file_name=image.file_name)
 
 
+def _input_paths(options: dict) -> list[str]:
+    """Every stored input of a generation's options: its photo(s) and audio."""
+    paths = [options.get(SOURCE_PATH_KEY), *(options.get(SOURCE_PATHS_KEY) or ()),
+             options.get(AUDIO_PATH_KEY)]
+    return [path for path in paths if path]
+
+
 class GenerationService:
     def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic) -> None:
         self.pipeline = pipeline
@@ -105,10 +138,15 @@ class GenerationService:
         self, *, user_id: int, chat_id: int, model_key: str, options: dict, prompt: str,
         request_key: str, source_image: SourceImage | None = None,
         source_generation_id: int | None = None, progress_message_id: int | None = None,
-        free: bool = False,
+        free: bool = False, source_images: Sequence[SourceImage] = (),
+        source_audio: SourceAudio | None = None,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
-        CatalogError subclasses or SourceImageError; nothing is charged when it raises."""
+        CatalogError subclasses or SourceImageError; nothing is charged when it raises.
+
+        Photos: `source_images` (an album, in order) or `source_image`, else the picture of
+        `source_generation_id`; a model whose image input is optional (min_count 0) runs on
+        the prompt alone without them. `source_audio` feeds a model's audio input."""
         p = self.pipeline
         spec = self.catalog.get(model_key)
         normalised = self.catalog.normalise_options(model_key, options)
@@ -117,21 +155,47 @@ class GenerationService:
         stored_options: dict = dict(normalised)
         stored_options[MEDIA_TOKEN_KEY] = new_token()
 
-        if spec.image_input is not None:
-            image = source_image
-            if image is None and source_generation_id is not None:
-                image = await self._image_from_generation(user_id, source_generation_id)
-            if image is None:
+        if spec.api != DEFAULT_API:
+            stored_options[API_KEY] = spec.api
+        rule = spec.image_input
+        if rule is not None:
+            images = list(source_images) or ([source_image] if source_image is not None else [])
+            if not images and source_generation_id is not None:
+                images = [await self._image_from_generation(user_id, source_generation_id)]
+            if len(images) < rule.min_count:
                 raise SourceImageError(f"{spec.name} needs a photo to start from")
-            image = _sniffed(image)
-            try:
-                self.catalog.check_image(model_key, mime_type=image.mime_type, size=len(image.data))
-            except ImageInputError as exc:
-                raise SourceImageError(str(exc)) from None
-            stored_options[SOURCE_PATH_KEY] = await self._store_source(
-                user_id, request_key, image, token=stored_options[MEDIA_TOKEN_KEY]
-            )
-            stored_options[SOURCE_MIME_KEY] = image.mime_type
+            if len(images) > rule.max_count:
+                raise SourceImageError(f"{spec.name} takes at most {rule.max_count} photos")
+            images = [_sniffed(image) for image in images]
+            for image in images:
+                try:
+                    self.catalog.check_image(model_key, mime_type=image.mime_type,
+                                             size=len(image.data))
+                except ImageInputError as exc:
+                    raise SourceImageError(str(exc)) from None
+            token = stored_options[MEDIA_TOKEN_KEY]
+            paths = [await self._store_source(user_id, request_key, image, token=token, index=i)
+                     for i, image in enumerate(images)]
+            if len(images) == 1:
+                stored_options[SOURCE_PATH_KEY] = paths[0]
+                stored_options[SOURCE_MIME_KEY] = images[0].mime_type
+            elif images:
+                stored_options[SOURCE_PATHS_KEY] = paths
+                stored_options[SOURCE_MIMES_KEY] = [image.mime_type for image in images]
+        audio_rule = spec.audio_input
+        if audio_rule is not None:
+            if source_audio is None and audio_rule.min_count > 0:
+                raise SourceAudioError(f"{spec.name} needs a voice message or audio file")
+            if source_audio is not None:
+                try:
+                    self.catalog.check_audio(model_key, mime_type=source_audio.mime_type,
+                                             size=len(source_audio.data))
+                except CatalogError as exc:
+                    raise SourceAudioError(str(exc)) from None
+                stored_options[AUDIO_PATH_KEY] = await self._store_source(
+                    user_id, request_key, source_audio, token=stored_options[MEDIA_TOKEN_KEY],
+                    index="a")
+                stored_options[AUDIO_MIME_KEY] = source_audio.mime_type
 
         now = p.clock()
         result = await p.repository.start_generation(
@@ -157,16 +221,20 @@ class GenerationService:
         self.progress.track(g)
         return Started(generation=g, position=position or None, created=result.created)
 
-    async def _store_source(self, user_id: int, request_key: str, image: SourceImage, *,
-                            token: str) -> str:
+    async def _store_source(self, user_id: int, request_key: str,
+                            image: SourceImage | SourceAudio, *, token: str,
+                            index: int | str = 0) -> str:
         # Named for the request, not the (not yet existing) generation id, plus the generation's
-        # random token (storage.media.input_path): a source photo's name cannot be guessed from
-        # the chat and message ids.
+        # random token (storage.media.input_path): a source's name cannot be guessed from the
+        # chat and message ids. The first photo of an album keeps the single photo's name.
         digest = hashlib.sha256(request_key.encode("utf-8")).hexdigest()[:32]
         ext = extension_for(image.mime_type, image.file_name)
         if ext == "bin":
+            if isinstance(image, SourceAudio):
+                raise SourceAudioError("this audio type is not supported; send a voice message, MP3 or M4A")
             raise SourceImageError("this photo type is not supported; send a JPEG, PNG or WebP")
-        path = input_path(user_id, f"r{digest}", ext, token=token)
+        suffix = "" if index == 0 else f"-{index}"
+        path = input_path(user_id, f"r{digest}{suffix}", ext, token=token)
 
         async def chunks():
             yield image.data
@@ -176,15 +244,16 @@ class GenerationService:
         return path
 
     async def _drop_unused_source(self, stored_options: dict, existing: Generation) -> None:
-        """A repeated request (a double tap on Generate) stored its photo under a token of its
-        own before finding the first request's row: that copy is nobody's, so delete it."""
-        path = stored_options.get(SOURCE_PATH_KEY)
-        if not path or path == (existing.options or {}).get(SOURCE_PATH_KEY):
-            return
-        try:
-            await self.pipeline.media.delete(path)
-        except MediaStoreError as exc:  # an orphan costs only space
-            log.warning(kv("unused source photo not deleted", error=type(exc).__name__))
+        """A repeated request (a double tap on Generate) stored its inputs under a token of its
+        own before finding the first request's row: those copies are nobody's, so delete them."""
+        kept = set(_input_paths(existing.options or {}))
+        for path in _input_paths(stored_options):
+            if path in kept:
+                continue
+            try:
+                await self.pipeline.media.delete(path)
+            except MediaStoreError as exc:  # an orphan costs only space
+                log.warning(kv("unused source not deleted", error=type(exc).__name__))
 
     async def _image_from_generation(self, user_id: int, generation_id: int) -> SourceImage:
         g = await self.get(user_id=user_id, generation_id=generation_id)
@@ -251,6 +320,12 @@ class GenerationService:
         return True
 
     # -- what the server calls -----------------------------------------------------------------
+
+    def parse_callback(self, api: str | None, body: bytes) -> CallbackPayload:
+        """A callback body in the shape of provider `api` (None: market). Raises
+        KieResponseError for a malformed body, UnknownProviderError for an unknown shape."""
+        assert self.pipeline.providers is not None
+        return self.pipeline.providers.get(api).parse_callback(body)
 
     async def accept_callback(self, generation_id: int, payload: CallbackPayload) -> CallbackOutcome:
         return await self.completer.accept_callback(generation_id, payload)

@@ -11,7 +11,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.presenter import Presenter
-from bot.services.generation import GenerationService, SourceImage, SourceImageError
+from bot.services.generation import (
+    GenerationService,
+    SourceAudio,
+    SourceAudioError,
+    SourceImage,
+    SourceImageError,
+)
 from handlers import draft as drafts
 from handlers import screens
 from handlers.callbacks import FlowAction, FlowCb
@@ -29,17 +35,28 @@ class _DownloadFailed(Exception):
     """The user's photo could not be fetched from Telegram."""
 
 
-async def _source_image(bot: Bot, photo: dict | None) -> SourceImage | None:
-    if not photo:
-        return None
+async def _download(bot: Bot, record: dict) -> bytes:
     try:
-        buf = await bot.download(photo["file_id"])
+        buf = await bot.download(record["file_id"])
     except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("photo download failed: %s", type(exc).__name__)
+        log.warning("input download failed: %s", type(exc).__name__)
         raise _DownloadFailed() from None
     if buf is None:
         raise _DownloadFailed()
-    return SourceImage(data=buf.getvalue(), mime_type=photo["mime"], file_name=photo["name"])
+    return buf.getvalue()
+
+
+async def _source_images(bot: Bot, draft: dict) -> list[SourceImage]:
+    """Every photo of the draft (an album's, in order), fetched from Telegram."""
+    return [SourceImage(data=await _download(bot, p), mime_type=p["mime"], file_name=p["name"])
+            for p in drafts.photos(draft)]
+
+
+async def _source_audio(bot: Bot, record: dict | None) -> SourceAudio | None:
+    if not record:
+        return None
+    return SourceAudio(data=await _download(bot, record), mime_type=record["mime"],
+                       file_name=record["name"])
 
 
 async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContext, lang: str,
@@ -55,11 +72,12 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
     try:
         # One source only: a chosen result (Animate) wins over any photo.
         src = draft.get("src") or None
-        source = None if src else await _source_image(bot, draft.get("photo"))
+        sources = [] if src else await _source_images(bot, draft)
         started = await generations.start(
             user_id=query.from_user.id, chat_id=chat_id, model_key=draft["model"],
             options=draft["opts"], prompt=draft["prompt"], request_key=f"{chat_id}:{card_id}",
-            source_image=source, source_generation_id=src,
+            source_images=sources, source_generation_id=src,
+            source_audio=await _source_audio(bot, draft.get("audio")),
             progress_message_id=card_id,
         )
     except InsufficientBalanceError as exc:
@@ -71,10 +89,20 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
         await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")),
                            show_alert=True)
         return
+    except SourceAudioError as exc:
+        # The recording is unusable or missing: drop it and ask for another, with the reason.
+        await query.answer()
+        draft["audio"] = None
+        await drafts.save(state, draft)
+        await state.set_state(Draft.audio)
+        log.info("recording refused: %s", exc.user_reason)
+        text, kb = screens.ask_audio(lang, catalog, draft, error=tr(lang, "err_audio_source"))
+        await bot.send_message(chat_id, text, reply_markup=kb)
+        return
     except (SourceImageError, _DownloadFailed) as exc:
         # The photo is unusable: drop it and ask for another, with the reason.
         await query.answer()
-        draft["photo"] = None
+        draft["photo"], draft["photos"], draft["group"] = None, None, None
         await drafts.save(state, draft)
         await state.set_state(Draft.photo)
         error = (tr(lang, "err_download") if isinstance(exc, _DownloadFailed) else tr(

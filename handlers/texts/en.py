@@ -40,6 +40,18 @@ TEXTS: dict[str, str] = {
     # photo and prompt
     "ask_photo": "📷 Send a photo for {name}: JPEG, PNG or WebP up to 10 MB, as a photo or as a file. You may put the prompt in the caption.",
     "ask_prompt": "✍️ Describe what you want to see ({min}–{max} characters).",
+    # albums, optional pictures and voice input
+    "ask_prompt_images": "✍️ Describe what you want to see ({min}–{max} characters). To start from pictures, send a photo or an album of up to {photos} with the prompt as the caption.",
+    "album_received": "📷 Photos received: {n}.",
+    "album_too_many": "{name} takes at most {photos}: I kept the first {max}.",
+    "card_photos": "Photos: ✅ {n} attached\n",
+    "ask_audio": "🎙 Send a voice message or an audio file for {name} (up to {limit} MB).",
+    "audio_received": "🎙 Audio received.",
+    "err_expect_audio": "I need a voice message or an audio file at this step.",
+    "err_audio_big": "That recording is {size} MB; at most {limit} MB is allowed.",
+    "err_audio_type": "This audio type ({mime}) can't be used. Send a voice message, MP3, M4A, OGG or WAV.",
+    "err_audio_source": "This recording can't be used. Please send another voice message or audio file.",
+    "card_audio": "Audio: ✅ attached\n",
     "photo_received": "📷 Photo received.",
     "err_expect_photo": "I need a photo at this step. Send a photo or an image file (JPEG, PNG, WebP, up to 10 MB).",
     "err_sticker": "Stickers can't be used here. Please send a photo.",
@@ -214,6 +226,7 @@ TEXTS.update({
 
 TEXTS.update({
     # admin screens (handlers/admin.py, handlers/admin_reports.py, handlers/selftest.py)
+    "word_photo": "photo|photos",
     "word_payment": "payment|payments",
     "adm_yes": "yes",
     "adm_no": "no",

@@ -11,11 +11,12 @@ from .errors import (
     UnknownModelError,
 )
 from .models import MODELS
-from .spec import ExtraField, ImageInputRule, Kind, ModelSpec, Mode, OptionSpec, PriceFactor
+from .spec import AudioInputRule, ExtraField, ImageInputRule, Kind, ModelSpec, Mode, OptionSpec, PriceFactor
 from .validate import spec_for_kie_model, validate_input
 
 __all__ = [
     "MODELS",
+    "AudioInputRule",
     "Catalog",
     "CatalogError",
     "ExtraField",

@@ -10,7 +10,7 @@ from typing import Any
 from .errors import CatalogError, ImageInputError, InvalidOptionError, UnknownModelError
 from .models import MODELS
 from .spec import Kind, ModelSpec
-from .validate import check_image_urls, check_prompt_text, coerce_option, validate_input
+from .validate import check_audio_urls, check_image_urls, check_prompt_text, coerce_option, validate_input
 
 
 class Catalog:
@@ -93,8 +93,23 @@ class Catalog:
                 f"image is {size} bytes; at most {rule.max_bytes // (1024 * 1024)} MB allowed", field=rule.kie_field
             )
 
+    def check_audio(self, key: str, *, mime_type: str, size: int) -> None:
+        """Check one user audio file (voice message or audio document) before upload."""
+        spec = self.get(key)
+        rule = spec.audio_input
+        if rule is None:
+            raise CatalogError(f"{spec.name} takes no audio", field="audio")
+        if mime_type not in rule.mime_types:
+            allowed = ", ".join(m.split("/")[1] for m in rule.mime_types)
+            raise CatalogError(f"audio type {mime_type} is not accepted; use {allowed}", field=rule.kie_field)
+        if size > rule.max_bytes:
+            raise CatalogError(
+                f"audio is {size} bytes; at most {rule.max_bytes // (1024 * 1024)} MB allowed", field=rule.kie_field
+            )
+
     def build_input(
-        self, key: str, prompt: Any, options: Mapping[str, Any] | None, image_urls: Iterable[str] = ()
+        self, key: str, prompt: Any, options: Mapping[str, Any] | None, image_urls: Iterable[str] = (),
+        audio_urls: Iterable[str] = (),
     ) -> dict[str, Any]:
         """The exact KIE `input` object: every option filled (KIE does not fill defaults itself)."""
         spec = self.get(key)
@@ -103,8 +118,11 @@ class Catalog:
         urls = check_image_urls(spec, image_urls)
         result: dict[str, Any] = {"prompt": text}
         rule = spec.image_input
-        if rule is not None:
+        if rule is not None and urls:  # none given to an optional input: the field is left out
             result[rule.kie_field] = urls if rule.as_list else urls[0]
+        audio = check_audio_urls(spec, audio_urls)
+        if spec.audio_input is not None and audio:
+            result[spec.audio_input.kie_field] = audio if spec.audio_input.as_list else audio[0]
         for opt in spec.options:
             result[opt.kie_field] = chosen[opt.name]
         result.update(spec.fixed_input)

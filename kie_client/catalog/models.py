@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from .veo_models import VEO_MODELS
 from .spec import ExtraField, ImageInputRule, Kind, ModelSpec, Mode, OptionSpec, PriceFactor
 
 _SEEDREAM_RATIOS = ("1:1", "4:3", "3:4", "16:9", "9:16", "2:3", "3:2", "21:9")
@@ -112,4 +113,5 @@ MODELS: tuple[ModelSpec, ...] = (
         prompt_min=1, prompt_max=10000, image_input=ImageInputRule(1, 1, "image_url", as_list=False),
         price_factors=_BD_FACTORS, fixed_input=_BD_FIXED, extra_fields=_BD_EXTRA,
     ),
+    *VEO_MODELS,
 )

@@ -45,6 +45,20 @@ class ImageInputRule:
 
 
 @dataclass(frozen=True)
+class AudioInputRule:
+    """A voice message or audio file the model takes (uploaded to KIE's upload host like photos).
+    Minimal form; the catalog-as-data work may extend it."""
+
+    min_count: int
+    max_count: int
+    kie_field: str
+    as_list: bool = False
+    mime_types: tuple[str, ...] = ("audio/mpeg", "audio/mp4", "audio/ogg", "audio/wav", "audio/x-wav",
+                                   "audio/aac", "audio/x-m4a")
+    max_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class PriceFactor:
     """Multiply the price when option `option` has value `value` (factors compound)."""
 
@@ -78,6 +92,10 @@ class ModelSpec:
     price_factors: tuple[PriceFactor, ...] = ()
     fixed_input: tuple[tuple[str, Any], ...] = ()
     extra_fields: tuple[ExtraField, ...] = ()
+    audio_input: AudioInputRule | None = None
+    # Which KIE API shape serves the model: "market" (jobs/createTask) or "veo" (/api/v1/veo/*);
+    # the pipeline picks its provider by this name (kie_client/providers.py).
+    api: str = "market"
 
     def option(self, name: str) -> OptionSpec | None:
         for opt in self.options:

@@ -105,6 +105,32 @@ def check_image_urls(spec: ModelSpec, urls: Any) -> list[str]:
     return items
 
 
+def check_audio_urls(spec: ModelSpec, urls: Any) -> list[str]:
+    rule = spec.audio_input
+    items = [urls] if isinstance(urls, str) else list(urls or ())
+    if rule is None:
+        if items:
+            raise CatalogError(f"{spec.name} takes no audio", field="audio")
+        return []
+    if not rule.min_count <= len(items) <= rule.max_count:
+        raise CatalogError(
+            f"{rule.kie_field} takes {rule.min_count} to {rule.max_count} audio file(s), got {len(items)}",
+            field=rule.kie_field,
+        )
+    for url in items:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise CatalogError(f"{rule.kie_field} must hold http(s) URLs, got {url!r}", field=rule.kie_field)
+    return items
+
+
+def _check_image_field(spec: ModelSpec, rule: Any, value: Any) -> None:
+    if rule.as_list and not isinstance(value, list):
+        raise ImageInputError(f"{rule.kie_field} must be an array of URLs", field=rule.kie_field)
+    if not rule.as_list and not isinstance(value, str):
+        raise ImageInputError(f"{rule.kie_field} must be a single URL string", field=rule.kie_field)
+    check_image_urls(spec, value)
+
+
 def validate_input(kie_model: str, input: Mapping[str, Any]) -> None:
     """Check a raw KIE `input` exactly as documented (strings for duration, real booleans, required
     fields present). Raises a CatalogError subclass; MissingFieldError reads "<field> is required"."""
@@ -124,14 +150,12 @@ def validate_input(kie_model: str, input: Mapping[str, Any]) -> None:
     if rule is not None:
         known.add(rule.kie_field)
         if rule.kie_field not in input:
-            raise MissingFieldError(rule.kie_field)
-        value = input[rule.kie_field]
-        if rule.as_list and not isinstance(value, list):
-            raise ImageInputError(f"{rule.kie_field} must be an array of URLs", field=rule.kie_field)
-        if not rule.as_list and not isinstance(value, str):
-            raise ImageInputError(f"{rule.kie_field} must be a single URL string", field=rule.kie_field)
-        check_image_urls(spec, value)
+            if rule.min_count > 0:
+                raise MissingFieldError(rule.kie_field)
+        else:
+            _check_image_field(spec, rule, input[rule.kie_field])
     for opt in spec.options:
+
         known.add(opt.kie_field)
         if opt.kie_field not in input:
             if opt.required:

@@ -11,6 +11,7 @@ from .bulk import bulk_routes
 from .routes_files import control_routes, file_routes
 from .routes_market import market_routes
 from .routes_upload import upload_routes
+from .routes_veo import veo_routes
 
 if TYPE_CHECKING:
     from .server import KieEmulator, RecordedRequest
@@ -47,6 +48,6 @@ def build_app(emu: KieEmulator) -> web.Application:
 
     # Uploads may be large base64 bodies; KIE documents no hard limit.
     app = web.Application(middlewares=[record], client_max_size=256 * 1024 * 1024)
-    app.add_routes(market_routes(emu) + upload_routes(emu) + file_routes(emu) + control_routes(emu)
+    app.add_routes(market_routes(emu) + veo_routes(emu) + upload_routes(emu) + file_routes(emu) + control_routes(emu)
                    + bulk_routes(emu))
     return app

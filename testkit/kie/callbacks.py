@@ -22,7 +22,25 @@ def sign(key: str, task_id: str, timestamp: int | str) -> str:
     return base64.b64encode(digest).decode()
 
 
+def veo_callback_body(record: dict[str, Any]) -> dict[str, Any]:
+    """Veo's callback (the Generate Veo3.1 page's `onVideoGenerated`): code 200 with
+    data.info.resultUrls, or an error code with the reason in msg."""
+    data: dict[str, Any] = {"taskId": record["taskId"], "fallbackFlag": False}
+    if record["successFlag"] == 1:
+        response = record["response"] or {}
+        data["info"] = {"resultUrls": response.get("resultUrls", []),
+                        "originUrls": response.get("originUrls", []),
+                        "resolution": response.get("resolution")}
+        return {"code": 200, "msg": "Veo3.1 video generated successfully.", "data": data}
+    code = record.get("errorCode")
+    code = code if code in (400, 422, 500, 501) else 501
+    return {"code": code, "msg": record.get("errorMessage") or "Video generation task failed",
+            "data": data}
+
+
 def callback_body(record: dict[str, Any]) -> dict[str, Any]:
+    if "successFlag" in record:
+        return veo_callback_body(record)
     if record["state"] == "success":
         return {"code": 200, "msg": "Playground task completed successfully.", "data": record}
     return {"code": 501, "msg": "Playground task failed.", "data": {**record, "resultJson": None}}

@@ -1,7 +1,9 @@
 """Fault knobs and timing for the emulator.
 
 `Faults` fields (all settable in-process, `emulator.faults.fail_next = 1`, or from another process
-with `POST /_emulator/faults {"fail_next": 1}`; `POST /_emulator/faults/reset` restores defaults):
+with `POST /_emulator/faults {"fail_next": 1}`; `POST /_emulator/faults/reset` restores defaults).
+Every knob applies alike to Market tasks and to Veo tasks (`/api/v1/veo/generate` counts as a
+createTask; recordInfo means Veo's record-info too):
 
 - `fail_next` (int): the next N tasks end in `fail` with `fail_code`/`fail_msg`.
 - `fail_models` (set of KIE model ids): every task of these models fails.

@@ -1,4 +1,5 @@
-"""`KieEmulator`: a local KIE.ai (market + upload hosts on one port) for tests and the demo.
+"""`KieEmulator`: a local KIE.ai (market jobs, Veo 3.1's routes, the upload host, on one port) for
+tests and the demo.
 
 Follows kie-api.md §12. Responses are HTTP 200 with the real status in the body `code` unless
 `mirror_http_status=True`. See faults.py for the fault knobs and the control routes.
@@ -211,8 +212,10 @@ failed callback is tried again) or `finish(task, fail=...)`;
     def price_of(self, model: str, input: dict[str, Any]) -> Decimal:
         return self.prices.get(model, kie_cost(model, input))
 
-    def create_task(self, model: str, input: dict[str, Any], callback_url: str | None) -> EmulatedTask:
-        """Register a validated task, charge it and start its lifecycle."""
+    def create_task(self, model: str, input: dict[str, Any], callback_url: str | None, *,
+                    api: str = "market") -> EmulatedTask:
+        """Register a validated task, charge it and start its lifecycle. `api` is the shape it
+        came through (market or veo): how recordInfo and the callback show it."""
         faults = self.faults
         fail = model in faults.fail_models or faults.fail_next > 0
         if faults.fail_next > 0 and model not in faults.fail_models:
@@ -230,7 +233,7 @@ failed callback is tried again) or `finish(task, fail=...)`;
             fail_code=fail_code, fail_msg=fail_msg,
             files=[_result_file(model, input)],
             result_base=(faults.foreign_result_base or self.base_url).rstrip("/") + "/files/r",
-            large_result_bytes=faults.large_result_bytes,
+            large_result_bytes=faults.large_result_bytes, api=api,
         )
         self.tasks[task.task_id] = task
         self._snapshot(task)
@@ -340,7 +343,10 @@ def _result_file(model: str, input: dict[str, Any]) -> ResultFile:
     if spec.kind == Kind.IMAGE:
         width, height = dimensions(ratio or "1:1")
         return ResultFile("0.png", "image/png", width, height)
-    # i2v models take no aspect_ratio; KIE follows the input image, we pick landscape.
-    width, height = dimensions(ratio or "16:9", even=True)
+    # i2v models take no aspect_ratio (Veo's may be Auto): KIE follows the input image, we pick
+    # landscape. Veo clips are 8 s.
+    width, height = dimensions(ratio if ratio not in (None, "Auto") else "16:9", even=True)
     duration = int(input["duration"]) if str(input.get("duration", "")).isdigit() else 5
+    if spec.api == "veo":
+        duration = 8
     return ResultFile("0.mp4", "video/mp4", width, height, duration)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from kie_client.catalog import Kind, spec_for_kie_model
+from kie_client.catalog.veo_models import VEO_CREDITS
 
 TERMINAL = frozenset({"success", "fail"})
 
@@ -16,6 +17,9 @@ def kie_cost(kie_model: str, input: dict[str, Any]) -> Decimal:
     """KIE's own credit price per task (kie-api.md §10). Bytedance is unpublished: a GUESS of
     6 credits per second at 480p/720p, twice that at 1080p."""
     duration = 10 if input.get("duration") == "10" else 5
+    if kie_model in VEO_CREDITS:  # per clip by resolution
+        tiers = VEO_CREDITS[kie_model]
+        return Decimal(tiers[{"1080p": 1, "4k": 2}.get(str(input.get("resolution")), 0)])
     if kie_model.startswith("seedream/4.5"):
         return Decimal("6.5")
     if kie_model.startswith("flux-2/pro"):
@@ -58,6 +62,9 @@ class EmulatedTask:
     result_base: str = ""
     large_result_bytes: int = 0
     snapshots: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    # The API shape the task was created through: "market" (jobs) or "veo" (/api/v1/veo/*),
+    # which decides how recordInfo and the callback show it.
+    api: str = "market"
     _cache: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
@@ -66,7 +73,9 @@ class EmulatedTask:
 
     @property
     def result_urls(self) -> list[str]:
-        return [f"{self.result_base}/{self.task_id}/{f.name}" for f in self.files]
+        # Follow-up files (Veo's 1080p/4K) are served but are not the task's results.
+        return [f"{self.result_base}/{self.task_id}/{f.name}" for f in self.files
+                if f.name[0].isdigit()]
 
     @property
     def is_final(self) -> bool:
@@ -81,8 +90,35 @@ class EmulatedTask:
         outer["model"] = self.model
         return json.dumps(outer, ensure_ascii=False)
 
+    def veo_record(self) -> dict[str, Any]:
+        """Veo record-info `data`: successFlag 0 generating / 1 success / 3 generation failed."""
+        flag = {"success": 1, "fail": 3}.get(self.state, 0)
+        param = {"model": self.model, **self.input}
+        if self.callback_url:
+            param["callBackUrl"] = self.callback_url
+        code = self.fail_code if self.state == "fail" else None
+        return {
+            "taskId": self.task_id,
+            "paramJson": json.dumps(param, ensure_ascii=False),
+            "completeTime": self.complete_time_ms if self.is_final else None,
+            "response": {
+                "taskId": self.task_id,
+                "resultUrls": self.result_urls,
+                "originUrls": [] if self.input.get("aspect_ratio") in (None, "16:9") else self.result_urls,
+                "resolution": self.input.get("resolution", "720p"),
+            } if self.state == "success" else None,
+            "successFlag": flag,
+            "errorCode": int(code) if code is not None and str(code).isdigit() else code,
+            "errorMessage": self.fail_msg if self.state == "fail" else None,
+            "createTime": self.create_time_ms,
+            "fallbackFlag": False,
+        }
+
     def record(self, *, include_update_time: bool, include_credits_consumed: bool) -> dict[str, Any]:
-        """recordInfo `data` for the current state, shaped like the live captures."""
+        """recordInfo `data` for the current state, shaped like the live captures (Veo tasks:
+        record-info's own shape)."""
+        if self.api == "veo":
+            return self.veo_record()
         done = self.is_final
         data: dict[str, Any] = {
             "taskId": self.task_id,

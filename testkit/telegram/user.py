@@ -191,6 +191,24 @@ class FakeUser:
             content["caption"] = caption
         return self._post(content, [stored])
 
+    async def send_album(self, photos: list[bytes], caption: str | None = None) -> list[TranscriptEntry]:
+        """Photos sent together (a media group): Telegram delivers each as its own message and
+        update, all with one media_group_id and the caption on the first."""
+        group = secrets.token_hex(8)
+        entries = []
+        for i, data in enumerate(photos):
+            size = image_size(data)
+            if size is None:
+                raise FakeUserError("photo bytes are not a PNG, JPEG, GIF or WebP image")
+            stored = self.fake.files.add("photo", data, width=size[0], height=size[1],
+                                         mime_type=_image_mime(data))
+            content: dict[str, Any] = {"photo": self.fake.files.photo_sizes(stored),
+                                       "media_group_id": group}
+            if caption and i == 0:
+                content["caption"] = caption
+            entries.append(self._post(content, [stored]))
+        return entries
+
     async def send_document(self, data: bytes, file_name: str, mime_type: str | None = None,
                             caption: str | None = None) -> TranscriptEntry:
         stored = self.fake.files.add("document", data, file_name=file_name,

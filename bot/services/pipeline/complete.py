@@ -135,7 +135,7 @@ class Completer:
                 )
             return
         try:
-            record = await p.kie.get_task(g.task_id)
+            record = await p.provider_for(g).fetch(g.task_id)
         except KieTaskNotFoundError:
             # Just created tasks can be briefly invisible; the expirer ends hopeless cases.
             await self._reschedule(g, None)
@@ -242,7 +242,7 @@ class Completer:
         with recordInfo's URLs to store, or None when it was failed or deferred instead."""
         p = self.p
         try:
-            record = await p.kie.get_task(g.task_id or "")
+            record = await p.provider_for(g).fetch(g.task_id or "")
         except KieError as exc:
             log.warning(kv("recordInfo deferred", generation=g.id, error=type(exc).__name__))
             await p.defer(g)  # still CALLBACK_RESULTS: the next try asks again

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 from kie_client.callbacks import make_callback_token
+from kie_client.providers import DEFAULT_API, Provider, Providers
 from storage.models import Generation, Stage
 
 from bot.logging import kv
@@ -35,9 +36,22 @@ SOURCE_MIME_KEY = "_source_mime"
 # start: a storer that runs again after a crash writes the same names (overwriting), while
 # nobody can guess them from ids and times. Rows from before it get a fresh token per attempt.
 MEDIA_TOKEN_KEY = "_media_token"
+# Several photos (an album): every stored path and type, in the order the user sent them.
+SOURCE_PATHS_KEY = "_source_paths"
+SOURCE_MIMES_KEY = "_source_mimes"
+# A voice message or audio file given as the model's audio input.
+AUDIO_PATH_KEY = "_audio_path"
+AUDIO_MIME_KEY = "_audio_mime"
+# The KIE API shape (provider name, ModelSpec.api) the generation was started on; absent = market.
+# Kept on the row so polling and callbacks of a generation in flight never depend on the catalog.
+API_KEY = "_api"
 # kie_state written just before createTask: if the process dies inside the call, the next
 # process sees it and treats the outcome as unknown instead of creating a second (billed) task.
 CREATING = "creating"
+
+
+def api_of(generation: Generation) -> str:
+    return str((generation.options or {}).get(API_KEY) or DEFAULT_API)
 
 
 def utcnow() -> datetime:
@@ -92,11 +106,14 @@ class PipelineConfig:
             return self.deliver_batch, self.deliver_concurrency
         return self.batch_size, self.concurrency
 
-    def callback_url(self, generation_id: int) -> str | None:
+    def callback_url(self, generation_id: int, api: str | None = None) -> str | None:
+        """The URL KIE calls back; `api` (a provider name other than market) tells the route
+        which body shape to expect."""
         if not self.public_base_url:
             return None
         token = make_callback_token(self.callback_secret, generation_id)
-        return f"{self.public_base_url}/kie/callback/{generation_id}?token={quote(token)}"
+        shape = f"&api={quote(api)}" if api and api != DEFAULT_API else ""
+        return f"{self.public_base_url}/kie/callback/{generation_id}?token={quote(token)}{shape}"
 
     def expiry(self, kind: str) -> timedelta:
         return self.video_expiry if kind == "video" else self.image_expiry
@@ -181,6 +198,16 @@ class Pipeline:
     clock: Callable[[], datetime] = utcnow
     # Set by the job runner: ask a stage to run now instead of at its next interval.
     kick: Callable[[Stage], None] = field(default=lambda stage: None)
+    # KIE's API shapes by name (ModelSpec.api); by default every shape `kie` speaks.
+    providers: Providers | None = None
+
+    def __post_init__(self) -> None:
+        if self.providers is None:
+            self.providers = Providers.for_client(self.kie)
+
+    def provider_for(self, generation: Generation) -> Provider:
+        assert self.providers is not None
+        return self.providers.get(api_of(generation))
 
     async def defer(self, generation: Generation, seconds: float = DEFER_SECONDS) -> None:
         """Work on this row failed for a reason that may pass: try again later, not next pass."""

@@ -20,7 +20,17 @@ from storage.media import MediaStoreError
 from storage.models import Generation, GenerationStatus
 
 from bot.logging import kv
-from bot.services.pipeline.context import CREATING, SOURCE_MIME_KEY, SOURCE_PATH_KEY, Pipeline
+from bot.services.pipeline.context import (
+    AUDIO_MIME_KEY,
+    AUDIO_PATH_KEY,
+    CREATING,
+    SOURCE_MIME_KEY,
+    SOURCE_MIMES_KEY,
+    SOURCE_PATH_KEY,
+    SOURCE_PATHS_KEY,
+    Pipeline,
+    api_of,
+)
 
 log = logging.getLogger("bot.pipeline.submit")
 
@@ -95,7 +105,7 @@ class Submitter:
                 log.warning(kv("create outcome unknown after restart", generation=g.id))
             return
         try:
-            kie_input, kie_model = await self._build(g)
+            kie_input, spec = await self._build(g)
         except TerminalSubmitError as exc:
             await self._fail(g, exc.user_reason, exc.fail_code)
             return
@@ -110,11 +120,13 @@ class Submitter:
         if not await p.repository.mark_submitting(g.id, kie_state=CREATING):
             log.info(kv("createTask skipped: cancelled meanwhile", generation=g.id))
             return
-        log.info(kv("createTask started", model=g.model_key, generation=g.id))
+        api = api_of(g)
+        log.info(kv("createTask started", model=g.model_key, generation=g.id, api=api))
         _SLOT_TAKEN.set(False)
         try:
-            created = await p.kie.create_task(
-                kie_model, kie_input, callback_url=p.config.callback_url(g.id)
+            # The provider of the generation's API shape: Market createTask, Veo generate, ...
+            task_id = await p.provider_for(g).submit(
+                spec, kie_input, p.config.callback_url(g.id, api)
             )
         except asyncio.CancelledError:
             if self._notes_slots and not _SLOT_TAKEN.get():
@@ -144,16 +156,16 @@ class Submitter:
         now = p.clock()
         moved = await p.repository.transition(
             g.id, from_statuses={QUEUED, SUBMIT_UNKNOWN}, to_status=GenerationStatus.generating,
-            task_id=created.task_id, submitted_at=now, kie_state="waiting",
+            task_id=task_id, submitted_at=now, kie_state="waiting",
             next_poll_at=now + timedelta(seconds=p.config.first_poll_delay()), now=now,
         )
-        log.info(kv("task created", task_id=created.task_id, generation=g.id))
+        log.info(kv("task created", task_id=task_id, generation=g.id))
         if not moved:
             # The callback arrived before this response and already recorded the task.
             current = await p.repository.get_generation(g.id)
-            if current and current.task_id and current.task_id != created.task_id:
+            if current and current.task_id and current.task_id != task_id:
                 log.error(kv("task id mismatch", generation=g.id, recorded=current.task_id,
-                             created=created.task_id))
+                             created=task_id))
 
     async def _unknown(self, g: Generation) -> None:
         now = self.p.clock()
@@ -163,7 +175,7 @@ class Submitter:
         )
         log.warning(kv("createTask outcome unknown; waiting for the callback", generation=g.id))
 
-    async def _build(self, g: Generation) -> tuple[dict, str]:
+    async def _build(self, g: Generation):
         p = self.p
         try:
             spec = p.catalog.get(g.model_key)
@@ -171,32 +183,48 @@ class Submitter:
             raise TerminalSubmitError(f"the model {g.model_key} is no longer available") from exc
         image_urls: list[str] = []
         if spec.image_input is not None:
-            image_urls.append(await self._upload_source(g))
+            sources = _sources(g)
+            if not sources and spec.image_input.min_count > 0:
+                raise TerminalSubmitError("this model needs a photo and none was stored")
+            for index, (path, mime) in enumerate(sources):
+                image_urls.append(await self._upload(g, path, mime, index, "the source photo"))
+        audio_urls: list[str] = []
+        audio_path = (g.options or {}).get(AUDIO_PATH_KEY)
+        if spec.audio_input is not None and audio_path:
+            mime = (g.options or {}).get(AUDIO_MIME_KEY) or "audio/ogg"
+            audio_urls.append(await self._upload(g, audio_path, mime, 0, "the voice recording"))
         try:
             kie_input = p.catalog.build_input(g.model_key, g.prompt, catalog_options(g),
-                                              image_urls=image_urls)
+                                              image_urls=image_urls, audio_urls=audio_urls)
         except ValueError as exc:  # CatalogError subclasses ValueError
             raise TerminalSubmitError(f"the request is no longer valid: {exc}") from exc
-        return kie_input, spec.kie_model
+        return kie_input, spec
 
-    async def _upload_source(self, g: Generation) -> str:
+    async def _upload(self, g: Generation, path: str, mime: str, index: int, what: str) -> str:
         p = self.p
-        path = (g.options or {}).get(SOURCE_PATH_KEY)
-        if not path:
-            raise TerminalSubmitError("this model needs a photo and none was stored")
         try:
             data = await p.media.read(path)
         except MediaStoreError as exc:
-            raise TerminalSubmitError("the source photo could not be read") from exc
-        mime = (g.options or {}).get(SOURCE_MIME_KEY) or "image/jpeg"
+            raise TerminalSubmitError(f"{what} could not be read") from exc
         ext = path.rsplit(".", 1)[-1]
         # Unique per generation and attempt: KIE overwrites same-named uploads (and caches them).
-        name = f"g{g.id}_{secrets.token_hex(6)}.{ext}"
+        name = f"g{g.id}_{index}_{secrets.token_hex(6)}.{ext}"
         uploaded = await p.kie.upload_stream(
             data, upload_path=f"kiebot/{g.user_id}", file_name=name, mime_type=mime
         )
-        log.info(kv("source uploaded", generation=g.id, bytes=len(data)))
+        log.info(kv("source uploaded", generation=g.id, index=index, bytes=len(data)))
         return uploaded.download_url
+
+
+def _sources(g: Generation) -> list[tuple[str, str]]:
+    """(path, mime type) of every stored source photo: an album's list, or the single one."""
+    options = g.options or {}
+    paths = options.get(SOURCE_PATHS_KEY)
+    if paths:
+        mimes = list(options.get(SOURCE_MIMES_KEY) or [])
+        return [(path, mimes[i] if i < len(mimes) else "image/jpeg") for i, path in enumerate(paths)]
+    path = options.get(SOURCE_PATH_KEY)
+    return [(path, options.get(SOURCE_MIME_KEY) or "image/jpeg")] if path else []
 
 
 def _code(exc: KieError) -> str | None:

@@ -91,6 +91,13 @@ async def test_malformed_oversized_unknown_and_mismatched_callbacks_get_4xx(runn
         assert resp.status == 409
     async with session.post(f"http://127.0.0.1:{stack.port}/kie/callback/abc?token=x", data=b"{}") as resp:
         assert resp.status == 404
+    # The URL names the body's shape: an unknown one, or a Veo body without a task id, is 400.
+    async with session.post(url + "&api=suno", data=_body(g.task_id),
+                            headers=_headers(g.task_id)) as resp:
+        assert resp.status == 400 and "malformed" in (await resp.json())["msg"]
+    async with session.post(url + "&api=veo", data=b'{"code": 200, "data": {"info": {}}}',
+                            headers=_headers(g.task_id)) as resp:
+        assert resp.status == 400
     assert await stack.app.repository.get_generation(g.id) == g
 
 

@@ -32,11 +32,13 @@ def catalog() -> Catalog:
     return Catalog()
 
 
-def test_eight_models_with_seed_prices(catalog):
+def test_the_seed_models_keep_their_prices_and_veo_follows(catalog):
     assert [m.key for m in catalog.models()] == [
         "seedream_45_t2i", "seedream_45_edit", "flux2_pro_t2i", "flux2_pro_i2i",
         "kling_26_t2v", "kling_26_i2v", "bytedance_v1pro_t2v", "bytedance_v1pro_i2v",
+        "veo31_lite", "veo31_fast", "veo31_quality",
     ]
+    assert {m.api for m in catalog.models()} == {"market", "veo"}
     prices = {m.key: catalog.price(m.key, {}) for m in catalog.models()}
     assert prices["seedream_45_t2i"] == 8 and prices["flux2_pro_t2i"] == 12
     assert prices["kling_26_t2v"] == 25 and prices["bytedance_v1pro_i2v"] == 30

@@ -11,10 +11,13 @@ from datetime import datetime, timedelta
 import httpx
 from kie_client.catalog import CatalogError, validate_input
 
+from testkit.kie.callbacks import veo_callback_body
+from testkit.kie.routes_veo import check_generate
 from tests.unit.kie.fixtures import load
 
 # A PNG signature is all SafeDownloader's sniffer needs to accept the body as an image.
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake image body " * 64
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"fake video body " * 64
 RESULT_HOST = "tempfile.aiquickdraw.com"
 MARKET_URL = "https://api.kie.test"
 UPLOAD_URL = "https://upload.kie.test"
@@ -55,6 +58,7 @@ class ScriptedTask:
     result_urls: list[str] = field(default_factory=list)
     fail_code: str | None = None
     fail_msg: str | None = None
+    api: str = "market"  # or "veo": created through /api/v1/veo/generate
 
 
 class ScriptedKie:
@@ -83,15 +87,19 @@ class ScriptedKie:
     def succeed(self, task_id: str, *urls: str) -> None:
         task = self.tasks[task_id]
         task.state = "success"
-        task.result_urls = list(urls) or [f"https://{RESULT_HOST}/r/{task_id}_0.png"]
+        ext = "mp4" if task.api == "veo" else "png"
+        task.result_urls = list(urls) or [f"https://{RESULT_HOST}/r/{task_id}_0.{ext}"]
 
     def fail(self, task_id: str, message: str = "prompt contains prohibited content") -> None:
         task = self.tasks[task_id]
         task.state, task.fail_code, task.fail_msg = "fail", "422", message
 
     def callback_body(self, task_id: str) -> bytes:
-        """The body KIE posts to callBackUrl when `task_id` finishes (recorded shape)."""
+        """The body KIE posts to callBackUrl when `task_id` finishes (recorded shape; a Veo
+        task's in Veo's documented shape)."""
         task = self.tasks[task_id]
+        if task.api == "veo":
+            return json.dumps(veo_callback_body(self._veo_record(task))).encode()
         body = load("callback_success_docs" if task.state == "success" else "callback_fail_docs")
         body["data"].update(self._record(task))
         return json.dumps(body).encode()
@@ -102,6 +110,10 @@ class ScriptedKie:
             return self._create(json.loads(request.content))
         if request.method == "GET" and path == "/api/v1/jobs/recordInfo":
             return self._record_info(request.url.params.get("taskId", ""))
+        if request.method == "POST" and path == "/api/v1/veo/generate":
+            return self._veo_generate(json.loads(request.content))
+        if request.method == "GET" and path == "/api/v1/veo/record-info":
+            return self._veo_record_info(request.url.params.get("taskId", ""))
         self.unexpected.append(f"{request.method} {request.url}")
         return httpx.Response(404, json={"code": 404, "msg": "not found"})
 
@@ -129,6 +141,36 @@ class ScriptedKie:
         body["data"].update(self._record(task))
         return httpx.Response(200, json=body)
 
+    def _veo_generate(self, body: dict) -> httpx.Response:
+        checked = check_generate(body)
+        if isinstance(checked, str):
+            return httpx.Response(200, json={"code": 422, "msg": checked, "data": None})
+        model, task_input = checked
+        task_id = f"veo{len(self.tasks) + 1:04d}"
+        self.tasks[task_id] = ScriptedTask(task_id, model, task_input, body.get("callBackUrl"),
+                                           api="veo")
+        if self.lose_next_create_answer:
+            self.lose_next_create_answer = False
+            raise httpx.ReadTimeout("the answer was lost after KIE created the task")
+        return httpx.Response(200, json={"code": 200, "msg": "success", "data": {"taskId": task_id}})
+
+    def _veo_record_info(self, task_id: str) -> httpx.Response:
+        self.record_reads.append(task_id)
+        task = self.tasks.get(task_id)
+        if task is None:
+            return httpx.Response(200, json=load("record_info_null"))
+        return httpx.Response(200, json={"code": 200, "msg": "success",
+                                          "data": self._veo_record(task)})
+
+    @staticmethod
+    def _veo_record(task: ScriptedTask) -> dict:
+        flag = {"success": 1, "fail": 3}.get(task.state, 0)
+        return {"taskId": task.task_id, "successFlag": flag,
+                "paramJson": json.dumps({"model": task.model, **task.input}),
+                "response": {"taskId": task.task_id, "resultUrls": task.result_urls} if flag == 1 else None,
+                "errorCode": int(task.fail_code) if task.fail_code else None,
+                "errorMessage": task.fail_msg, "fallbackFlag": False}
+
     @staticmethod
     def _record(task: ScriptedTask) -> dict:
         result = json.dumps({"resultUrls": task.result_urls}) if task.result_urls else ""
@@ -153,6 +195,8 @@ class ResultFiles:
         self.requests.append(str(request.url))
         if request.url.host != RESULT_HOST:
             return httpx.Response(404)
+        if request.url.path.endswith(".mp4"):
+            return httpx.Response(200, content=MP4, headers={"Content-Type": "video/mp4"})
         return httpx.Response(200, content=PNG, headers={"Content-Type": "image/png"})
 
 
