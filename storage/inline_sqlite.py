@@ -20,8 +20,9 @@ What keeps it from blocking the loop where SQLite could wait:
   moments SQLite's WAL index is being rebuilt.
 
 A transaction's body must not wait on anything but these connections (the repository's methods
-are pure database work), so nothing else runs on the loop in the middle of one; each transaction
-starts with one turn of the loop, so work between transactions stays interleaved.
+are pure database work), so nothing else runs on the loop in the middle of one. The repository
+gives the loop one turn before each transaction (before a writer takes its place in the
+WriteQueue, never while holding it), so work between transactions stays interleaved.
 """
 
 from __future__ import annotations
@@ -108,10 +109,6 @@ class InlineSQLite:
     async def transaction(self, mode: Mode) -> AsyncIterator[InlineConnection]:
         """`write`: BEGIN IMMEDIATE (the caller holds the process's WriteQueue); `snapshot`: a
         deferred read transaction; `read`: no BEGIN, each statement its own WAL snapshot."""
-        # One turn of the loop per transaction: a caller running transactions back to back
-        # (a batch, a retry loop) still lets the loop answer HTTP and run other tasks between
-        # them, as it did when every statement went through a thread.
-        await asyncio.sleep(0)
         with self._engine.connect() as conn:
             if mode == "write":
                 await self._begin_immediate(conn)

@@ -3,6 +3,7 @@ timestamp normalisation and row → record mapping."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -151,6 +152,11 @@ class RepositoryBase:
             async with self._transaction(self._engine) as conn:
                 yield conn
             return
+        if self._inline is not None:
+            # Inline transactions never suspend: one turn of the loop first, so a caller running
+            # transactions back to back still lets HTTP answers and other tasks in between —
+            # taken before queueing, so the write lock is never held across it.
+            await asyncio.sleep(0)
         async with self._write_lock.hold(urgent=urgent), self._transaction(self._engine) as conn:
             yield conn
 
@@ -168,6 +174,8 @@ class RepositoryBase:
         an eighth of aiosqlite's CPU per statement); `mode` is write, read or snapshot there."""
         try:
             if self._inline is not None:
+                if mode != "write":
+                    await asyncio.sleep(0)  # as in _tx: one turn of the loop per transaction
                 async with self._inline.transaction(mode) as inline_conn:  # type: ignore[arg-type]
                     yield inline_conn
                 return
