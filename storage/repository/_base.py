@@ -160,20 +160,24 @@ class RepositoryBase:
         async with self._write_lock.hold(urgent=urgent), self._transaction(self._engine) as conn:
             yield conn
 
-    def _read(self, *, snapshot: bool = False) -> Any:
+    def _read(self, *, snapshot: bool = False, scan: bool = False) -> Any:
         """Reading only: on SQLite it does not take the write lock (see storage.db.read_only),
         so reads go on while a writer holds it; each statement sees its own snapshot unless
-        `snapshot=True` (one read transaction for statements that must agree). Never write."""
-        if snapshot:
-            return self._transaction(self._snapshot_reader, mode="snapshot")
-        return self._transaction(self._reader, mode="read")
+        `snapshot=True` (one read transaction for statements that must agree). Never write.
+        `scan=True` for reads over whole tables (metrics, admin statistics, the ledger check):
+        on SQLite they run in aiosqlite's thread rather than inline, so a scan of a large
+        database never holds up the event loop."""
+        mode = "snapshot" if snapshot else "read"
+        engine = self._snapshot_reader if snapshot else self._reader
+        return self._transaction(engine, mode=mode, inline=not scan)
 
     @asynccontextmanager
-    async def _transaction(self, engine: AsyncEngine, *, mode: str = "write") -> AsyncIterator[Any]:
+    async def _transaction(self, engine: AsyncEngine, *, mode: str = "write",
+                           inline: bool = True) -> AsyncIterator[Any]:
         """On file-backed SQLite the transaction runs inline on the loop (storage/inline_sqlite.py:
         an eighth of aiosqlite's CPU per statement); `mode` is write, read or snapshot there."""
         try:
-            if self._inline is not None:
+            if self._inline is not None and inline:
                 if mode != "write":
                     await asyncio.sleep(0)  # as in _tx: one turn of the loop per transaction
                 async with self._inline.transaction(mode) as inline_conn:  # type: ignore[arg-type]

@@ -321,7 +321,7 @@ class MoneyRepository(RepositoryBase):
             .group_by(credit_ledger.c.user_id).subquery()
         )
         total = sa.func.coalesce(sums.c.total, 0)
-        async with self._read() as conn:
+        async with self._read(scan=True) as conn:
             rows = await conn.execute(
                 sa.select(users.c.id, users.c.balance, total)
                 .select_from(users.outerjoin(sums, sums.c.user_id == users.c.id))

@@ -111,7 +111,7 @@ class QueryRepository(LifecycleRepository):
         now = to_utc(now) or utcnow()
         g = generations.c
         final = status_in(FINAL_STATUSES)
-        async with self._read(snapshot=True) as conn:
+        async with self._read(snapshot=True, scan=True) as conn:
             # One pass over generations; the groups are few (models × statuses × 2 × 2).
             undelivered = g.delivered_at.is_(None).label("undelivered")
             overdue = sa.and_(g.deadline_at.is_not(None), g.deadline_at <= now).label("overdue")
@@ -175,7 +175,7 @@ class QueryRepository(LifecycleRepository):
         gen_where = [] if since is None else [generations.c.created_at >= since]
         led_where = [] if since is None else [credit_ledger.c.created_at >= since]
         pay_where = [] if since is None else [payments.c.created_at >= since]
-        async with self._read(snapshot=True) as conn:
+        async with self._read(snapshot=True, scan=True) as conn:
             per_model = await conn.execute(
                 sa.select(generations.c.model_key, generations.c.status, sa.func.count())
                 .where(*gen_where).group_by(generations.c.model_key, generations.c.status)
