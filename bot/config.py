@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(3, alias="MAX_IN_FLIGHT", ge=1)
     # JSON object {model_key: price}, overriding the catalog's prices without a code change.
     price_overrides: dict[str, int] = Field(default_factory=dict, alias="PRICE_OVERRIDES")
+    # Multiplies every price of the model data files (1.2 = +20 %); not PRICE_OVERRIDES' prices.
+    price_markup: Decimal = Field(Decimal(1), alias="PRICE_MARKUP", gt=0, le=100)
     topup_packs: list[TopUpPack] = Field(default_factory=_default_packs, alias="TOPUP_PACKS")
     image_expiry_minutes: int = Field(30, alias="IMAGE_EXPIRY_MINUTES", gt=0)
     video_expiry_minutes: int = Field(60, alias="VIDEO_EXPIRY_MINUTES", gt=0)

@@ -18,6 +18,7 @@ from aiogram.types import BotCommand, TelegramObject
 
 from handlers import (
     admin,
+    admin_models,
     balance,
     errors,
     fallback,
@@ -50,6 +51,23 @@ async def on_startup(bot: Bot) -> None:
     await bot.set_my_commands(bot_commands("ru"), language_code="ru")
 
 
+class CatalogRefresh(BaseMiddleware):
+    """Admins' /models changes (another process may have made them) reach this process's
+    catalog before a handler prices or lists anything: ModelAdmin re-reads them every few
+    seconds at most."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        models = data.get("models")
+        if models is not None:
+            await models.refresh()
+        return await handler(event, data)
+
+
 class PrivateChatsOnly(BaseMiddleware):
     """Outer middleware placed before registration: a message or button from a group or channel
     is dropped unseen, so group members are never registered (nor given the signup bonus)."""
@@ -78,6 +96,8 @@ def setup_routers() -> Router:
     root.pre_checkout_query.outer_middleware(middleware)
     for observer in (root.message, root.callback_query, root.pre_checkout_query):
         observer.outer_middleware(HandlerContextMiddleware())
+    for observer in (root.message, root.callback_query):
+        observer.outer_middleware(CatalogRefresh())
     root.startup.register(on_startup)
     # Order matters: commands before free text, the draft's text steps before the fallback.
     root.include_routers(
@@ -90,6 +110,7 @@ def setup_routers() -> Router:
         payments.router(),
         library.router(),
         admin.router(),
+        admin_models.router(),
         selftest.router(),
         models.router(),
         options.router(),

@@ -11,7 +11,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers import keyboards
 from handlers.texts import tr
-from kie_client.catalog import Catalog, Kind, Mode, ModelSpec
+from aiogram.fsm.context import FSMContext
+
+from kie_client.catalog import Catalog, Job, ModelSpec
 
 Screen = tuple[str, InlineKeyboardMarkup]
 PROMPT_IN_CARD = 700
@@ -21,16 +23,41 @@ def mode_text(lang: str, spec: ModelSpec) -> str:
     return tr(lang, f"mode_{spec.mode.value}")
 
 
-def picker(lang: str, catalog: Catalog, kind: Kind, *, src: int = 0) -> Screen:
-    """The models of `kind`; with `src` (a result to animate) the image-to-video models."""
+def draft_job(spec: ModelSpec, draft: dict) -> Job:
+    """The menu section a draft was started from (its model's own section by default)."""
+    try:
+        return Job(draft.get("job") or spec.section)
+    except ValueError:
+        return spec.section
+
+
+async def last_model(state: FSMContext, job: Job) -> str | None:
+    last = (await state.get_data()).get("last_by_job") or {}
+    return last.get(job.value) if isinstance(last, dict) else None
+
+
+def picker(lang: str, catalog: Catalog, job: Job, *, src: int = 0, last: str | None = None) -> Screen:
+    """The models on sale for `job`, each with its one-line description and starting price; the
+    one used last in this job first. With `src` (a result to animate): the animate-photo models
+    that take one image."""
+    job = Job.ANIMATE_PHOTO if src else job
+    models = list(catalog.models(job=job, enabled_only=True))
     if src:
-        models = [m for m in catalog.models() if m.mode is Mode.I2V]
-        title = "pick_animate"
-    else:
-        models = list(catalog.models(kind))
-        title = "pick_image" if kind is Kind.IMAGE else "pick_video"
-    pairs = [(m, catalog.price(m.key, catalog.defaults(m.key))) for m in models]
-    return tr(lang, title), keyboards.model_picker(lang, pairs, src=src)
+        models = [m for m in models if m.image_input is not None and m.image_input.min_count == 1]
+    if last is not None:
+        models.sort(key=lambda m: m.key != last)  # stable: the rest keep the catalog's order
+    title = "pick_animate" if src else f"pick_{job.value}"
+    if not models:
+        return tr(lang, title) + "\n\n" + tr(lang, "pick_none"), keyboards.model_picker(lang, [], src=src, job=job)
+    lines = []
+    pairs = []
+    for m in models:
+        start = catalog.from_price(m.key)
+        mark = " " + tr(lang, "pick_last") if m.key == last else ""
+        lines.append(tr(lang, "pick_line", name=m.name, about=m.blurb(lang), price=start) + mark)
+        pairs.append((m, start))
+    text = tr(lang, title) + "\n\n" + "\n".join(lines)
+    return text, keyboards.model_picker(lang, pairs, src=src, job=job)
 
 
 def options(lang: str, catalog: Catalog, draft: dict) -> Screen:

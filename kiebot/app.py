@@ -51,6 +51,7 @@ from bot.server import WEBHOOK_PATH, build_web_app, webhook_secret
 from bot.presenter import Presenter
 from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
+from bot.services.models import ModelAdmin
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
@@ -269,9 +270,10 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     create_isolation = getattr(storage, "create_isolation", None)
     isolation = (create_isolation(lock_kwargs={"timeout": max(2 * settings.inbox_lease_seconds, 1)})
                  if create_isolation is not None else SimpleEventIsolation())
+    models = ModelAdmin(generations.repository, catalog)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
-                            presenter=presenter)
+                            presenter=presenter, models=models)
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 
@@ -291,7 +293,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
                            max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
     repository = Repository(engine)
     media = build_media_store(s)
-    catalog = Catalog(price_overrides=s.price_overrides or None)
+    catalog = Catalog(price_overrides=s.price_overrides or None, markup=s.price_markup)
     cleanup: list = []
     create_limiter, status_limiter = build_kie_limiters(s, cleanup)
     kie = KieClient(

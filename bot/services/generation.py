@@ -35,6 +35,9 @@ __all__ = [
 
 log = logging.getLogger("bot.pipeline")
 
+PROVIDER_APIS = ("market",)
+AUDIO_INPUT = False
+
 # While rows of a pass are in flight, look for newly due rows this often (when none finished).
 REFILL_SECONDS = 0.25
 
@@ -65,6 +68,9 @@ class GenerationService:
     def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic) -> None:
         self.pipeline = pipeline
         self.catalog: Catalog = pipeline.catalog
+        # The shapes this pipeline submits and the inputs the handlers collect: other models
+        # (Veo, talking photos) stay in the catalog, unsold, until their provider and inputs land.
+        self.catalog.limit_to(apis=PROVIDER_APIS, audio_input=AUDIO_INPUT)
         self.repository = pipeline.repository
         self.submitter = Submitter(pipeline, self._fail)
         self.completer = Completer(pipeline, self._fail)
@@ -86,6 +92,8 @@ class GenerationService:
         CatalogError subclasses or SourceImageError; nothing is charged when it raises."""
         p = self.pipeline
         spec = self.catalog.get(model_key)
+        if not free:  # an admin's self-test may try a switched-off model before enabling it
+            self.catalog.check_enabled(model_key)  # no new orders: ModelDisabledError
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
         cost = 0 if free else self.catalog.price(model_key, normalised)

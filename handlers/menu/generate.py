@@ -48,7 +48,8 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
     """The request key is the card's message, so however often the button is tapped the user
     is charged once. The card then becomes the generation's status message."""
     draft = await drafts.current(state, callback_data.draft)
-    if not draft.get("prompt") or query.message is None:
+    wants_prompt = catalog.get(draft["model"]).prompt  # tools take none
+    if (wants_prompt and not draft.get("prompt")) or query.message is None:
         raise StaleMenu()
     chat_id = query.message.chat.id
     card_id = query.message.message_id
@@ -58,7 +59,7 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
         source = None if src else await _source_image(bot, draft.get("photo"))
         started = await generations.start(
             user_id=query.from_user.id, chat_id=chat_id, model_key=draft["model"],
-            options=draft["opts"], prompt=draft["prompt"], request_key=f"{chat_id}:{card_id}",
+            options=draft["opts"], prompt=draft.get("prompt") or "", request_key=f"{chat_id}:{card_id}",
             source_image=source, source_generation_id=src,
             progress_message_id=card_id,
         )

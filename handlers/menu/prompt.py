@@ -15,7 +15,7 @@ from handlers.callbacks import FlowAction, FlowCb
 from handlers.failures import prompt_text
 from handlers.states import Draft
 from handlers.texts import decimal, tr
-from kie_client.catalog import Catalog, InvalidPromptError, Kind, ModelSpec
+from kie_client.catalog import Catalog, InvalidPromptError, Job, Kind, ModelSpec
 
 _DEFAULT_MIMES = ("image/jpeg", "image/png", "image/webp")
 _DEFAULT_MAX = 10 * 1024 * 1024
@@ -95,7 +95,7 @@ async def photo_step(message: Message, state: FSMContext, lang: str, catalog: Ca
     caption = (message.caption or "").strip()
     if caption:
         await take_prompt(message, state, draft, caption, lang, catalog, accounts)
-    elif draft.get("prompt"):
+    elif draft.get("prompt") or not spec.prompt:  # a tool takes no prompt: straight to the card
         await show_card(message, state, draft, lang, catalog, accounts)
     else:
         await state.set_state(Draft.prompt)
@@ -126,6 +126,12 @@ async def edit_prompt(query: CallbackQuery, callback_data: FlowCb, state: FSMCon
                        screens.ask_prompt(lang, catalog, draft)[1])
 
 
+def _first_image_model(catalog: Catalog) -> ModelSpec:
+    """The first model of the create-an-image menu (on sale) for a prompt typed from the menu."""
+    on_sale = catalog.models(job=Job.CREATE_IMAGE, enabled_only=True) or catalog.models(Kind.IMAGE)
+    return on_sale[0]
+
+
 async def quick_prompt(message: Message, state: FSMContext, lang: str, catalog: Catalog,
                        accounts: AccountService, generations: GenerationService) -> None:
     """A prompt typed from the main menu: offer the last used model with its options."""
@@ -136,11 +142,13 @@ async def quick_prompt(message: Message, state: FSMContext, lang: str, catalog: 
         if recent:
             model, opts = recent[0].model_key, recent[0].options
     try:
-        spec = catalog.get(model) if model else catalog.models(Kind.IMAGE)[0]
+        spec = catalog.get(model) if model else _first_image_model(catalog)
+        if not catalog.sellable(spec.key) or not spec.prompt:
+            raise LookupError(spec.key)  # switched off, or a tool that takes no prompt
         opts = catalog.normalise_options(
             spec.key, {k: v for k, v in (opts or {}).items() if spec.option(k) is not None})
     except Exception:  # noqa: BLE001 - an old model or option no longer offered: use defaults
-        spec = catalog.models(Kind.IMAGE)[0]
+        spec = _first_image_model(catalog)
         opts = catalog.defaults(spec.key)
     draft = await drafts.new_draft(state, model=spec.key, opts=opts)
     await take_prompt(message, state, draft, message.text, lang, catalog, accounts,

@@ -65,6 +65,8 @@ class Catalog:
         if self._markup <= 0:
             raise CatalogError(f"PRICE_MARKUP must be more than 0, got {markup}", field="markup")
         self._runtime: dict[str, RuntimeOverride] = {}
+        self._apis: frozenset[str] | None = None
+        self._audio = True
 
     def __repr__(self) -> str:
         return f"Catalog(price_overrides={self._overrides!r}, markup={str(self._markup)})"
@@ -91,8 +93,22 @@ class Catalog:
             return override.enabled
         return self.get(key).enabled
 
+    def limit_to(self, *, apis: Iterable[str], audio_input: bool) -> None:
+        """What the running bot can serve (its providers, whether it takes audio from users):
+        other models stay in the catalog but are not sold. The generation service sets this."""
+        self._apis = frozenset(apis)
+        self._audio = audio_input
+
+    def sellable(self, key: str) -> bool:
+        spec = self.get(key)
+        if self._apis is not None and spec.api not in self._apis:
+            return False
+        if spec.audio_input is not None and not self._audio:
+            return False
+        return self.enabled(key)
+
     def check_enabled(self, key: str) -> None:
-        if not self.enabled(key):
+        if not self.sellable(key):
             spec = self.get(key)
             raise ModelDisabledError(key, spec.name)
 
@@ -120,7 +136,7 @@ class Catalog:
                 raise InvalidOptionError("job", job, [j.value for j in Job]) from None
             specs = [s for s in specs if s.section == section]
         if enabled_only:
-            specs = [s for s in specs if self.enabled(s.key)]
+            specs = [s for s in specs if self.sellable(s.key)]
         return tuple(specs)
 
     def defaults(self, key: str) -> dict[str, Any]:
