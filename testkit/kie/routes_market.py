@@ -9,7 +9,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from kie_client.catalog import CatalogError, MissingFieldError, UnknownModelError, validate_input
+from kie_client.catalog import (
+    CatalogError,
+    MissingFieldError,
+    UnknownModelError,
+    spec_for_kie_model,
+    validate_input,
+)
 from .tasks import number
 
 if TYPE_CHECKING:
@@ -51,6 +57,8 @@ def market_routes(emu: KieEmulator) -> list[web.RouteDef]:
         if "input" not in body:
             return emu.reply(emu.missing_field_code, "input is required")
         try:
+            if spec_for_kie_model(model).api != "market":  # Veo & co. have their own routes
+                raise UnknownModelError(model)
             validate_input(model, body["input"])
         except UnknownModelError:
             return emu.reply(422, f"The model {model} is not supported")
