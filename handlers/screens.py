@@ -60,9 +60,20 @@ def picker(lang: str, catalog: Catalog, job: Job, *, src: int = 0, last: str | N
     return text, keyboards.model_picker(lang, pairs, src=src, job=job)
 
 
+def audio_seconds(draft: dict) -> float | None:
+    """The length of the draft's audio (talking photos), which per-second prices count."""
+    audio = draft.get("audio")
+    return audio.get("seconds") if isinstance(audio, dict) else None
+
+
+def draft_price(catalog: Catalog, draft: dict) -> int:
+    """What the Generate button shows and GenerationService.start charges for this draft."""
+    return catalog.price(draft["model"], draft["opts"], audio_seconds=audio_seconds(draft))
+
+
 def options(lang: str, catalog: Catalog, draft: dict) -> Screen:
     spec = catalog.get(draft["model"])
-    price = catalog.price(spec.key, draft["opts"])
+    price = draft_price(catalog, draft)
     text = tr(lang, "options_screen", name=spec.name, mode=mode_text(lang, spec),
               summary=keyboards.options_summary(lang, spec, draft["opts"]), price=price)
     return text, keyboards.options_kb(lang, draft["d"], spec, draft["opts"], price)
@@ -90,7 +101,7 @@ def ask_prompt(lang: str, catalog: Catalog, draft: dict, *, error: str | None = 
 
 def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
     spec = catalog.get(draft["model"])
-    price = catalog.price(spec.key, draft["opts"])
+    price = draft_price(catalog, draft)
     prompt = draft.get("prompt") or ""
     if len(prompt) > PROMPT_IN_CARD:
         prompt = prompt[: PROMPT_IN_CARD - 1] + "…"

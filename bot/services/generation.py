@@ -79,14 +79,16 @@ class GenerationService:
 
     # -- what handlers call --------------------------------------------------------------------
 
-    def price(self, model_key: str, options: dict) -> int:
-        return self.catalog.price(model_key, options)
+    def price(self, model_key: str, options: dict, *, audio_seconds: float | None = None) -> int:
+        """What start() charges for these options (per-audio-second models: the audio's seconds,
+        unknown = the longest the model takes)."""
+        return self.catalog.price(model_key, options, audio_seconds=audio_seconds)
 
     async def start(
         self, *, user_id: int, chat_id: int, model_key: str, options: dict, prompt: str,
         request_key: str, source_image: SourceImage | None = None,
         source_generation_id: int | None = None, progress_message_id: int | None = None,
-        free: bool = False,
+        free: bool = False, audio_seconds: float | None = None,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
         CatalogError subclasses or SourceImageError; nothing is charged when it raises."""
@@ -96,7 +98,7 @@ class GenerationService:
             self.catalog.check_enabled(model_key)  # no new orders: ModelDisabledError
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
-        cost = 0 if free else self.catalog.price(model_key, normalised)
+        cost = 0 if free else self.price(model_key, normalised, audio_seconds=audio_seconds)
         stored_options: dict = dict(normalised)
 
         if spec.image_input is not None:

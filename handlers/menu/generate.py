@@ -61,7 +61,7 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
             user_id=query.from_user.id, chat_id=chat_id, model_key=draft["model"],
             options=draft["opts"], prompt=draft.get("prompt") or "", request_key=f"{chat_id}:{card_id}",
             source_image=source, source_generation_id=src,
-            progress_message_id=card_id,
+            progress_message_id=card_id, audio_seconds=screens.audio_seconds(draft),
         )
     except InsufficientBalanceError as exc:
         await query.answer(tr(lang, "short_balance", cost=exc.cost, balance=exc.balance,
