@@ -268,6 +268,8 @@ def _extra(raw: Any, where: _Where) -> tuple[ExtraField, ...]:
 
 
 def _spec(raw: dict, where: _Where) -> ModelSpec:
+    if isinstance(raw.get("key"), str) and raw["key"].strip():
+        where.key = raw["key"]
     unknown = set(raw) - _MODEL_KEYS
     if unknown:
         raise where.error(sorted(unknown)[0], f"is not a model field (fields: {', '.join(sorted(_MODEL_KEYS))})")
