@@ -29,7 +29,7 @@ def listing(lang: str, models: ModelAdmin) -> list[str]:
     for line in models.lines():
         mark = "✅" if line.enabled else "⛔"
         source = "" if line.price_source == "data" else tr(lang, f"adm_models_src_{line.price_source}")
-        lines.append(tr(lang, "adm_models_line", mark=mark, key=line.key, name=line.name,
+        lines.append(tr(lang, "adm_models_line", mark=mark, model=line.key, name=line.name,
                         price=line.price, source=source))
     chunks, current = [], tr(lang, "adm_models_title")
     for text in lines:
@@ -55,7 +55,7 @@ async def models_command(message: Message, command: CommandObject, lang: str, mo
         if action in ("on", "off") and len(rest) == 1:
             await models.set_enabled(rest[0], action == "on", admin_id=admin_id)
             spec = catalog.get(rest[0])
-            await message.answer(tr(lang, f"adm_models_{action}", name=spec.name, key=spec.key))
+            await message.answer(tr(lang, f"adm_models_{action}", name=spec.name, model=spec.key))
             return
         if action == "price" and len(rest) == 2:
             key, value = rest
@@ -67,12 +67,12 @@ async def models_command(message: Message, command: CommandObject, lang: str, mo
                 await message.answer(tr(lang, "adm_models_bad_price", value=value, max=_MAX_PRICE))
                 return
             spec = catalog.get(key)
-            await message.answer(tr(lang, "adm_models_priced", name=spec.name, key=key,
+            await message.answer(tr(lang, "adm_models_priced", name=spec.name, model=key,
                                     price=catalog.base_price(key),
                                     start=catalog.from_price(key)))
             return
     except CatalogError:
-        await message.answer(tr(lang, "adm_models_unknown", key=rest[0] if rest else ""))
+        await message.answer(tr(lang, "adm_models_unknown", model=rest[0] if rest else ""))
         return
     await message.answer(tr(lang, "adm_models_usage"))
 
