@@ -26,7 +26,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import User as TgUser
 from aiohttp import web
-from kie_client.catalog import Catalog
+from kie_client.catalog import Catalog, load_catalog
 from kie_client.client import KieClient
 from kie_client.ratelimit import SlidingWindowLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -293,7 +293,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
                            max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
     repository = Repository(engine)
     media = build_media_store(s)
-    catalog = Catalog(price_overrides=s.price_overrides or None, markup=s.price_markup)
+    catalog = Catalog(price_overrides=s.price_overrides or None, markup=s.price_markup,
+                      specs=load_catalog(s.catalog_dir) if s.catalog_dir else None)
     cleanup: list = []
     create_limiter, status_limiter = build_kie_limiters(s, cleanup)
     kie = KieClient(

@@ -52,6 +52,7 @@ class Catalog:
                  markup: Decimal | Fraction | int | str = 1,
                  specs: Iterable[ModelSpec] | None = None) -> None:
         self._specs = {spec.key: spec for spec in (MODELS if specs is None else specs)}
+        self._all = tuple(self._specs.values())  # what validate_input checks KIE's rules by
         overrides = dict(price_overrides or {})
         for key, price in overrides.items():
             if key not in self._specs:
@@ -99,13 +100,15 @@ class Catalog:
         self._apis = frozenset(apis)
         self._audio = audio_input
 
-    def sellable(self, key: str) -> bool:
+    def served(self, key: str) -> bool:
+        """The running bot can take this model's inputs and submit it (on or off)."""
         spec = self.get(key)
         if self._apis is not None and spec.api not in self._apis:
             return False
-        if spec.audio_input is not None and not self._audio:
-            return False
-        return self.enabled(key)
+        return spec.audio_input is None or self._audio
+
+    def sellable(self, key: str) -> bool:
+        return self.served(key) and self.enabled(key)
 
     def check_enabled(self, key: str) -> None:
         if not self.sellable(key):
@@ -256,5 +259,5 @@ class Catalog:
         for opt in spec.options:
             result[opt.kie_field] = chosen[opt.name]
         result.update(spec.fixed_input)
-        validate_input(spec.kie_model, result)
+        validate_input(spec.kie_model, result, self._all)
         return result

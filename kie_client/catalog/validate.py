@@ -164,11 +164,12 @@ def check_audio_urls(spec: ModelSpec, urls: Any) -> list[str]:
     return _check_urls(rule.kie_field, items, rule.min_count, rule.max_count, "audio file", spec.name)
 
 
-def validate_input(kie_model: str, input: Mapping[str, Any]) -> None:
+def validate_input(kie_model: str, input: Mapping[str, Any],
+                   specs: tuple[ModelSpec, ...] | None = None) -> None:
     """Check a raw KIE `input` exactly as documented (strings for duration, real booleans, required
-    fields present, enums, lengths, counts). Raises a CatalogError subclass; MissingFieldError
-    reads "<field> is required"."""
-    schema = kie_schema(kie_model)
+    fields present, enums, lengths, counts) — by the packaged models, or `specs`. Raises a
+    CatalogError subclass; MissingFieldError reads "<field> is required"."""
+    schema = kie_schema(kie_model, specs)
     if not isinstance(input, Mapping):
         raise CatalogError("input must be a JSON object", field="input")
     known: set[str] = set()

@@ -234,3 +234,18 @@ def test_markup_must_be_positive():
         Catalog(markup=0)
     with pytest.raises(CatalogError, match="PRICE_MARKUP must be a number"):
         Catalog(markup="lots")
+
+
+def test_an_operator_catalog_prices_and_builds_by_its_own_files(tmp_path):
+    """CATALOG_DIR: the operator's copy renames, reprices and adds models; requests are checked
+    by that copy's rules, not the packaged ones."""
+    shutil.copytree(DATA_DIR, tmp_path, dirs_exist_ok=True)
+    seedream = tmp_path / "seedream.toml"
+    text = seedream.read_text(encoding="utf-8")
+    seedream.write_text(text.replace('price = { stars = 8, credits = 6.5 }', 'price = { stars = 9, credits = 6.5 }')
+                        .replace('name = "Seedream 4.5"\n', 'name = "Seedream Classic"\n'), encoding="utf-8")
+    _write(tmp_path, GOOD)
+    catalog = Catalog(specs=load_catalog(tmp_path))
+    assert catalog.get("seedream_45_t2i").name == "Seedream Classic"
+    assert catalog.price("seedream_45_t2i", {}) == catalog.price("seedream_45_edit", {}) == 9  # extends
+    assert catalog.build_input("toy_t2i", "a cat", {"resolution": "2K"}) == {"prompt": "a cat", "resolution": "2K"}
