@@ -122,3 +122,23 @@ async def test_models_does_not_exist_for_other_users(harness):
     for command in ("/models", "/models off seedream_45_t2i"):
         assert texts(await harness.send(bob, command)) == [tr("en", "unknown_command")]
     assert await overrides(harness) == []
+
+
+async def test_a_tool_takes_a_photo_and_no_prompt(harness):
+    ann = harness.user(6104)
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
+    await harness.send(ann, "/start")
+    await harness.press(ann, tr("en", "job_tools"))
+    await harness.press(ann, model_button("Remove background", 2))
+    await harness.press(ann, tr("en", "btn_continue", price=2))
+    assert harness.screen(ann).text.startswith(tr("en", "ask_photo", name="Remove background")[:20])
+    await harness.feed(harness.updates.photo(ann, jpeg))  # no caption: straight to the card
+    card = harness.screen(ann)
+    assert tr("en", "btn_generate", price=2) in [b for row in button_rows(card.reply_markup) for b in row]
+    await harness.press(ann, tr("en", "btn_generate", price=2))
+    [row] = await harness.generations(6104)
+    assert (row["status"], row["model_key"], row["cost"], row["prompt"]) == (
+        "queued", "recraft_remove_bg", 2, "")
+    # The request the submitter will send: the photo alone, as KIE's remove-background takes it.
+    assert harness.catalog.build_input("recraft_remove_bg", row["prompt"], {}, ["https://x.example/a.jpg"]) == {
+        "image": "https://x.example/a.jpg"}
