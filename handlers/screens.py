@@ -48,7 +48,8 @@ def picker(lang: str, catalog: Catalog, job: Job, *, src: int = 0, last: str | N
         models.sort(key=lambda m: m.key != last)  # stable: the rest keep the catalog's order
     title = "pick_animate" if src else f"pick_{job.value}"
     if not models:
-        return tr(lang, title) + "\n\n" + tr(lang, "pick_none"), keyboards.model_picker(lang, [], src=src, job=job)
+        empty = keyboards.model_picker(lang, [], src=src, job=job)
+        return tr(lang, title) + "\n\n" + tr(lang, "pick_none"), empty
     lines = []
     pairs = []
     for m in models:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Iterable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,8 @@ def _count_rule(raw: Any, where: _Where, field: str) -> tuple[int, int, str, boo
     if isinstance(max_mb, bool) or not isinstance(max_mb, (int, float)) or max_mb <= 0:
         raise where.error(field + ".max_mb", f"must be a positive number, got {max_mb!r}")
     mimes = raw.get("mime_types")
-    if mimes is not None and (not isinstance(mimes, list) or not all(isinstance(m, str) and "/" in m for m in mimes)):
+    if mimes is not None and (not isinstance(mimes, list)
+                              or not all(isinstance(m, str) and "/" in m for m in mimes)):
         raise where.error(field + ".mime_types", "must be a list of MIME types such as image/png")
     return lo, hi, kie_field, as_list, int(max_mb * MB), tuple(mimes) if mimes else None
 
@@ -345,19 +347,14 @@ def _spec(raw: dict, where: _Where) -> ModelSpec:
         key=key, name=name, kie_model=kie_model, kind=kind, mode=mode, base_price=0, options=options,
         prompt_min=prompt_min, prompt_max=prompt_max, image_input=image,
         price_factors=pricing.factors, fixed_input=tuple(fixed.items()), extra_fields=extra, api=api,
-        audio_input=audio, pricing=pricing, job=job, description=tuple((lang, description[lang]) for lang in LANGUAGES), order=order,
+        audio_input=audio, pricing=pricing, job=job,
+        description=tuple((lang, description[lang]) for lang in LANGUAGES), order=order,
         enabled=enabled, prompt=prompt is not False, model_field=model_field, source=where.file,
     )
     base = spec.raw_price(defaults, audio.min_seconds if audio else None)
     if base <= 0:
         raise where.error("price.stars", "the price at the default options must be more than 0")
-    return _replace(spec, base_price=math.ceil(base))
-
-
-def _replace(spec: ModelSpec, **changes: Any) -> ModelSpec:
-    from dataclasses import replace
-
-    return replace(spec, **changes)
+    return replace(spec, base_price=math.ceil(base))
 
 
 def extra_problem(rule: ExtraField, value: Any) -> str | None:
