@@ -167,16 +167,19 @@ def step_kb(lang: str, d: int) -> InlineKeyboardMarkup:
 
 
 @lru_cache(maxsize=1024)
-def card_kb(lang: str, d: int, price: int, *, short: bool = False) -> InlineKeyboardMarkup:
+def card_kb(lang: str, d: int, price: int, *, short: bool = False,
+            prompt: bool = True) -> InlineKeyboardMarkup:
+    """`prompt`: the model takes one (tools do not: no prompt button)."""
     kb = InlineKeyboardBuilder()
     kb.button(text=tr(lang, "btn_generate", price=price), callback_data=_flow(d, FlowAction.GENERATE))
     if short:
         kb.button(text=tr(lang, "btn_topup"), callback_data=_menu(MenuAction.TOP_UP))
     kb.button(text=tr(lang, "btn_edit_options"), callback_data=_flow(d, FlowAction.OPTIONS))
-    kb.button(text=tr(lang, "btn_edit_prompt"), callback_data=_flow(d, FlowAction.PROMPT))
+    if prompt:
+        kb.button(text=tr(lang, "btn_edit_prompt"), callback_data=_flow(d, FlowAction.PROMPT))
     kb.button(text=tr(lang, "btn_other_model"), callback_data=_flow(d, FlowAction.MODEL))
     kb.button(text=tr(lang, "btn_cancel"), callback_data=_flow(d, FlowAction.CANCEL))
-    kb.adjust(*([1, 1] if short else [1]), 2, 2)
+    kb.adjust(*([1, 1] if short else [1]), *((2, 2) if prompt else (2, 1)))
     return kb.as_markup()
 
 

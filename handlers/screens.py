@@ -111,12 +111,14 @@ def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
         photo = tr(lang, "card_source", id=draft["src"])
     elif draft.get("photo"):
         photo = tr(lang, "card_photo")
+    if not spec.prompt:
+        prompt = tr(lang, "card_no_prompt")
     text = tr(lang, "card", name=spec.name, options=keyboards.options_summary(lang, spec, draft["opts"]),
               prompt=prompt, photo=photo, balance=balance)
     short = balance < price
     if short:
         text += "\n\n" + tr(lang, "short_balance", cost=price, balance=balance, short=price - balance)
-    return text, keyboards.card_kb(lang, draft["d"], price, short=short)
+    return text, keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)
 
 
 def main_menu(lang: str, balance: int) -> Screen:

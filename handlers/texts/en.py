@@ -89,6 +89,7 @@ TEXTS: dict[str, str] = {
     # summary card
     "card": "📝 Ready to generate\nModel: {name}\n{options}\nPrompt: {prompt}\n{photo}Balance: {balance}⭐",
     "card_photo": "Photo: ✅ attached\n",
+    "card_no_prompt": "— (this tool needs none)",
     "card_source": "Source: your result #{id}\n",
     "btn_generate": "Generate · {price}⭐",
     "btn_edit_options": "⚙️ Options",

@@ -134,7 +134,9 @@ async def test_a_tool_takes_a_photo_and_no_prompt(harness):
     assert harness.screen(ann).text.startswith(tr("en", "ask_photo", name="Remove background")[:20])
     await harness.feed(harness.updates.photo(ann, jpeg))  # no caption: straight to the card
     card = harness.screen(ann)
-    assert tr("en", "btn_generate", price=2) in [b for row in button_rows(card.reply_markup) for b in row]
+    buttons = [b for row in button_rows(card.reply_markup) for b in row]
+    assert tr("en", "btn_generate", price=2) in buttons and tr("en", "btn_edit_prompt") not in buttons
+    assert f"{tr('en', 'card_no_prompt')}\n" in card.text
     await harness.press(ann, tr("en", "btn_generate", price=2))
     [row] = await harness.generations(6104)
     assert (row["status"], row["model_key"], row["cost"], row["prompt"]) == (
