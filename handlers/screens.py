@@ -90,7 +90,8 @@ def option_values(lang: str, catalog: Catalog, draft: dict, index: int) -> Scree
 
 def ask_photo(lang: str, catalog: Catalog, draft: dict, *, error: str | None = None) -> Screen:
     spec = catalog.get(draft["model"])
-    text = tr(lang, "ask_photo", name=spec.name)
+    rule = spec.image_input
+    text = tr(lang, "ask_photo", name=spec.name, mb=rule.max_bytes // (1024 * 1024) if rule else 10)
     return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])
 
 

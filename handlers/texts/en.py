@@ -72,7 +72,7 @@ TEXTS: dict[str, str] = {
     "label_sound": "Sound",
     "label_camera_fixed": "Fixed camera",
     # photo and prompt
-    "ask_photo": "📷 Send a photo for {name}: JPEG, PNG or WebP up to 10 MB, as a photo or as a file. You may put the prompt in the caption.",
+    "ask_photo": "📷 Send a photo for {name}: JPEG, PNG or WebP up to {mb} MB, as a photo or as a file. You may put the prompt in the caption.",
     "ask_prompt": "✍️ Describe what you want to see ({min}–{max} characters).",
     "photo_received": "📷 Photo received.",
     "err_expect_photo": "I need a photo at this step. Send a photo or an image file (JPEG, PNG, WebP, up to 10 MB).",

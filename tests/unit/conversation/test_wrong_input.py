@@ -13,7 +13,7 @@ from tests.unit.conversation.conftest import SIGNUP_BONUS, seedream_buttons, tex
 B = seedream_buttons("en")
 STEP_ROWS = [[tr("en", "btn_back"), tr("en", "btn_cancel")]]
 ASK_PROMPT = tr("en", "ask_prompt", min=1, max=3000)
-ASK_PHOTO = tr("en", "ask_photo", name="Seedream 4.5 Edit")
+ASK_PHOTO = tr("en", "ask_photo", name="Seedream 4.5 Edit", mb=10)
 CARD_HEADING = tr("en", "card", name="", options="", prompt="", photo="", balance=0).partition(
     "\n")[0]
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
