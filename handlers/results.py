@@ -79,7 +79,7 @@ async def again(query: CallbackQuery, callback_data: GenCb, state: FSMContext, l
         # The earlier photo is not kept as a reusable upload; ask for it again.
         await state.set_state(Draft.photo)
         text, kb = screens.ask_photo(lang, catalog, draft)
-    elif not draft.get("prompt"):
+    elif spec.prompt and not draft.get("prompt"):
         await state.set_state(Draft.prompt)
         text, kb = screens.ask_prompt(lang, catalog, draft)
     else:

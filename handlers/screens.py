@@ -104,6 +104,7 @@ def ask_prompt(lang: str, catalog: Catalog, draft: dict, *, error: str | None = 
 def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
     spec = catalog.get(draft["model"])
     price = draft_price(catalog, draft)
+    draft["price"] = price  # what Generate on this card may charge (GenerationService.start)
     prompt = draft.get("prompt") or ""
     if len(prompt) > PROMPT_IN_CARD:
         prompt = prompt[: PROMPT_IN_CARD - 1] + "…"

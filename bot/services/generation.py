@@ -28,6 +28,7 @@ from bot.services.pipeline.submit import Submitter
 __all__ = [
     "CallbackOutcome",
     "GenerationService",
+    "PriceChangedError",
     "SourceImage",
     "SourceImageError",
     "Started",
@@ -54,6 +55,15 @@ class Started:
     generation: Generation
     position: int | None
     created: bool
+
+
+class PriceChangedError(Exception):
+    """The price is no longer the one the user saw on the Generate button."""
+
+    def __init__(self, *, shown: int, price: int) -> None:
+        super().__init__(f"price changed from {shown} to {price}")
+        self.shown = shown
+        self.price = price
 
 
 class SourceImageError(Exception):
@@ -88,7 +98,7 @@ class GenerationService:
         self, *, user_id: int, chat_id: int, model_key: str, options: dict, prompt: str,
         request_key: str, source_image: SourceImage | None = None,
         source_generation_id: int | None = None, progress_message_id: int | None = None,
-        free: bool = False, audio_seconds: float | None = None,
+        free: bool = False, audio_seconds: float | None = None, expected_cost: int | None = None,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
         CatalogError subclasses or SourceImageError; nothing is charged when it raises."""
@@ -99,6 +109,9 @@ class GenerationService:
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
         cost = 0 if free else self.price(model_key, normalised, audio_seconds=audio_seconds)
+        if expected_cost is not None and cost != expected_cost:
+            # The price moved (an admin's /models) after the card showed it: charge nothing.
+            raise PriceChangedError(shown=expected_cost, price=cost)
         stored_options: dict = dict(normalised)
 
         if spec.image_input is not None:

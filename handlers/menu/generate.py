@@ -11,7 +11,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.presenter import Presenter
-from bot.services.generation import GenerationService, SourceImage, SourceImageError
+from bot.services.accounts import AccountService
+from bot.services.generation import GenerationService, PriceChangedError, SourceImage, SourceImageError
 from handlers import draft as drafts
 from handlers import screens
 from handlers.callbacks import FlowAction, FlowCb
@@ -44,7 +45,7 @@ async def _source_image(bot: Bot, photo: dict | None) -> SourceImage | None:
 
 async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContext, lang: str,
                    bot: Bot, catalog: Catalog, generations: GenerationService,
-                   presenter: Presenter) -> None:
+                   presenter: Presenter, accounts: AccountService) -> None:
     """The request key is the card's message, so however often the button is tapped the user
     is charged once. The card then becomes the generation's status message."""
     draft = await drafts.current(state, callback_data.draft)
@@ -62,11 +63,20 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
             options=draft["opts"], prompt=draft.get("prompt") or "", request_key=f"{chat_id}:{card_id}",
             source_image=source, source_generation_id=src,
             progress_message_id=card_id, audio_seconds=screens.audio_seconds(draft),
+            expected_cost=draft.get("price"),
         )
     except InsufficientBalanceError as exc:
         await query.answer(tr(lang, "short_balance", cost=exc.cost, balance=exc.balance,
                               short=exc.cost - exc.balance)[:200])
         await screens.show(query, *screens.card(lang, catalog, draft, exc.balance))
+        await drafts.save(state, draft)
+        return
+    except PriceChangedError as exc:
+        # The button said one price and the catalog now says another: show the new one first.
+        await query.answer(tr(lang, "price_changed", old=exc.shown, new=exc.price), show_alert=True)
+        balance = await accounts.balance(query.from_user.id)
+        await screens.show(query, *screens.card(lang, catalog, draft, balance))
+        await drafts.save(state, draft)
         return
     except InFlightLimitError as exc:
         await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")),

@@ -89,6 +89,7 @@ TEXTS: dict[str, str] = {
     # summary card
     "card": "📝 Ready to generate\nModel: {name}\n{options}\nPrompt: {prompt}\n{photo}Balance: {balance}⭐",
     "card_photo": "Photo: ✅ attached\n",
+    "price_changed": "The price has just changed from {old}⭐ to {new}⭐. Nothing was charged; check the card and press Generate again.",
     "card_no_prompt": "— (this tool needs none)",
     "card_source": "Source: your result #{id}\n",
     "btn_generate": "Generate · {price}⭐",

@@ -89,6 +89,7 @@ TEXTS: dict[str, str] = {
     # summary card
     "card": "📝 Всё готово\nМодель: {name}\n{options}\nОписание: {prompt}\n{photo}Баланс: {balance}⭐",
     "card_photo": "Фото: ✅ прикреплено\n",
+    "price_changed": "Цена только что изменилась: была {old}⭐, стала {new}⭐. Ничего не списано — проверьте карточку и нажмите «Сгенерировать» ещё раз.",
     "card_no_prompt": "— (этому инструменту не нужно)",
     "card_source": "Исходник: ваш результат №{id}\n",
     "btn_generate": "Сгенерировать · {price}⭐",

@@ -144,3 +144,19 @@ async def test_a_tool_takes_a_photo_and_no_prompt(harness):
     # The request the submitter will send: the photo alone, as KIE's remove-background takes it.
     assert harness.catalog.build_input("recraft_remove_bg", row["prompt"], {}, ["https://x.example/a.jpg"]) == {
         "image": "https://x.example/a.jpg"}
+
+
+async def test_a_price_changed_after_the_card_is_not_charged_until_seen(harness):
+    """The card showed 8⭐; an admin sets 11⭐ before the tap: nothing is charged, the card shows
+    11⭐, and the next tap charges exactly that."""
+    ann, admin = harness.user(6105), harness.user(ADMIN_ID, "Root")
+    card = await to_card(harness, ann, "a lighthouse")
+    await harness.send(admin, "/models price seedream_45_t2i 11")
+    calls = await harness.press(ann, seedream_buttons("en")["generate"], message=card)
+    assert tr("en", "price_changed", old=8, new=11) in [getattr(c, "text", None) for c in calls]
+    assert await harness.generations(6105) == []
+    assert button_rows(harness.screen(ann).reply_markup)[0] == [tr("en", "btn_generate", price=11)]
+    await harness.press(ann, tr("en", "btn_generate", price=11))
+    [row] = await harness.generations(6105)
+    assert row["cost"] == 11
+    assert await harness.ledger(6105) == [("signup_bonus", SIGNUP_BONUS), ("spend", -11)]
