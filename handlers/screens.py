@@ -7,12 +7,11 @@ exactly the same thing.
 from __future__ import annotations
 
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers import keyboards
 from handlers.texts import tr
-from aiogram.fsm.context import FSMContext
-
 from kie_client.catalog import Catalog, Job, ModelSpec
 
 Screen = tuple[str, InlineKeyboardMarkup]

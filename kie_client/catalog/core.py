@@ -66,6 +66,7 @@ class Catalog:
         if self._markup <= 0:
             raise CatalogError(f"PRICE_MARKUP must be more than 0, got {markup}", field="markup")
         self._runtime: dict[str, RuntimeOverride] = {}
+        self._from: dict[str, int] = {}  # from_price, until the next apply_runtime
         self._apis: frozenset[str] | None = None
         self._audio = True
 
@@ -84,6 +85,7 @@ class Catalog:
                     _whole_price(key, override.price)
                 clean[key] = override
         self._runtime = clean
+        self._from = {}
 
     def runtime(self, key: str) -> RuntimeOverride:
         return self._runtime.get(key, RuntimeOverride())
@@ -200,8 +202,12 @@ class Catalog:
 
     def from_price(self, key: str) -> int:
         """The lowest price of any option combination: the menu's "from N⭐"."""
-        lo = self._min_audio(key)
-        return min(self.price(key, combo, audio_seconds=lo) for combo in self.combinations(key))
+        cached = self._from.get(key)
+        if cached is None:  # hundreds of combinations for a video model: once per price change
+            lo = self._min_audio(key)
+            cached = min(self.price(key, combo, audio_seconds=lo) for combo in self.combinations(key))
+            self._from[key] = cached
+        return cached
 
     # -- inputs ----------------------------------------------------------------------------------
 
