@@ -113,7 +113,8 @@ async def watch(bot: Bot, chat_id: int, message_id: int, lang: str, name: str,
 
 
 async def selftest(message: Message, lang: str, catalog: Catalog) -> None:
-    await message.answer(tr(lang, "selftest_title"), reply_markup=keyboards.selftest_kb(catalog.models()))
+    await message.answer(tr(lang, "selftest_title"), reply_markup=keyboards.selftest_kb(
+        m for m in catalog.models() if catalog.served(m.key)))
 
 
 async def run(query: CallbackQuery, callback_data: SelfTestCb, lang: str, bot: Bot,

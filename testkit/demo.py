@@ -117,7 +117,7 @@ async def play(s: Script) -> None:
     await s.see("Welcome gift: 50⭐")
     await s.balance_is(50)
 
-    await s.tap("🖼 Images")
+    await s.tap("🎨 Create an image")
     await s.tap("Seedream 4.5 · 8⭐")
     await s.tap("Aspect ratio: 1:1 ▸")
     await s.tap("16:9")
@@ -132,7 +132,7 @@ async def play(s: Script) -> None:
 
     await s.command("/start")
     await s.see("Pick a section")
-    await s.tap("🎬 Videos")
+    await s.tap("🎞 Animate a photo")
     await s.tap("Bytedance V1 Pro · 30⭐")
     await s.tap("Continue · 30⭐")
     await s.see("Send a photo for Bytedance V1 Pro")
