@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from bot.services.generation import SourceImage
+from kie_client.catalog import Catalog
 from kiebot.app import build_app
 from testkit.kie import CallbackRetry
 from testkit.kie.media import make_png
@@ -27,7 +28,7 @@ from tests.e2e.pipeline.helpers import (
 )
 
 VEO = "veo31_fast"
-PRICE = 28  # 720p, 16:9 (kie_client/catalog/veo_models.py)
+PRICE = Catalog().price("veo31_fast", {})  # 720p, 16:9 (kie_client/catalog/data/veo.toml)
 SPENT = [("signup_bonus", BONUS), ("spend", -PRICE)]
 REFUNDED = [("refund", PRICE), ("signup_bonus", BONUS), ("spend", -PRICE)]
 

@@ -169,10 +169,10 @@ def test_unsupported_apis_and_inputs_are_not_sold():
     catalog = Catalog()
     catalog.limit_to(apis=("market",), audio_input=False)
     on_sale = {s.key for s in catalog.models(enabled_only=True)}
-    assert "veo31_fast_t2v" not in on_sale and "infinitalk" not in on_sale and "kling_30_t2v" in on_sale
+    assert "veo31_fast" not in on_sale and "infinitalk" not in on_sale and "kling_30_t2v" in on_sale
     assert catalog.models(job=Job.TALKING_PHOTO, enabled_only=True) == ()
     catalog.limit_to(apis=("market", "veo"), audio_input=True)
-    assert {"veo31_fast_t2v", "infinitalk"} <= {s.key for s in catalog.models(enabled_only=True)}
+    assert {"veo31_fast", "infinitalk"} <= {s.key for s in catalog.models(enabled_only=True)}
 
 
 def test_an_operator_directory_loads(tmp_path):
