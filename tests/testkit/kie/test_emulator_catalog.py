@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from kie_client.catalog import Catalog
+from kie_client.providers import VeoProvider
 from testkit.kie import KieEmulator, StateDelays
 
 KEY = "emu-catalog-key"
@@ -160,11 +161,15 @@ async def test_each_documented_violation_is_refused(http, model, input, reason):
 
 
 def test_veo_bodies_carry_the_model_and_generation_type(catalog):
-    """Veo's body is built by the same catalog; the Veo provider (api="veo") posts it."""
-    assert catalog.build_input("veo31_fast_t2v", P, {"resolution": "1080p"}) == {
-        "prompt": P, "model": "veo3_fast", "aspect_ratio": "16:9", "resolution": "1080p",
-        "generationType": "TEXT_2_VIDEO", "enableTranslation": True}
-    assert catalog.build_input("veo31_lite_i2v", P, {}, [IMG, IMG2]) == {
-        "prompt": P, "model": "veo3_lite", "imageUrls": [IMG, IMG2], "aspect_ratio": "Auto",
-        "resolution": "720p", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO", "enableTranslation": True}
-    assert {catalog.get(k).api for k in ("veo31_lite_t2v", "veo31_fast_i2v", "veo31_quality_t2v")} == {"veo"}
+    """Veo's body is built by the same catalog (one entry per model, photos optional); the Veo
+    provider (api="veo") adds the generation type by whether photos were given."""
+    text = catalog.build_input("veo31_fast", P, {"resolution": "1080p"})
+    assert text == {"prompt": P, "model": "veo3_fast", "aspect_ratio": "16:9", "resolution": "1080p",
+                    "enableTranslation": True}
+    frames = catalog.build_input("veo31_lite", P, {"aspect_ratio": "Auto"}, [IMG, IMG2])
+    assert frames == {"prompt": P, "model": "veo3_lite", "imageUrls": [IMG, IMG2],
+                      "aspect_ratio": "Auto", "resolution": "720p", "enableTranslation": True}
+    spec = catalog.get("veo31_lite")
+    assert VeoProvider.body(catalog.get("veo31_fast"), text, None)["generationType"] == "TEXT_2_VIDEO"
+    assert VeoProvider.body(spec, frames, None)["generationType"] == "FIRST_AND_LAST_FRAMES_2_VIDEO"
+    assert {catalog.get(k).api for k in ("veo31_lite", "veo31_fast", "veo31_quality")} == {"veo"}
