@@ -221,6 +221,12 @@ class FakeUser:
                                      width=width, height=height, duration=duration)
         return self._post(_with_caption({"video": file_object(stored)}, caption), [stored])
 
+    async def send_voice(self, data: bytes, *, duration: int = 3, mime_type: str = "audio/ogg",
+                         caption: str | None = None) -> TranscriptEntry:
+        """A voice message (Telegram gives its length in whole seconds)."""
+        stored = self.fake.files.add("voice", data, mime_type=mime_type, duration=duration)
+        return self._post(_with_caption({"voice": file_object(stored)}, caption), [stored])
+
     async def send_sticker(self, data: bytes = b"RIFF\x00\x00\x00\x00WEBP", emoji: str = "👍") -> TranscriptEntry:
         stored = self.fake.files.add("sticker", data, width=512, height=512, mime_type="image/webp")
         sticker = {**file_object(stored), "emoji": emoji}
