@@ -12,7 +12,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers import keyboards
 from handlers.texts import count, tr
-from kie_client.catalog import Catalog, Job, Kind, Mode, ModelSpec
+from kie_client.catalog import Catalog, Job, ModelSpec
 
 Screen = tuple[str, InlineKeyboardMarkup]
 PROMPT_IN_CARD = 700

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from handlers.albums import AlbumCollector
 from handlers.texts import tr
 from kie_client.catalog import Catalog
