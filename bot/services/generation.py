@@ -43,9 +43,9 @@ from bot.services.pipeline.submit import Submitter
 __all__ = [
     "CallbackOutcome",
     "GenerationService",
+    "PriceChangedError",
     "SourceAudio",
     "SourceAudioError",
-    "PriceChangedError",
     "SourceImage",
     "SourceImageError",
     "Started",

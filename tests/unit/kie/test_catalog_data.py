@@ -22,6 +22,7 @@ from kie_client.catalog import (
     ModelDisabledError,
     RuntimeOverride,
     load_catalog,
+    validate_input,
 )
 
 # A ⭐ brings the bot about $0.013 and a KIE credit costs $0.005: a price below credits × 0.385
@@ -192,6 +193,10 @@ def test_an_operator_directory_loads(tmp_path):
      "toy.toml: toy_t2i: price.tiers[0].when.size: names no option of the model"),
     (('ru = "Игрушка"', 'de = "Spielzeug"'), "toy.toml: toy_t2i: description: needs one line in each language"),
     (('mode = "t2i"', 'mode = "i2i"'), "toy.toml: toy_t2i: image_input: mode i2i needs an image_input"),
+    (('mode = "t2i"', 'mode = "i2i"\nimage_input = { min = 0, max = 2, field = "image_urls" }'),
+     "toy.toml: toy_t2i: image_input: mode i2i needs an image_input of at least 1 image"),
+    (('mode = "t2i"', 'mode = "t2i"\nimage_input = { min = 1, max = 2, field = "image_urls" }'),
+     "toy.toml: toy_t2i: image_input.min: mode t2i makes from text: its pictures are optional"),
     (('kind = "image"', 'kind = "audio"'), "toy.toml: toy_t2i: kind: must be one of image, video"),
     (('kie_model = "toy/text-to-image"', 'kie_model = "toy/text-to-image"\napi = "suno"'),
      "toy.toml: toy_t2i: api: must be one of market, veo"),
@@ -211,6 +216,22 @@ def test_a_broken_file_names_the_file_model_and_field(tmp_path, change, message)
         load_catalog(_write(tmp_path, GOOD.replace(old, new, 1)))
     assert str(info.value).startswith(message), str(info.value)
     assert info.value.field and info.value.field in str(info.value)
+
+
+def test_optional_pictures_make_one_entry_for_text_and_photos(tmp_path):
+    """min = 0 in a text mode (as Veo 3.1's data has it): no photo leaves the field out, one or
+    two photos fill it, and KIE's checks take both."""
+    text = GOOD.replace('mode = "t2i"', 'mode = "t2i"\nimage_input = { min = 0, max = 2, field = "image_urls" }')
+    [spec] = load_catalog(_write(tmp_path, text))
+    catalog = Catalog(specs=(spec,))
+    alone = catalog.build_input("toy_t2i", "a fox", {})
+    assert alone == {"prompt": "a fox", "resolution": "1K"}
+    framed = catalog.build_input("toy_t2i", "a fox", {}, ["https://x/a.png", "https://x/b.png"])
+    assert framed["image_urls"] == ["https://x/a.png", "https://x/b.png"]
+    for body in (alone, framed):
+        validate_input("toy/text-to-image", body, (spec,))
+    with pytest.raises(CatalogError, match="at most 2"):
+        catalog.build_input("toy_t2i", "a fox", {}, ["https://x/a.png"] * 3)
 
 
 def test_files_are_checked_together(tmp_path):
