@@ -20,8 +20,8 @@ _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
 # How long a simulated user waits for the bot by default. It only bounds a hang: every wait ends
 # as soon as its condition holds, so a generous bound costs nothing and survives a loaded machine.
 WAIT_TIMEOUT_S = 20.0
-_KINDS = ("text", "photo", "video", "animation", "document", "sticker", "invoice", "successful_payment",
-          "refunded_payment")
+_KINDS = ("text", "photo", "video", "animation", "document", "sticker", "voice", "audio", "invoice",
+          "successful_payment", "refunded_payment")
 
 
 @dataclass
