@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # JSON object {model_key: price}, overriding the catalog's prices without a code change.
     price_overrides: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict,
                                                                  alias="PRICE_OVERRIDES")
+    # Multiplies every price of the model data files (1.2 = +20 %); not PRICE_OVERRIDES' prices.
+    price_markup: Decimal = Field(Decimal(1), alias="PRICE_MARKUP", gt=0, le=100)
+    # A directory of model data files (*.toml) replacing the packaged kie_client/catalog/data.
+    catalog_dir: Path | None = Field(None, alias="CATALOG_DIR")
     topup_packs: Annotated[list[TopUpPack], NoDecode] = Field(default_factory=_default_packs,
                                                               alias="TOPUP_PACKS")
     image_expiry_minutes: int = Field(30, alias="IMAGE_EXPIRY_MINUTES", gt=0)
@@ -245,6 +249,7 @@ class Settings(BaseSettings):
         "paysupport_text",
         "terms_text",
         "privacy_text",
+        "catalog_dir",
         mode="before",
     )
     @classmethod
@@ -389,6 +394,18 @@ class Settings(BaseSettings):
     def _secret_length(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (openssl rand -hex 32)")
+        return value
+
+    @field_validator("catalog_dir")
+    @classmethod
+    def _catalog_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from kie_client.catalog import CatalogError, load_catalog  # plain data, as above
+
+            try:
+                load_catalog(value)
+            except CatalogError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from bot.config import Settings
 
 from handlers import (
     admin,
+    admin_models,
     balance,
     errors,
     fallback,
@@ -44,7 +45,7 @@ from handlers.filters import Magic
 log = logging.getLogger(__name__)
 
 COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
-ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest")
+ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest", "models")
 
 
 def bot_commands(lang: str) -> list[BotCommand]:
@@ -75,6 +76,23 @@ async def on_startup(bot: Bot, settings: Settings) -> None:
             log.warning("admin command menu not set for %s: %s", admin_id, type(exc).__name__)
 
 
+class CatalogRefresh(BaseMiddleware):
+    """Admins' /models changes (another process may have made them) reach this process's
+    catalog before a handler prices or lists anything: ModelAdmin re-reads them every few
+    seconds at most."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        models = data.get("models")
+        if models is not None:
+            await models.refresh()
+        return await handler(event, data)
+
+
 class PrivateChatsOnly(BaseMiddleware):
     """Outer middleware placed before registration: a message or button from a group or channel
     is dropped unseen, so group members are never registered (nor given the signup bonus)."""
@@ -103,6 +121,8 @@ def setup_routers() -> Router:
     root.pre_checkout_query.outer_middleware(middleware)
     for observer in (root.message, root.callback_query, root.pre_checkout_query):
         observer.outer_middleware(HandlerContextMiddleware())
+    for observer in (root.message, root.callback_query):
+        observer.outer_middleware(CatalogRefresh())
     root.startup.register(on_startup)
     # Order matters: commands before free text, the draft's text steps before the fallback.
     root.include_routers(
@@ -115,6 +135,7 @@ def setup_routers() -> Router:
         payments.router(),
         library.router(),
         admin.router(),
+        admin_models.router(),
         selftest.router(),
         models.router(),
         options.router(),

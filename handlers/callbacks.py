@@ -27,8 +27,17 @@ DraftNo = Annotated[int, Field(ge=0, lt=2**63)]  # the draft counter in FSM data
 Index = Annotated[int, Field(ge=-1, lt=2**15)]  # an option or value index, or OPEN_VALUES
 Small = Annotated[int, Field(ge=0, lt=2**31)]  # pages, Stars and credits of a pack
 
+from kie_client.catalog import Job
+
 
 class MenuAction(StrEnum):
+    CREATE_IMAGE = "new"
+    EDIT_PHOTO = "edit"
+    ANIMATE_PHOTO = "anim"
+    TEXT_TO_VIDEO = "t2v"
+    TALKING_PHOTO = "talk"
+    TOOLS = "tools"
+    # The main menu before jobs: buttons still in people's chats open the nearest job.
     IMAGES = "img"
     VIDEOS = "vid"
     BALANCE = "bal"
@@ -44,11 +53,37 @@ class MenuCb(CallbackData, prefix="m"):
     action: MenuAction
 
 
+JOB_ACTIONS = {
+    MenuAction.CREATE_IMAGE: Job.CREATE_IMAGE,
+    MenuAction.EDIT_PHOTO: Job.EDIT_PHOTO,
+    MenuAction.ANIMATE_PHOTO: Job.ANIMATE_PHOTO,
+    MenuAction.TEXT_TO_VIDEO: Job.TEXT_TO_VIDEO,
+    MenuAction.TALKING_PHOTO: Job.TALKING_PHOTO,
+    MenuAction.TOOLS: Job.TOOLS,
+    MenuAction.IMAGES: Job.CREATE_IMAGE,
+    MenuAction.VIDEOS: Job.TEXT_TO_VIDEO,
+}
+ACTION_OF_JOB = {job: action for action, job in list(JOB_ACTIONS.items())[:6]}
+# Jobs in callback data by their one-letter code (64 bytes of callback data in all).
+JOB_CODES = {"create_image": "c", "edit_photo": "e", "animate_photo": "a", "text_to_video": "v",
+             "talking_photo": "t", "tools": "x"}
+JOB_OF_CODE = {code: Job(job) for job, code in JOB_CODES.items()}
+
+
 class PickCb(CallbackData, prefix="p"):
     """Pick a model; `source_id` > 0 is the generation to animate (ownership checked on use)."""
 
     model: str
     source_id: RowId = 0
+
+
+class JobPickCb(CallbackData, prefix="pj"):
+    """Pick a model in a menu section: `job` is its JOB_CODES letter (remembered as that job's
+    last model). PickCb stays for buttons sent before sections existed."""
+
+    model: str
+    job: str
+    source_id: int = 0
 
 
 OPEN_VALUES = -1  # OptCb.value that opens an option's list of values instead of choosing one

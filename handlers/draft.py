@@ -3,7 +3,9 @@
 A draft holds "photo" (the first or only photo), "photos" (an album's photos, in order, up to the
 model's limit) with "group" (its media_group_id) and "audio" (a voice message or audio file).
 FSM data keys: "seq" (last draft number), "draft" (the current draft as a JSON-safe dict),
-"last_model"/"last_opts" (what the user generated with last), "start_payload" (deep link).
+"last_model"/"last_opts" (what the user generated with last), "last_by_job" ({job: model key}, the
+model last picked in each menu section), "start_payload" (deep link). A draft also keeps "job" (its
+section) and "price" (what its card showed: Generate charges exactly that, or nothing).
 A button carries its draft number; a different number means the button is from an older card.
 """
 

@@ -19,6 +19,7 @@ from kie_client.catalog import (
     InvalidOptionError,
     InvalidPromptError,
     MissingFieldError,
+    ModelDisabledError,
     ModelSpec,
     PromptCharactersError,
     UnknownModelError,
@@ -110,6 +111,8 @@ def catalog_text(lang: str, exc: CatalogError, spec: ModelSpec | None = None) ->
     """A catalog error rendered from its attributes in the user's language."""
     if isinstance(exc, UnknownModelError):
         return tr(lang, "cat_unknown_model")
+    if isinstance(exc, ModelDisabledError):
+        return tr(lang, "model_off", name=spec.name if spec is not None else exc.key)
     if isinstance(exc, InvalidPromptError):
         return prompt_text(lang, exc)
     if isinstance(exc, ImageInputError):

@@ -20,11 +20,14 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.services.accounts import Pack
 from handlers.callbacks import (
+    ACTION_OF_JOB,
+    JOB_CODES,
     OPEN_VALUES,
     FlowAction,
     FlowCb,
     GenAction,
     GenCb,
+    JobPickCb,
     LangCb,
     LibCb,
     MenuAction,
@@ -35,7 +38,7 @@ from handlers.callbacks import (
     SelfTestCb,
 )
 from handlers.texts import tr
-from kie_client.catalog import ModelSpec, OptionSpec
+from kie_client.catalog import Job, ModelSpec, OptionSpec
 
 
 def option_label(lang: str, option: OptionSpec) -> str:
@@ -83,31 +86,35 @@ def _gen(action: GenAction, generation_id: int) -> GenCb:
 
 @lru_cache(maxsize=8)
 def main_menu(lang: str) -> InlineKeyboardMarkup:
+    """The jobs a person has in mind (two per row), then balance, library and help."""
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_images"), callback_data=_menu(MenuAction.IMAGES))
-    kb.button(text=tr(lang, "btn_videos"), callback_data=_menu(MenuAction.VIDEOS))
+    for job in Job:
+        kb.button(text=tr(lang, f"job_{job.value}"), callback_data=_menu(ACTION_OF_JOB[job]))
     kb.button(text=tr(lang, "btn_balance"), callback_data=_menu(MenuAction.BALANCE))
     kb.button(text=tr(lang, "btn_library"), callback_data=_menu(MenuAction.LIBRARY))
     kb.button(text=tr(lang, "btn_help"), callback_data=_menu(MenuAction.HELP))
-    kb.adjust(2, 2, 1)
+    kb.adjust(2, 2, 2, 2, 1)
     return kb.as_markup()
 
 
 def model_picker(
-    lang: str, models: Iterable[tuple[ModelSpec, int]], *, src: int = 0
+    lang: str, models: Iterable[tuple[ModelSpec, int]], *, src: int = 0, job: Job | None = None
 ) -> InlineKeyboardMarkup:
-    """models: (ModelSpec, price) pairs. One model per row, name and price on the button."""
-    return _model_picker(lang, tuple((spec.key, spec.name, price) for spec, price in models), src)
+    """models: (ModelSpec, starting price) pairs. One model per row, name and price on the
+    button; `job` is the section the pick belongs to (remembered as its last model)."""
+    return _model_picker(lang, tuple((spec.key, spec.name, price) for spec, price in models), src,
+                         job.value if job else "")
 
 
 @lru_cache(maxsize=256)
-def _model_picker(lang: str, models: tuple[tuple[str, str, int], ...], src: int
+def _model_picker(lang: str, models: tuple[tuple[str, str, int], ...], src: int, job: str
                   ) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for key, name, price in models:
         kb.button(
             text=tr(lang, "model_button", name=name, price=price),
-            callback_data=PickCb(model=key, source_id=src),
+            callback_data=(JobPickCb(model=key, job=JOB_CODES[job], source_id=src) if job
+                           else PickCb(model=key, source_id=src)),
         )
     kb.button(text=tr(lang, "btn_back"), callback_data=_menu(MenuAction.HOME))
     kb.adjust(1)
@@ -123,7 +130,7 @@ def options_kb(lang: str, d: int, spec: ModelSpec, options: dict,
         text = tr(lang, "btn_option", label=option_label(lang, o), value=value_text(lang, current, o))
         if o.kind == "bool":
             # A toggle needs no second screen: the tap flips it.
-            flip = list(o.values).index(not current) if (not current) in list(o.values) else 0
+            flip = list(o.offered).index(not current) if (not current) in list(o.offered) else 0
             kb.button(text=text, callback_data=OptCb(draft=d, option=i, value=flip))
         else:
             kb.button(text=text + " ▸", callback_data=OptCb(draft=d, option=i, value=OPEN_VALUES))
@@ -138,7 +145,7 @@ def options_kb(lang: str, d: int, spec: ModelSpec, options: dict,
 def option_values_kb(lang: str, d: int, index: int, option: OptionSpec,
                      current: Any) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    values: Sequence[Any] = list(option.values)
+    values: Sequence[Any] = list(option.offered)
     for vi, value in enumerate(values):
         mark = "✅ " if value == current else ""
         kb.button(text=mark + value_text(lang, value, option),
@@ -160,16 +167,19 @@ def step_kb(lang: str, d: int) -> InlineKeyboardMarkup:
 
 
 @lru_cache(maxsize=1024)
-def card_kb(lang: str, d: int, price: int, *, short: bool = False) -> InlineKeyboardMarkup:
+def card_kb(lang: str, d: int, price: int, *, short: bool = False,
+            prompt: bool = True) -> InlineKeyboardMarkup:
+    """`prompt`: the model takes one (tools do not: no prompt button)."""
     kb = InlineKeyboardBuilder()
     kb.button(text=tr(lang, "btn_generate", price=price), callback_data=_flow(d, FlowAction.GENERATE))
     if short:
         kb.button(text=tr(lang, "btn_topup"), callback_data=_menu(MenuAction.TOP_UP))
     kb.button(text=tr(lang, "btn_edit_options"), callback_data=_flow(d, FlowAction.OPTIONS))
-    kb.button(text=tr(lang, "btn_edit_prompt"), callback_data=_flow(d, FlowAction.PROMPT))
+    if prompt:
+        kb.button(text=tr(lang, "btn_edit_prompt"), callback_data=_flow(d, FlowAction.PROMPT))
     kb.button(text=tr(lang, "btn_other_model"), callback_data=_flow(d, FlowAction.MODEL))
     kb.button(text=tr(lang, "btn_cancel"), callback_data=_flow(d, FlowAction.CANCEL))
-    kb.adjust(*([1, 1] if short else [1]), 2, 2)
+    kb.adjust(*([1, 1] if short else [1]), *((2, 2) if prompt else (2, 1)))
     return kb.as_markup()
 
 

@@ -15,7 +15,7 @@ from handlers.callbacks import GenAction, GenCb
 from handlers.errors import StaleMenu
 from handlers.states import Draft
 from handlers.texts import tr
-from kie_client.catalog import Catalog, CatalogError, Kind
+from kie_client.catalog import Catalog, CatalogError, Job, Kind
 from storage.models import Generation, GenerationStatus
 
 
@@ -57,7 +57,7 @@ async def animate(query: CallbackQuery, callback_data: GenCb, state: FSMContext,
         raise StaleMenu()
     await query.answer()
     await drafts.drop(state)  # a new flow whose only source is this result
-    text, kb = screens.picker(lang, catalog, Kind.VIDEO, src=g.id)
+    text, kb = screens.picker(lang, catalog, Job.ANIMATE_PHOTO, src=g.id)
     await query.bot.send_message(query.from_user.id, text, reply_markup=kb)
 
 
@@ -82,7 +82,7 @@ async def again(query: CallbackQuery, callback_data: GenCb, state: FSMContext, l
     elif drafts.needs_audio(spec, draft):
         await state.set_state(Draft.audio)  # nor is the recording
         text, kb = screens.ask_audio(lang, catalog, draft)
-    elif not draft.get("prompt"):
+    elif spec.prompt and not draft.get("prompt"):
         await state.set_state(Draft.prompt)
         text, kb = screens.ask_prompt(lang, catalog, draft)
     else:

@@ -7,11 +7,12 @@ exactly the same thing.
 from __future__ import annotations
 
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers import keyboards
 from handlers.texts import count, tr
-from kie_client.catalog import Catalog, Kind, Mode, ModelSpec
+from kie_client.catalog import Catalog, Job, ModelSpec
 
 Screen = tuple[str, InlineKeyboardMarkup]
 PROMPT_IN_CARD = 700
@@ -21,21 +22,58 @@ def mode_text(lang: str, spec: ModelSpec) -> str:
     return tr(lang, f"mode_{spec.mode.value}")
 
 
-def picker(lang: str, catalog: Catalog, kind: Kind, *, src: int = 0) -> Screen:
-    """The models of `kind`; with `src` (a result to animate) the image-to-video models."""
+def draft_job(spec: ModelSpec, draft: dict) -> Job:
+    """The menu section a draft was started from (its model's own section by default)."""
+    try:
+        return Job(draft.get("job") or spec.section)
+    except ValueError:
+        return spec.section
+
+
+async def last_model(state: FSMContext, job: Job) -> str | None:
+    last = (await state.get_data()).get("last_by_job") or {}
+    return last.get(job.value) if isinstance(last, dict) else None
+
+
+def picker(lang: str, catalog: Catalog, job: Job, *, src: int = 0, last: str | None = None) -> Screen:
+    """The models on sale for `job`, each with its one-line description and starting price; the
+    one used last in this job first. With `src` (a result to animate): the animate-photo models
+    that take one image."""
+    job = Job.ANIMATE_PHOTO if src else job
+    models = list(catalog.models(job=job, enabled_only=True))
     if src:
-        models = [m for m in catalog.models() if m.mode is Mode.I2V]
-        title = "pick_animate"
-    else:
-        models = list(catalog.models(kind))
-        title = "pick_image" if kind is Kind.IMAGE else "pick_video"
-    pairs = [(m, catalog.price(m.key, catalog.defaults(m.key))) for m in models]
-    return tr(lang, title), keyboards.model_picker(lang, pairs, src=src)
+        models = [m for m in models if m.image_input is not None and m.image_input.min_count == 1]
+    if last is not None:
+        models.sort(key=lambda m: m.key != last)  # stable: the rest keep the catalog's order
+    title = "pick_animate" if src else f"pick_{job.value}"
+    if not models:
+        empty = keyboards.model_picker(lang, [], src=src, job=job)
+        return tr(lang, title) + "\n\n" + tr(lang, "pick_none"), empty
+    lines = []
+    pairs = []
+    for m in models:
+        start = catalog.from_price(m.key)
+        mark = " " + tr(lang, "pick_last") if m.key == last else ""
+        lines.append(tr(lang, "pick_line", name=m.name, about=m.blurb(lang), price=start) + mark)
+        pairs.append((m, start))
+    text = tr(lang, title) + "\n\n" + "\n".join(lines)
+    return text, keyboards.model_picker(lang, pairs, src=src, job=job)
+
+
+def audio_seconds(draft: dict) -> float | None:
+    """The length of the draft's audio (talking photos), which per-second prices count."""
+    audio = draft.get("audio")
+    return audio.get("seconds") if isinstance(audio, dict) else None
+
+
+def draft_price(catalog: Catalog, draft: dict) -> int:
+    """What the Generate button shows and GenerationService.start charges for this draft."""
+    return catalog.price(draft["model"], draft["opts"], audio_seconds=audio_seconds(draft))
 
 
 def options(lang: str, catalog: Catalog, draft: dict) -> Screen:
     spec = catalog.get(draft["model"])
-    price = catalog.price(spec.key, draft["opts"])
+    price = draft_price(catalog, draft)
     text = tr(lang, "options_screen", name=spec.name, mode=mode_text(lang, spec),
               summary=keyboards.options_summary(lang, spec, draft["opts"]), price=price)
     return text, keyboards.options_kb(lang, draft["d"], spec, draft["opts"], price)
@@ -51,7 +89,8 @@ def option_values(lang: str, catalog: Catalog, draft: dict, index: int) -> Scree
 
 def ask_photo(lang: str, catalog: Catalog, draft: dict, *, error: str | None = None) -> Screen:
     spec = catalog.get(draft["model"])
-    text = tr(lang, "ask_photo", name=spec.name)
+    rule = spec.image_input
+    text = tr(lang, "ask_photo", name=spec.name, mb=rule.max_bytes // (1024 * 1024) if rule else 10)
     return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])
 
 
@@ -77,7 +116,8 @@ def ask_audio(lang: str, catalog: Catalog, draft: dict, *, error: str | None = N
 
 def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
     spec = catalog.get(draft["model"])
-    price = catalog.price(spec.key, draft["opts"])
+    price = draft_price(catalog, draft)
+    draft["price"] = price  # what Generate on this card may charge (GenerationService.start)
     prompt = draft.get("prompt") or ""
     if len(prompt) > PROMPT_IN_CARD:
         prompt = prompt[: PROMPT_IN_CARD - 1] + "…"
@@ -90,12 +130,14 @@ def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
         photo = tr(lang, "card_photo")
     if draft.get("audio"):
         photo += tr(lang, "card_audio")
+    if not spec.prompt:
+        prompt = tr(lang, "card_no_prompt")
     text = tr(lang, "card", name=spec.name, options=keyboards.options_summary(lang, spec, draft["opts"]),
               prompt=prompt, photo=photo, balance=balance)
     short = balance < price
     if short:
         text += "\n\n" + tr(lang, "short_balance", cost=price, balance=balance, short=price - balance)
-    return text, keyboards.card_kb(lang, draft["d"], price, short=short)
+    return text, keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)
 
 
 def main_menu(lang: str, balance: int) -> Screen:

@@ -1,11 +1,14 @@
-"""/selftest: the origin's "Test UI". A button per model runs it free with a fixed prompt and one
-message shows, live, the task id, poll attempts, state and the stored result links."""
+"""/selftest: the origin's "Test UI". A button per model runs it free with a fixed prompt (and a
+generated picture or second of silence where the model needs one) and one message shows, live,
+the task id, poll attempts, state and the stored result links."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import struct
+import wave
 import zlib
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -17,7 +20,13 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.services.generation import GenerationService, SourceImage, SourceImageError
+from bot.services.generation import (
+    GenerationService,
+    SourceAudio,
+    SourceAudioError,
+    SourceImage,
+    SourceImageError,
+)
 from handlers import keyboards
 from handlers.admin import IsAdmin
 from handlers.admin_reports import status_text
@@ -49,6 +58,17 @@ def test_png(width: int = 64, height: int = 64) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
+def test_wav(seconds: int = 1, rate: int = 8000) -> bytes:
+    """Silence as a 16-bit mono WAV (the recording for a talking-photo self-test)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\x00\x00" * rate * seconds)
+    return buf.getvalue()
+
+
 def render(lang: str, name: str, g: Generation, now: datetime) -> str:
     elapsed = int((now - g.created_at).total_seconds()) if g.created_at else 0
     if g.status == GenerationStatus.succeeded:
@@ -67,7 +87,7 @@ def render(lang: str, name: str, g: Generation, now: datetime) -> str:
 def start_error_text(lang: str, exc: Exception, spec: ModelSpec | None) -> str:
     if isinstance(exc, InFlightLimitError):
         return tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation"))
-    if isinstance(exc, SourceImageError):
+    if isinstance(exc, (SourceImageError, SourceAudioError)):
         reason = source_text(lang, exc.user_reason, spec)
     elif isinstance(exc, CatalogError):
         reason = catalog_text(lang, exc, spec)
@@ -113,7 +133,8 @@ async def watch(bot: Bot, chat_id: int, message_id: int, lang: str, name: str,
 
 
 async def selftest(message: Message, lang: str, catalog: Catalog) -> None:
-    await message.answer(tr(lang, "selftest_title"), reply_markup=keyboards.selftest_kb(catalog.models()))
+    await message.answer(tr(lang, "selftest_title"), reply_markup=keyboards.selftest_kb(
+        m for m in catalog.models() if catalog.served(m.key)))
 
 
 async def run(query: CallbackQuery, callback_data: SelfTestCb, lang: str, bot: Bot,
@@ -127,14 +148,19 @@ async def run(query: CallbackQuery, callback_data: SelfTestCb, lang: str, bot: B
         raise StaleMenu() from exc
     await query.answer()
     chat = query.from_user.id
-    source = None
-    if spec.image_input is not None:
+    source = audio = None
+    if spec.image_input is not None and spec.image_input.min_count > 0:
         source = SourceImage(data=test_png(), mime_type="image/png", file_name="selftest.png")
+    if spec.audio_input is not None and spec.audio_input.min_count > 0:
+        seconds = spec.audio_input.min_seconds
+        audio = SourceAudio(data=test_wav(seconds), mime_type="audio/wav", file_name="selftest.wav",
+                            seconds=seconds)
     try:
         started = await generations.start(
             user_id=chat, chat_id=chat, model_key=spec.key, options=catalog.defaults(spec.key),
-            prompt=TEST_PROMPT, request_key=f"selftest:{query.id}", source_image=source, free=True)
-    except (CatalogError, SourceImageError, InFlightLimitError) as exc:
+            prompt=TEST_PROMPT, request_key=f"selftest:{query.id}", source_image=source,
+            source_audio=audio, free=True)
+    except (CatalogError, SourceImageError, SourceAudioError, InFlightLimitError) as exc:
         await bot.send_message(chat, start_error_text(lang, exc, spec))
         return
     g = started.generation

@@ -26,7 +26,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import User as TgUser
 from aiohttp import web
-from kie_client.catalog import Catalog
+from kie_client.catalog import Catalog, load_catalog
 from kie_client.client import KieClient
 from kie_client.ratelimit import SlidingWindowLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -57,6 +57,7 @@ from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
+from bot.services.models import ModelAdmin
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
@@ -368,9 +369,10 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
                  if create_isolation is not None else SimpleEventIsolation())
     from handlers.albums import AlbumCollector
 
+    models = ModelAdmin(generations.repository, catalog)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
-                            presenter=presenter, albums=albums or AlbumCollector())
+                            presenter=presenter, albums=albums or AlbumCollector(), models=models)
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 
@@ -390,7 +392,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
                            max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
     repository = Repository(engine)
     media = build_media_store(s)
-    catalog = Catalog(price_overrides=s.price_overrides or None)
+    catalog = Catalog(price_overrides=s.price_overrides or None, markup=s.price_markup,
+                      specs=load_catalog(s.catalog_dir) if s.catalog_dir else None)
     cleanup: list = []
     redis = build_redis(s, cleanup)
     create_limiter, status_limiter = build_kie_limiters(s, cleanup, redis)

@@ -167,3 +167,17 @@ sa.Index(
     sqlite_where=_UNHANDLED, postgresql_where=_UNHANDLED,
 )
 sa.Index("ix_inbox_handled_at", updates_inbox.c.handled_at)
+
+# Admins' runtime changes to the model catalog (/models in chat): on/off and a ⭐ price at the
+# model's default options. NULL = no change (the data file and settings decide). Keyed by the
+# catalog key; a row whose model left the data files is ignored.
+model_overrides = sa.Table(
+    "model_overrides",
+    metadata,
+    sa.Column("model_key", sa.String(64), primary_key=True),
+    sa.Column("enabled", sa.Boolean),
+    sa.Column("price", sa.Integer),
+    sa.Column("updated_by", sa.BigInteger),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("price IS NULL OR price >= 0", name="ck_model_overrides_price"),
+)

@@ -1,8 +1,8 @@
 """`python -m testkit.demo` (`make demo`): the real bot against the KIE emulator and the fake Telegram, one scripted user.
 
 Plays /start → Seedream 4.5 at 16:9 → Bytedance V1 Pro with a photo → a Stars top-up → an edit
-from an album of two photos (Nano Banana 2 once the catalog has it, Seedream 4.5 Edit until then)
-→ a Veo 3.1 Lite video → /library, prints the chat as the user saw it, saves received media into ./demo-output and exits 0
+from an album of two photos (Nano Banana 2 Edit) → a Veo 3.1 Lite video from the prompt alone
+(one entry for text and photos) → /library, prints the chat as the user saw it, saves received media into ./demo-output and exits 0
 only if every step produced what it should (each step waits for its evidence and checks it).
 """
 
@@ -87,19 +87,20 @@ def demo_photo(width: int = 256, height: int = 160) -> bytes:
     return test_png(width, height)
 
 
-# The album step's model: Nano Banana 2 when the catalog has it (the catalog-as-data work adds it).
-ALBUM_MODELS = ("nano_banana_2", "seedream_45_edit")
+# The album step's model (Edit a photo; up to 14 reference photos).
+ALBUM_MODEL = "nano_banana_2_edit"
+VEO_MODEL = "veo31_lite"
 
 
 async def album_edit(s: Script) -> int:
     """An edit from an album of two photos; returns its price."""
     catalog = s.stack.app.catalog
-    spec = next(catalog.get(k) for k in ALBUM_MODELS if k in {m.key for m in catalog.models()})
+    spec = catalog.get(ALBUM_MODEL)
     price = catalog.price(spec.key, catalog.defaults(spec.key))
     await s.command("/start")
     await s.see("Pick a section")
-    await s.tap("🖼 Images")
-    await s.tap(f"{spec.name} · {price}⭐")
+    await s.tap("🖌 Edit a photo")
+    await s.tap(f"{spec.name} · {catalog.from_price(spec.key)}⭐")
     await s.tap(f"Continue · {price}⭐")
     await s.see(f"Send a photo for {spec.name}" if spec.image_input.min_count
                 else "To start from pictures")
@@ -117,7 +118,7 @@ async def play(s: Script) -> None:
     await s.see("Welcome gift: 50⭐")
     await s.balance_is(50)
 
-    await s.tap("🖼 Images")
+    await s.tap("🎨 Create an image")
     await s.tap("Seedream 4.5 · 8⭐")
     await s.tap("Aspect ratio: 1:1 ▸")
     await s.tap("16:9")
@@ -132,7 +133,7 @@ async def play(s: Script) -> None:
 
     await s.command("/start")
     await s.see("Pick a section")
-    await s.tap("🎬 Videos")
+    await s.tap("🎞 Animate a photo")
     await s.tap("Bytedance V1 Pro · 30⭐")
     await s.tap("Continue · 30⭐")
     await s.see("Send a photo for Bytedance V1 Pro")
@@ -167,17 +168,20 @@ async def play(s: Script) -> None:
         raise DemoFailed("the album's two photos did not both reach KIE")
     await s.balance_is(62 - spent)
 
+    catalog = s.stack.app.catalog
+    veo = catalog.get(VEO_MODEL)
+    veo_price = catalog.price(veo.key, catalog.defaults(veo.key))
     await s.command("/start")
     await s.see("Pick a section")
-    await s.tap("🎬 Videos")
-    await s.tap("Veo 3.1 Lite · 14⭐")
-    await s.tap("Continue · 14⭐")
+    await s.tap("🎬 Text to video")
+    await s.tap(f"{veo.name} · {catalog.from_price(veo.key)}⭐")
+    await s.tap(f"Continue · {veo_price}⭐")
     await s.see("To start from pictures, send a photo or an album of up to 2 photos")
     await s.say("A paper boat sails down a rainy street, the camera follows it")
     await s.see("Ready to generate")
-    await s.tap("Generate · 14⭐")
+    await s.tap(f"Generate · {veo_price}⭐")
     await s.media(4, "video")
-    await s.balance_is(62 - spent - 14)
+    await s.balance_is(62 - spent - veo_price)
 
     await s.command("/library")
     page = await s.see("Your library: 4")

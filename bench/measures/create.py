@@ -25,7 +25,7 @@ def draft_steps() -> tuple[list[dict[str, str]], str]:
     catalog = Catalog()
     spec = catalog.get(IMAGE_MODEL)
     price = catalog.price(IMAGE_MODEL, catalog.defaults(IMAGE_MODEL))
-    steps = [{"command": "/start"}, {"tap": tr("en", "btn_images")},
+    steps = [{"command": "/start"}, {"tap": tr("en", "job_create_image")},
              {"tap": tr("en", "model_button", name=spec.name, price=price)},
              {"tap": tr("en", "btn_continue", price=price)}, {"see": "✍️"},
              {"text": PROMPT}, {"see": tr("en", "card").split("\n", 1)[0]}]

@@ -43,6 +43,7 @@ from bot.services.pipeline.submit import Submitter
 __all__ = [
     "CallbackOutcome",
     "GenerationService",
+    "PriceChangedError",
     "SourceAudio",
     "SourceAudioError",
     "SourceImage",
@@ -51,6 +52,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("bot.pipeline")
+
+# What this pipeline serves: the API shapes it submits (kie_client/providers.py) and whether the
+# handlers take a user's recording (voice message or audio file) as a model's audio input.
+PROVIDER_APIS = ("market", "veo")
+AUDIO_INPUT = True
 
 # While rows of a pass are in flight, look for newly due rows this often (when none finished).
 REFILL_SECONDS = 0.25
@@ -78,6 +84,7 @@ class SourceAudio:
     data: bytes
     mime_type: str
     file_name: str
+    seconds: float | None = None  # Telegram's duration of the voice message or audio file
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,15 @@ class Started:
     generation: Generation
     position: int | None
     created: bool
+
+
+class PriceChangedError(Exception):
+    """The price is no longer the one the user saw on the Generate button."""
+
+    def __init__(self, *, shown: int, price: int) -> None:
+        super().__init__(f"price changed from {shown} to {price}")
+        self.shown = shown
+        self.price = price
 
 
 class SourceImageError(Exception):
@@ -122,6 +138,9 @@ class GenerationService:
     def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic) -> None:
         self.pipeline = pipeline
         self.catalog: Catalog = pipeline.catalog
+        # The shapes this pipeline submits and the inputs the handlers collect: a model of any
+        # other shape or input stays in the catalog, unsold, until its provider and input land.
+        self.catalog.limit_to(apis=PROVIDER_APIS, audio_input=AUDIO_INPUT)
         self.repository = pipeline.repository
         self.submitter = Submitter(pipeline, self._fail)
         self.completer = Completer(pipeline, self._fail)
@@ -131,27 +150,40 @@ class GenerationService:
 
     # -- what handlers call --------------------------------------------------------------------
 
-    def price(self, model_key: str, options: dict) -> int:
-        return self.catalog.price(model_key, options)
+    def price(self, model_key: str, options: dict, *, audio_seconds: float | None = None) -> int:
+        """What start() charges for these options (per-audio-second models: the audio's seconds,
+        unknown = the longest the model takes)."""
+        return self.catalog.price(model_key, options, audio_seconds=audio_seconds)
 
     async def start(
         self, *, user_id: int, chat_id: int, model_key: str, options: dict, prompt: str,
         request_key: str, source_image: SourceImage | None = None,
         source_generation_id: int | None = None, progress_message_id: int | None = None,
         free: bool = False, source_images: Sequence[SourceImage] = (),
-        source_audio: SourceAudio | None = None,
+        source_audio: SourceAudio | None = None, audio_seconds: float | None = None,
+        expected_cost: int | None = None,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
         CatalogError subclasses or SourceImageError; nothing is charged when it raises.
 
         Photos: `source_images` (an album, in order) or `source_image`, else the picture of
         `source_generation_id`; a model whose image input is optional (min_count 0) runs on
-        the prompt alone without them. `source_audio` feeds a model's audio input."""
+        the prompt alone without them. `source_audio` feeds a model's audio input; its length
+        (`audio_seconds`, else the recording's own `seconds`) prices per-audio-second models.
+        `expected_cost` is the price the card showed: a different price now raises
+        PriceChangedError and charges nothing."""
         p = self.pipeline
         spec = self.catalog.get(model_key)
+        if audio_seconds is None and source_audio is not None:
+            audio_seconds = source_audio.seconds
+        if not free:  # an admin's self-test may try a switched-off model before enabling it
+            self.catalog.check_enabled(model_key)  # no new orders: ModelDisabledError
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
-        cost = 0 if free else self.catalog.price(model_key, normalised)
+        cost = 0 if free else self.price(model_key, normalised, audio_seconds=audio_seconds)
+        if expected_cost is not None and cost != expected_cost:
+            # The price moved (an admin's /models) after the card showed it: charge nothing.
+            raise PriceChangedError(shown=expected_cost, price=cost)
         stored_options: dict = dict(normalised)
         stored_options[MEDIA_TOKEN_KEY] = new_token()
 
@@ -189,7 +221,7 @@ class GenerationService:
             if source_audio is not None:
                 try:
                     self.catalog.check_audio(model_key, mime_type=source_audio.mime_type,
-                                             size=len(source_audio.data))
+                                             size=len(source_audio.data), seconds=audio_seconds)
                 except CatalogError as exc:
                     raise SourceAudioError(str(exc)) from None
                 stored_options[AUDIO_PATH_KEY] = await self._store_source(

@@ -11,8 +11,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.presenter import Presenter
+from bot.services.accounts import AccountService
 from bot.services.generation import (
     GenerationService,
+    PriceChangedError,
     SourceAudio,
     SourceAudioError,
     SourceImage,
@@ -56,16 +58,17 @@ async def _source_audio(bot: Bot, record: dict | None) -> SourceAudio | None:
     if not record:
         return None
     return SourceAudio(data=await _download(bot, record), mime_type=record["mime"],
-                       file_name=record["name"])
+                       file_name=record["name"], seconds=record.get("seconds"))
 
 
 async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContext, lang: str,
                    bot: Bot, catalog: Catalog, generations: GenerationService,
-                   presenter: Presenter) -> None:
+                   presenter: Presenter, accounts: AccountService) -> None:
     """The request key is the card's message, so however often the button is tapped the user
     is charged once. The card then becomes the generation's status message."""
     draft = await drafts.current(state, callback_data.draft)
-    if not draft.get("prompt") or query.message is None:
+    wants_prompt = catalog.get(draft["model"]).prompt  # tools take none
+    if (wants_prompt and not draft.get("prompt")) or query.message is None:
         raise StaleMenu()
     chat_id = query.message.chat.id
     card_id = query.message.message_id
@@ -75,15 +78,24 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
         sources = [] if src else await _source_images(bot, draft)
         started = await generations.start(
             user_id=query.from_user.id, chat_id=chat_id, model_key=draft["model"],
-            options=draft["opts"], prompt=draft["prompt"], request_key=f"{chat_id}:{card_id}",
-            source_images=sources, source_generation_id=src,
+            options=draft["opts"], prompt=draft.get("prompt") or "",
+            request_key=f"{chat_id}:{card_id}", source_images=sources, source_generation_id=src,
             source_audio=await _source_audio(bot, draft.get("audio")),
-            progress_message_id=card_id,
+            progress_message_id=card_id, audio_seconds=screens.audio_seconds(draft),
+            expected_cost=draft.get("price"),
         )
     except InsufficientBalanceError as exc:
         await query.answer(tr(lang, "short_balance", cost=exc.cost, balance=exc.balance,
                               short=exc.cost - exc.balance)[:200])
         await screens.show(query, *screens.card(lang, catalog, draft, exc.balance))
+        await drafts.save(state, draft)
+        return
+    except PriceChangedError as exc:
+        # The button said one price and the catalog now says another: show the new one first.
+        await query.answer(tr(lang, "price_changed", old=exc.shown, new=exc.price), show_alert=True)
+        balance = await accounts.balance(query.from_user.id)
+        await screens.show(query, *screens.card(lang, catalog, draft, balance))
+        await drafts.save(state, draft)
         return
     except InFlightLimitError as exc:
         await query.answer(tr(lang, "inflight_limit", generations=count(lang, exc.limit, "generation")),

@@ -24,7 +24,7 @@ async def advance(query: CallbackQuery, state: FSMContext, draft: dict, lang: st
     if drafts.needs_photo(spec, draft):
         await state.set_state(Draft.photo)
         screen = screens.ask_photo(lang, catalog, draft)
-    elif not draft.get("prompt"):
+    elif spec.prompt and not draft.get("prompt"):
         await state.set_state(Draft.prompt)
         screen = screens.ask_prompt(lang, catalog, draft)
     else:
@@ -47,9 +47,9 @@ async def option(query: CallbackQuery, callback_data: OptCb, state: FSMContext, 
         await query.answer()
         await screens.show(query, *screens.option_values(lang, catalog, draft, callback_data.option))
         return
-    if not 0 <= callback_data.value < len(opt.values):
+    if not 0 <= callback_data.value < len(opt.offered):
         raise StaleMenu()
-    draft["opts"] = {**draft["opts"], opt.name: opt.values[callback_data.value]}
+    draft["opts"] = {**draft["opts"], opt.name: opt.offered[callback_data.value]}
     await drafts.save(state, draft)
     await state.set_state(Draft.options)
     await query.answer()
@@ -86,7 +86,9 @@ async def back(query: CallbackQuery, callback_data: FlowCb, state: FSMContext, l
         await state.set_state(Draft.options)
         screen = screens.options(lang, catalog, draft)
     else:
-        screen = screens.picker(lang, catalog, spec.kind, src=draft.get("src") or 0)
+        job = screens.draft_job(spec, draft)
+        screen = screens.picker(lang, catalog, job, src=draft.get("src") or 0,
+                                last=await screens.last_model(state, job))
     draft["screen"] = await screens.show(query, *screen)
     await drafts.save(state, draft)
 

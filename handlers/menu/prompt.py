@@ -25,9 +25,9 @@ from handlers.errors import StaleMenu
 from handlers.callbacks import FlowAction, FlowCb
 from handlers.failures import prompt_text
 from handlers.states import Draft
-from handlers.texts import count, decimal, tr
-from kie_client.catalog import Catalog, InvalidPromptError, Kind, ModelSpec
 from handlers.filters import Magic
+from handlers.texts import count, decimal, tr
+from kie_client.catalog import Catalog, InvalidPromptError, Job, Kind, ModelSpec
 
 _DEFAULT_MIMES = ("image/jpeg", "image/png", "image/webp")
 _DEFAULT_MAX = 10 * 1024 * 1024
@@ -68,11 +68,12 @@ def audio_of(message: Message, spec: ModelSpec, lang: str) -> tuple[dict | None,
     if message.voice is not None:
         v = message.voice
         record = {"file_id": v.file_id, "mime": (v.mime_type or "audio/ogg").lower(),
-                  "name": "voice.ogg", "size": v.file_size or 0}
+                  "name": "voice.ogg", "size": v.file_size or 0, "seconds": v.duration}
     elif message.audio is not None:
         a = message.audio
         record = {"file_id": a.file_id, "mime": (a.mime_type or "audio/mpeg").lower(),
-                  "name": a.file_name or "audio.mp3", "size": a.file_size or 0}
+                  "name": a.file_name or "audio.mp3", "size": a.file_size or 0,
+                  "seconds": a.duration}
     elif message.document is not None and (message.document.mime_type or "").startswith("audio/"):
         doc = message.document
         record = {"file_id": doc.file_id, "mime": doc.mime_type.lower(),
@@ -85,6 +86,11 @@ def audio_of(message: Message, spec: ModelSpec, lang: str) -> tuple[dict | None,
     if record["size"] > limit:
         return None, tr(lang, "err_audio_big", size=decimal(lang, record["size"] / (1024 * 1024)),
                         limit=limit // (1024 * 1024))
+    # Telegram's duration of a voice message or audio file (a document's is unknown: priced at
+    # the longest the model takes). The video is as long as the recording.
+    seconds = record.get("seconds")
+    if rule is not None and seconds is not None and seconds > rule.max_seconds:
+        return None, tr(lang, "err_audio_long", seconds=seconds, max=rule.max_seconds)
     return record, None
 
 
@@ -168,10 +174,12 @@ async def photo_step(message: Message, state: FSMContext, lang: str, catalog: Ca
 async def inputs_received(message: Message, state: FSMContext, draft: dict, caption: str,
                           received: str, lang: str, catalog: Catalog,
                           accounts: AccountService) -> None:
-    """Photos or audio are in the draft: the caption as the prompt, else the next question."""
-    if caption:
+    """Photos or audio are in the draft: the caption as the prompt, else the next question (a
+    tool takes no prompt: straight to what is still missing, then the card)."""
+    spec = catalog.get(draft["model"])
+    if caption and spec.prompt:
         await take_prompt(message, state, draft, caption, lang, catalog, accounts)
-    elif draft.get("prompt"):
+    elif draft.get("prompt") or not spec.prompt:
         await after_inputs(message, state, draft, lang, catalog, accounts)
     else:
         await state.set_state(Draft.prompt)
@@ -267,6 +275,12 @@ async def edit_prompt(query: CallbackQuery, callback_data: FlowCb, state: FSMCon
                        screens.ask_prompt(lang, catalog, draft)[1])
 
 
+def _first_image_model(catalog: Catalog) -> ModelSpec:
+    """The first model of the create-an-image menu (on sale) for a prompt typed from the menu."""
+    on_sale = catalog.models(job=Job.CREATE_IMAGE, enabled_only=True) or catalog.models(Kind.IMAGE)
+    return on_sale[0]
+
+
 async def quick_prompt(message: Message, state: FSMContext, lang: str, catalog: Catalog,
                        accounts: AccountService, generations: GenerationService) -> None:
     """A prompt typed from the main menu: offer the last used model with its options."""
@@ -277,11 +291,13 @@ async def quick_prompt(message: Message, state: FSMContext, lang: str, catalog: 
         if recent:
             model, opts = recent[0].model_key, recent[0].options
     try:
-        spec = catalog.get(model) if model else catalog.models(Kind.IMAGE)[0]
+        spec = catalog.get(model) if model else _first_image_model(catalog)
+        if not catalog.sellable(spec.key) or not spec.prompt:
+            raise LookupError(spec.key)  # switched off, or a tool that takes no prompt
         opts = catalog.normalise_options(
             spec.key, {k: v for k, v in (opts or {}).items() if spec.option(k) is not None})
     except Exception:  # noqa: BLE001 - an old model or option no longer offered: use defaults
-        spec = catalog.models(Kind.IMAGE)[0]
+        spec = _first_image_model(catalog)
         opts = catalog.defaults(spec.key)
     draft = await drafts.new_draft(state, model=spec.key, opts=opts)
     await take_prompt(message, state, draft, message.text, lang, catalog, accounts,

@@ -1,6 +1,7 @@
-"""The model catalog (see docs/architecture.md "kie_client"); the table lives in models.py."""
+"""The model catalog (see docs/architecture.md "kie_client"): data files in data/, read by
+loader.py into ModelSpecs; Catalog prices them and builds KIE's inputs."""
 
-from .core import Catalog
+from .core import Catalog, ModelDisabledError, RuntimeOverride
 from .errors import (
     CatalogError,
     ImageInputError,
@@ -10,11 +11,27 @@ from .errors import (
     PromptCharactersError,
     UnknownModelError,
 )
+from .loader import DATA_DIR, load_catalog, load_file
 from .models import MODELS
-from .spec import AudioInputRule, ExtraField, ImageInputRule, Kind, ModelSpec, Mode, OptionSpec, PriceFactor
-from .validate import spec_for_kie_model, validate_input
+from .spec import (
+    APIS,
+    AudioInputRule,
+    ExtraField,
+    ImageInputRule,
+    Job,
+    Kind,
+    ModelSpec,
+    Mode,
+    OptionSpec,
+    PriceFactor,
+    PriceRule,
+    PriceTier,
+)
+from .validate import kie_schema, spec_for_kie_model, validate_input
 
 __all__ = [
+    "APIS",
+    "DATA_DIR",
     "MODELS",
     "AudioInputRule",
     "Catalog",
@@ -24,14 +41,22 @@ __all__ = [
     "ImageInputRule",
     "InvalidOptionError",
     "InvalidPromptError",
+    "Job",
     "Kind",
     "MissingFieldError",
+    "ModelDisabledError",
     "ModelSpec",
     "Mode",
     "OptionSpec",
     "PriceFactor",
     "PromptCharactersError",
+    "PriceRule",
+    "PriceTier",
+    "RuntimeOverride",
     "UnknownModelError",
+    "kie_schema",
+    "load_catalog",
+    "load_file",
     "spec_for_kie_model",
     "validate_input",
 ]

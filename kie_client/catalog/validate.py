@@ -1,9 +1,16 @@
-"""Option coercion (user side, lenient) and raw KIE input validation (KIE side, strict)."""
+"""Option coercion (user side, lenient) and raw KIE input validation (KIE side, strict).
+
+Several catalog models may share one KIE model id (Nano Banana 2 creates and edits under one id);
+KIE's own rules for that id are the union of theirs: an image field any of them writes is known,
+and required only when every one of them writes it.
+"""
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .errors import (
@@ -15,8 +22,9 @@ from .errors import (
     PromptCharactersError,
     UnknownModelError,
 )
+from .loader import extra_problem
 from .models import MODELS
-from .spec import ModelSpec, OptionSpec
+from .spec import ExtraField, ModelSpec, OptionSpec
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -26,7 +34,70 @@ def spec_for_kie_model(kie_model: str) -> ModelSpec:
     for spec in MODELS:
         if spec.kie_model == kie_model:
             return spec
-    raise UnknownModelError(str(kie_model), [m.kie_model for m in MODELS])
+    raise UnknownModelError(str(kie_model), sorted({m.kie_model for m in MODELS}))
+
+
+@dataclass(frozen=True)
+class _UrlField:
+    name: str
+    min_count: int
+    max_count: int
+    as_list: bool
+
+
+@dataclass
+class KieSchema:
+    """What KIE checks for one model id (derived from every catalog model using it)."""
+
+    kie_model: str
+    name: str
+    prompt: bool
+    prompt_min: int
+    prompt_max: int
+    model_field: str | None
+    urls: dict[str, _UrlField] = field(default_factory=dict)
+    options: dict[str, tuple[OptionSpec, bool]] = field(default_factory=dict)
+    extras: dict[str, ExtraField] = field(default_factory=dict)
+
+
+def _schema_of(specs: Iterable[ModelSpec]) -> KieSchema:
+    specs = list(specs)
+    first = specs[0]
+    schema = KieSchema(first.kie_model, first.name, first.prompt, first.prompt_min, first.prompt_max,
+                       first.model_field)
+    url_rules: dict[str, list] = {}
+    for spec in specs:
+        for rule in (spec.image_input, spec.audio_input):
+            if rule is not None:
+                url_rules.setdefault(rule.kie_field, []).append(rule)
+    for name, rules in url_rules.items():
+        everywhere = len(rules) == len(specs)
+        lo = min(r.min_count for r in rules) if everywhere else 0
+        schema.urls[name] = _UrlField(name, lo, max(r.max_count for r in rules), rules[0].as_list)
+    option_count: dict[str, int] = {}
+    for spec in specs:
+        for opt in spec.options:
+            option_count[opt.kie_field] = option_count.get(opt.kie_field, 0) + 1
+            known = schema.options.get(opt.kie_field)
+            required = opt.required and (known[1] if known else True)
+            schema.options[opt.kie_field] = (opt, required)
+        for extra in spec.extra_fields:
+            schema.extras.setdefault(extra.name, extra)
+    for name, (opt, required) in list(schema.options.items()):
+        schema.options[name] = (opt, required and option_count[name] == len(specs))
+    return schema
+
+
+@lru_cache(maxsize=512)
+def _schema_for(specs: tuple[ModelSpec, ...], kie_model: str) -> KieSchema:
+    same = [s for s in specs if s.kie_model == kie_model]
+    if not same:
+        raise UnknownModelError(str(kie_model), sorted({m.kie_model for m in specs}))
+    return _schema_of(same)
+
+
+def kie_schema(kie_model: str, specs: tuple[ModelSpec, ...] | None = None) -> KieSchema:
+    return _schema_for(MODELS if specs is None else specs, kie_model)
 
 
 def coerce_option(opt: OptionSpec, value: Any) -> Any:
@@ -71,6 +142,8 @@ def prompt_problem(text: str) -> str | None:
 
 
 def check_prompt_text(spec: ModelSpec, prompt: Any) -> str:
+    if not spec.prompt:
+        return ""
     if not isinstance(prompt, str):
         raise InvalidPromptError(spec.prompt_min, spec.prompt_max, 0, message="prompt must be a string")
     text = prompt.strip()
@@ -82,6 +155,19 @@ def check_prompt_text(spec: ModelSpec, prompt: Any) -> str:
     return text
 
 
+def _check_urls(name: str, items: list, lo: int, hi: int, label: str, owner: str) -> list[str]:
+    if hi == 0 and items:
+        raise ImageInputError(f"{owner} takes no input {label}s")
+    if len(items) < lo:
+        raise ImageInputError(f"{name} needs at least {lo} {label}(s), got {len(items)}", field=name)
+    if len(items) > hi:
+        raise ImageInputError(f"{name} takes at most {hi} {label}(s), got {len(items)}", field=name)
+    for url in items:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ImageInputError(f"{name} must hold http(s) URLs, got {url!r}", field=name)
+    return items
+
+
 def check_image_urls(spec: ModelSpec, urls: Any) -> list[str]:
     rule = spec.image_input
     items = [urls] if isinstance(urls, str) else list(urls or ())
@@ -89,20 +175,7 @@ def check_image_urls(spec: ModelSpec, urls: Any) -> list[str]:
         if items:
             raise ImageInputError(f"{spec.name} takes no input images")
         return []
-    if len(items) < rule.min_count:
-        raise ImageInputError(
-            f"{rule.kie_field} needs at least {rule.min_count} image(s), got {len(items)}",
-            field=rule.kie_field,
-        )
-    if len(items) > rule.max_count:
-        raise ImageInputError(
-            f"{rule.kie_field} takes at most {rule.max_count} image(s), got {len(items)}",
-            field=rule.kie_field,
-        )
-    for url in items:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ImageInputError(f"{rule.kie_field} must hold http(s) URLs, got {url!r}", field=rule.kie_field)
-    return items
+    return _check_urls(rule.kie_field, items, rule.min_count, rule.max_count, "image", spec.name)
 
 
 def check_audio_urls(spec: ModelSpec, urls: Any) -> list[str]:
@@ -110,78 +183,68 @@ def check_audio_urls(spec: ModelSpec, urls: Any) -> list[str]:
     items = [urls] if isinstance(urls, str) else list(urls or ())
     if rule is None:
         if items:
-            raise CatalogError(f"{spec.name} takes no audio", field="audio")
+            raise ImageInputError(f"{spec.name} takes no audio", field="audio")
         return []
-    if not rule.min_count <= len(items) <= rule.max_count:
-        raise CatalogError(
-            f"{rule.kie_field} takes {rule.min_count} to {rule.max_count} audio file(s), got {len(items)}",
-            field=rule.kie_field,
-        )
-    for url in items:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise CatalogError(f"{rule.kie_field} must hold http(s) URLs, got {url!r}", field=rule.kie_field)
-    return items
+    return _check_urls(rule.kie_field, items, rule.min_count, rule.max_count, "audio file", spec.name)
 
 
-def _check_image_field(spec: ModelSpec, rule: Any, value: Any) -> None:
-    if rule.as_list and not isinstance(value, list):
-        raise ImageInputError(f"{rule.kie_field} must be an array of URLs", field=rule.kie_field)
-    if not rule.as_list and not isinstance(value, str):
-        raise ImageInputError(f"{rule.kie_field} must be a single URL string", field=rule.kie_field)
-    check_image_urls(spec, value)
-
-
-def validate_input(kie_model: str, input: Mapping[str, Any]) -> None:
+def validate_input(kie_model: str, input: Mapping[str, Any],
+                   specs: tuple[ModelSpec, ...] | None = None) -> None:
     """Check a raw KIE `input` exactly as documented (strings for duration, real booleans, required
-    fields present). Raises a CatalogError subclass; MissingFieldError reads "<field> is required"."""
-    spec = spec_for_kie_model(kie_model)
+    fields present, enums, lengths, counts) — by the packaged models, or `specs`. Raises a
+    CatalogError subclass; MissingFieldError reads "<field> is required"."""
+    schema = kie_schema(kie_model, specs)
     if not isinstance(input, Mapping):
         raise CatalogError("input must be a JSON object", field="input")
-    if "prompt" not in input:
-        raise MissingFieldError("prompt")
-    prompt = input["prompt"]
-    if not isinstance(prompt, str):
-        raise InvalidPromptError(spec.prompt_min, spec.prompt_max, 0, message="prompt must be a string")
-    length = len(prompt) if prompt.strip() else 0
-    if not spec.prompt_min <= length <= spec.prompt_max or length == 0:
-        raise InvalidPromptError(spec.prompt_min, spec.prompt_max, length)
-    known = {"prompt"}
-    rule = spec.image_input
-    if rule is not None:
-        known.add(rule.kie_field)
-        if rule.kie_field not in input:
+    known: set[str] = set()
+    if schema.prompt:
+        known.add("prompt")
+        if "prompt" not in input:
+            raise MissingFieldError("prompt")
+        prompt = input["prompt"]
+        if not isinstance(prompt, str):
+            raise InvalidPromptError(schema.prompt_min, schema.prompt_max, 0, message="prompt must be a string")
+        length = len(prompt) if prompt.strip() else 0
+        if not schema.prompt_min <= length <= schema.prompt_max or length == 0:
+            raise InvalidPromptError(schema.prompt_min, schema.prompt_max, length)
+    if schema.model_field is not None:
+        known.add(schema.model_field)
+        if input.get(schema.model_field) != kie_model:
+            raise InvalidOptionError(schema.model_field, input.get(schema.model_field), (kie_model,))
+    for name, rule in schema.urls.items():
+        known.add(name)
+        if name not in input:
             if rule.min_count > 0:
-                raise MissingFieldError(rule.kie_field)
+                raise MissingFieldError(name)
+            continue
+        value = input[name]
+        if rule.as_list and not isinstance(value, list):
+            raise ImageInputError(f"{name} must be an array of URLs", field=name)
+        if not rule.as_list and not isinstance(value, str):
+            raise ImageInputError(f"{name} must be a single URL string", field=name)
+        items = value if isinstance(value, list) else [value]
+        _check_urls(name, items, max(rule.min_count, 1 if not rule.as_list else 0), rule.max_count,
+                    "file", schema.name)
+    for name, (opt, required) in schema.options.items():
+        known.add(name)
+        if name not in input:
+            if required:
+                raise MissingFieldError(name, opt.values)
+            continue
+        value = input[name]
+        if opt.kind == "bool":
+            ok = isinstance(value, bool)
         else:
-            _check_image_field(spec, rule, input[rule.kie_field])
-    for opt in spec.options:
-
-        known.add(opt.kie_field)
-        if opt.kie_field not in input:
-            if opt.required:
-                raise MissingFieldError(opt.kie_field, opt.values)
-            continue
-        value = input[opt.kie_field]
-        ok = isinstance(value, bool) if opt.kind == "bool" else isinstance(value, str) and value in opt.values
+            ok = value in opt.values and any(type(value) is type(v) for v in opt.values if v == value)
         if not ok:
-            raise InvalidOptionError(opt.kie_field, value, opt.values)
-    for extra in spec.extra_fields:
-        known.add(extra.name)
-        if extra.name not in input:
+            raise InvalidOptionError(name, value, opt.values)
+    for name, extra in schema.extras.items():
+        known.add(name)
+        if name not in input:
             continue
-        value = input[extra.name]
-        if extra.kind == "bool":
-            if not isinstance(value, bool):
-                raise InvalidOptionError(extra.name, value, (False, True))
-        elif (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or (extra.minimum is not None and value < extra.minimum)
-            or (extra.maximum is not None and value > extra.maximum)
-        ):
-            raise InvalidOptionError(
-                extra.name, value, message=f"{extra.name} must be an integer from {extra.minimum} to {extra.maximum}"
-            )
+        problem = extra_problem(extra, input[name])
+        if problem:
+            raise InvalidOptionError(name, input[name], extra.values, message=problem)
     for name in input:
         if name not in known:
             raise InvalidOptionError(

@@ -13,6 +13,8 @@ Lifecycle (storage/repository/_lifecycle.py)
 Update inbox (storage/repository/_inbox.py)
     inbox_add (deduplicated by update_id), inbox_claim (per chat, leased), inbox_renew,
     inbox_mark_handled, inbox_release, inbox_prune, inbox_unhandled
+Catalog overrides (storage/repository/_catalog.py)
+    model_overrides, set_model_override (admins' /models: on/off and ⭐ price per model)
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -25,13 +27,15 @@ and races resolve in the database. Database failures surface as storage.errors t
 
 from __future__ import annotations
 
+from storage.repository._catalog import CatalogRepository, ModelOverrideRow
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
 
 
-class Repository(QueryRepository, InboxRepository):
+class Repository(QueryRepository, InboxRepository, CatalogRepository):
     """See the module docstring for the method list."""
 
 
-__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "Repository"]
+__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
+           "Repository"]

@@ -57,8 +57,8 @@ def market_routes(emu: KieEmulator) -> list[web.RouteDef]:
         if "input" not in body:
             return emu.reply(emu.missing_field_code, "input is required")
         try:
-            if spec_for_kie_model(model).api != "market":  # Veo has its own routes
-                raise UnknownModelError(model, [])
+            if spec_for_kie_model(model).api != "market":  # Veo & co. have their own routes
+                raise UnknownModelError(model)
             validate_input(model, body["input"])
         except UnknownModelError:
             return emu.reply(422, f"The model {model} is not supported")

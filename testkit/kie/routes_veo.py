@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from kie_client.catalog import CatalogError, validate_input
-from kie_client.catalog.veo_models import VEO_CREDITS, VEO_GENERATION_TYPES
+from kie_client.catalog import MODELS, CatalogError, validate_input
 from .routes_market import _BAD, _NO_CREDITS, _UNAUTHORIZED, _json
 from .tasks import ResultFile
 
@@ -29,13 +28,18 @@ HD_EXTRA_CREDITS = Decimal(5)  # KIE's list: get-1080p +5 cr
 UHD_EXTRA_CREDITS = Decimal(120)  # get-4k +120 cr
 _BODY_ONLY = ("model", "callBackUrl", "generationType", "imageUrls", "watermark", "enableFallback",
               "seeds")
+# KIE's Veo model ids and generation types, as the catalog's data (data/veo.toml) declares them.
+VEO_KIE_MODELS = tuple(sorted({s.kie_model for s in MODELS if s.api == "veo"}))
+VEO_GENERATION_TYPES = next(
+    (e.values for s in MODELS if s.api == "veo" for e in s.extra_fields if e.name == "generationType"),
+    ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO"))
 
 
 def check_generate(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | str:
     """(model, the task's input) for a valid generate body, else the 422 reason."""
     model = body.get("model", DEFAULT_MODEL)
-    if model not in VEO_CREDITS:
-        return f"model must be one of {', '.join(sorted(VEO_CREDITS))}"
+    if model not in VEO_KIE_MODELS:
+        return f"model must be one of {', '.join(VEO_KIE_MODELS)}"
     if "prompt" not in body:
         return "prompt is required"
     callback = body.get("callBackUrl")
@@ -72,7 +76,8 @@ def check_generate(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | str:
         return "seeds must be an integer from 10000 to 99999"
     core = {k: v for k, v in body.items() if k not in _BODY_ONLY}
     try:
-        validate_input(model, core)  # prompt, aspect_ratio, resolution, enableTranslation
+        # prompt, aspect_ratio, resolution, enableTranslation (and the model the catalog carries)
+        validate_input(model, {"model": model, **core})
     except CatalogError as exc:
         return exc.message
     task_input = dict(core)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from kie_client.catalog import Kind, spec_for_kie_model
+from kie_client.catalog import Kind, kie_schema, spec_for_kie_model
 from .callbacks import CallbackAttempt, CallbackRetry, CallbackSender
 from .faults import Faults, StateDelays
 from .media import dimensions
@@ -255,11 +255,10 @@ failed callback is tried again) or `finish(task, fail=...)`;
 
     def _missing_upload(self, model: str, input: dict[str, Any]) -> bool:
         """True when an input image URL names an upload on this emulator that does not exist."""
-        rule = spec_for_kie_model(model).image_input
-        if rule is None:
-            return False
-        value = input.get(rule.kie_field)
-        urls = value if isinstance(value, list) else [value]
+        urls = []
+        for name in kie_schema(model).urls:  # image and audio fields alike
+            value = input.get(name)
+            urls += value if isinstance(value, list) else [value] if value else []
         ours = urlsplit(self.base_url).netloc
         for url in urls:
             parts = urlsplit(str(url))
@@ -343,9 +342,11 @@ def _result_file(model: str, input: dict[str, Any]) -> ResultFile:
     if spec.kind == Kind.IMAGE:
         width, height = dimensions(ratio or "1:1")
         return ResultFile("0.png", "image/png", width, height)
-    # i2v models take no aspect_ratio (Veo's may be Auto): KIE follows the input image, we pick
-    # landscape. Veo clips are 8 s.
-    width, height = dimensions(ratio if ratio not in (None, "Auto") else "16:9", even=True)
+    # i2v models take no aspect_ratio; KIE follows the input image, we pick landscape. Veo clips
+    # are 8 s.
+    if ratio not in (None, "1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "2:3", "3:2"):
+        ratio = "16:9"  # "adaptive", "Auto": the emulator has no input image to follow
+    width, height = dimensions(ratio or "16:9", even=True)
     duration = int(input["duration"]) if str(input.get("duration", "")).isdigit() else 5
     if spec.api == "veo":
         duration = 8

@@ -5,21 +5,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from kie_client.catalog import Kind, spec_for_kie_model
-from kie_client.catalog.veo_models import VEO_CREDITS
 
 TERMINAL = frozenset({"success", "fail"})
 
 
 def kie_cost(kie_model: str, input: dict[str, Any]) -> Decimal:
-    """KIE's own credit price per task (kie-api.md §10). Bytedance is unpublished: a GUESS of
-    6 credits per second at 480p/720p, twice that at 1080p."""
+    """KIE's own credit price per task: the `credits` the catalog's data files keep beside every
+    ⭐ price (kie-market-2026.md), with the same tiers, factors and seconds; per audio second, the
+    longest audio. Bytedance V1 Pro is unpublished: a GUESS of 6 credits per second at 480p/720p,
+    twice that at 1080p."""
+    spec = spec_for_kie_model(kie_model)
+    rule = spec.rule
+    options = {o.name: input.get(o.kie_field, o.default) for o in spec.options}
+    unit = rule.unit(options)[1]
+    if unit is not None:
+        factor = Fraction(1)
+        for pf in rule.factors:
+            if options.get(pf.option) == pf.value:
+                factor *= pf.multiplier
+        seconds = spec.seconds(options) if rule.per_second != "audio" else spec.seconds(options, None)
+        total = unit * factor * seconds
+        return Decimal(total.numerator) / Decimal(total.denominator)
     duration = 10 if input.get("duration") == "10" else 5
-    if kie_model in VEO_CREDITS:  # per clip by resolution
-        tiers = VEO_CREDITS[kie_model]
-        return Decimal(tiers[{"1080p": 1, "4k": 2}.get(str(input.get("resolution")), 0)])
     if kie_model.startswith("seedream/4.5"):
         return Decimal("6.5")
     if kie_model.startswith("flux-2/pro"):

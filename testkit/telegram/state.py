@@ -11,7 +11,8 @@ from typing import Any, Awaitable, Callable, TypeVar
 T = TypeVar("T")
 
 # file_id prefixes resemble Telegram's so logs look familiar; the rest is opaque.
-_PREFIX = {"photo": "AgAC", "video": "BAAC", "document": "BQAC", "animation": "CgAC", "sticker": "CAAC"}
+_PREFIX = {"photo": "AgAC", "video": "BAAC", "document": "BQAC", "animation": "CgAC", "sticker": "CAAC",
+           "voice": "AwAC", "audio": "CQAC"}
 
 
 @dataclass
@@ -106,11 +107,11 @@ def photo_size(f: StoredFile) -> dict[str, Any]:
 
 
 def file_object(f: StoredFile) -> dict[str, Any]:
-    """Video / Document / Animation / Sticker JSON for a stored file."""
+    """Video / Document / Animation / Sticker / Voice / Audio JSON for a stored file."""
     obj: dict[str, Any] = {"file_id": f.file_id, "file_unique_id": f.file_unique_id}
     if f.kind in ("video", "animation", "sticker"):
         obj["width"], obj["height"] = f.width or 0, f.height or 0
-    if f.kind in ("video", "animation"):
+    if f.kind in ("video", "animation", "voice", "audio"):
         obj["duration"] = f.duration or 0
     if f.kind == "sticker":
         obj.update(type="regular", is_animated=False, is_video=False)
@@ -127,7 +128,7 @@ def _extension(file_name: str | None, mime: str | None, kind: str) -> str:
     if file_name and "." in file_name:
         return "." + file_name.rsplit(".", 1)[1][:8]
     by_mime = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "video/mp4": ".mp4",
-               "image/gif": ".gif"}
+               "image/gif": ".gif", "audio/ogg": ".oga", "audio/mpeg": ".mp3"}
     if mime in by_mime:
         return by_mime[mime]
     return {"photo": ".jpg", "video": ".mp4", "animation": ".mp4", "sticker": ".webp"}.get(kind, "")

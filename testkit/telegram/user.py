@@ -20,8 +20,8 @@ _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp",
 # How long a simulated user waits for the bot by default. It only bounds a hang: every wait ends
 # as soon as its condition holds, so a generous bound costs nothing and survives a loaded machine.
 WAIT_TIMEOUT_S = 20.0
-_KINDS = ("text", "photo", "video", "animation", "document", "sticker", "invoice", "successful_payment",
-          "refunded_payment")
+_KINDS = ("text", "photo", "video", "animation", "document", "sticker", "voice", "audio", "invoice",
+          "successful_payment", "refunded_payment")
 
 
 @dataclass
@@ -220,6 +220,12 @@ class FakeUser:
         stored = self.fake.files.add("video", data, file_name=file_name, mime_type="video/mp4",
                                      width=width, height=height, duration=duration)
         return self._post(_with_caption({"video": file_object(stored)}, caption), [stored])
+
+    async def send_voice(self, data: bytes, *, duration: int = 3, mime_type: str = "audio/ogg",
+                         caption: str | None = None) -> TranscriptEntry:
+        """A voice message (Telegram gives its length in whole seconds)."""
+        stored = self.fake.files.add("voice", data, mime_type=mime_type, duration=duration)
+        return self._post(_with_caption({"voice": file_object(stored)}, caption), [stored])
 
     async def send_sticker(self, data: bytes = b"RIFF\x00\x00\x00\x00WEBP", emoji: str = "👍") -> TranscriptEntry:
         stored = self.fake.files.add("sticker", data, width=512, height=512, mime_type="image/webp")

@@ -1,6 +1,7 @@
-"""Supabase locked down (migration 0007): what `kiebot migrate --sql` prints, pasted into a
-database that looks like Supabase, leaves nothing for the public anon key to read or list, while
-the bot's own connection (the tables' owner) goes on reading and writing.
+"""Supabase locked down (migration 0007, and 0008's model_overrides table the same way): what
+`kiebot migrate --sql` prints, pasted into a database that looks like Supabase, leaves nothing for
+the public anon key to read or list, while the bot's own connection (the tables' owner) goes on
+reading and writing.
 
 The database is made Supabase-like the way that matters here: the `anon`, `authenticated` and
 `service_role` roles, the default grants Supabase gives `anon`/`authenticated` on every new table
@@ -22,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import _admin_dsn, fresh_pg_database, require_tool
 
-TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox")
+TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox", "model_overrides")
 
 SUPABASE_LIKE = [
     # Roles are cluster-wide: created only if missing, tolerating a concurrent creator.
@@ -68,7 +69,7 @@ def _migrate_sql() -> str:
                           capture_output=True, text=True, timeout=120,
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert proc.returncode == 0, proc.stderr
-    assert "0007_supabase_rls" in proc.stdout
+    assert "0007_supabase_rls" in proc.stdout and "0008_model_overrides" in proc.stdout
     return proc.stdout
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from bot.config import Settings, SettingsError, load_settings
@@ -223,3 +225,21 @@ def test_env_example_lists_every_setting_and_parses_to_the_defaults(env):
     assert info.value.lines == [f"{key}: is required but not set" for key in REQUIRED]
     filled = {**{k: v for k, v in values.items() if v}, **REQUIRED}
     assert load_settings(_env_file=None, **filled) == load_settings(_env_file=None, **REQUIRED)
+def test_price_markup_and_catalog_dir(env, tmp_path):
+    env.setenv("PRICE_MARKUP", "1.25")
+    env.setenv("CATALOG_DIR", "")
+    s = load_settings()
+    assert s.price_markup == Decimal("1.25") and s.catalog_dir is None
+    empty = tmp_path / "models"
+    empty.mkdir()
+    env.setenv("CATALOG_DIR", str(empty))
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "CATALOG_DIR" in str(info.value) and "no model data files" in str(info.value)
+    (empty / "toy.toml").write_text("[[model]]\nkey = 'toy'\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="toy.toml: toy: name: is required"):
+        load_settings()
+    env.setenv("PRICE_MARKUP", "0")
+    env.delenv("CATALOG_DIR")
+    with pytest.raises(SettingsError, match="PRICE_MARKUP"):
+        load_settings()

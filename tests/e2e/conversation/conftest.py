@@ -64,9 +64,9 @@ media_messages = media_entries
 
 
 async def start_image_flow(user, lang: str = "en", prompt: str = "a lighthouse at dusk"):
-    """/start → Images → Seedream 4.5 → 16:9 → Continue → prompt; returns the card entry."""
-    t = {"en": ("🖼 Images", "Aspect ratio: 1:1 ▸", "Continue · 8⭐", "Describe", "Generate · 8⭐"),
-         "ru": ("🖼 Картинки", "Формат: 1:1 ▸", "Далее · 8⭐", "Опишите", "Сгенерировать · 8⭐")}[lang]
+    """/start → Create an image → Seedream 4.5 → 16:9 → Continue → prompt; returns the card entry."""
+    t = {"en": ("🎨 Create an image", "Aspect ratio: 1:1 ▸", "Continue · 8⭐", "Describe", "Generate · 8⭐"),
+         "ru": ("🎨 Создать картинку", "Формат: 1:1 ▸", "Далее · 8⭐", "Опишите", "Сгенерировать · 8⭐")}[lang]
     await user.send_command("/start")
     await user.wait_for_message(lambda m: m.buttons)  # this /start's menu, not an older one
     await click(user, t[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kie_client.catalog import Catalog
 from testkit import demo, scripted
 
 
@@ -13,7 +14,8 @@ async def test_demo_plays_every_step_and_saves_media(tmp_path):
     assert "Demo OK" in out and "Ann │ taps [Generate · 8⭐]" in out
     assert "Payment received: +50⭐. Balance: 62⭐" in out and "Your library: 4" in out
     assert "[album of 2 photos]" in out and "Photos: ✅ 2 attached" in out
-    assert "Ann │ taps [Veo 3.1 Lite · 14⭐]" in out
+    lite = Catalog().from_price("veo31_lite")
+    assert f"Ann │ taps [Veo 3.1 Lite · {lite}⭐]" in out and "Nano Banana 2 Edit" in out
     saved = sorted(p.name for p in (tmp_path / "demo-output").iterdir())
     assert saved == ["01_photo.png", "02_video.mp4", "03_photo.png", "04_video.mp4"]
     assert (tmp_path / "demo-output" / "01_photo.png").read_bytes().startswith(b"\x89PNG")

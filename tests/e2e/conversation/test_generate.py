@@ -53,7 +53,7 @@ async def test_russian_user_sees_russian(webhook_stack):
     await ivan.send_command("/start")
     welcome = await seen(ivan, "Привет, Иван")
     assert "Подарок: на ваш баланс начислено 50⭐" in welcome.text
-    assert welcome.buttons[0] == ["🖼 Картинки", "🎬 Видео"]
+    assert welcome.buttons[0] == ["🎨 Создать картинку", "🖌 Изменить фото"]
     generate = await start_image_flow(ivan, "ru", "кот в космосе")
     card = await seen(ivan, "Всё готово")
     assert "Формат: 16:9 · Качество: стандарт (2K)" in card.text and "Баланс: 50⭐" in card.text
@@ -135,7 +135,7 @@ async def test_i2v_with_photo_then_animate_an_older_result_uses_only_that_result
     [r1_message] = await wait_media(ann, 1)
 
     await ann.send_command("/start")
-    await click(ann, "🎬 Videos")
+    await click(ann, "🎞 Animate a photo")
     await click(ann, "Bytedance V1 Pro · 30⭐")
     await click(ann, "Continue · 30⭐")
     await seen(ann, "Send a photo for Bytedance V1 Pro")
@@ -179,7 +179,7 @@ async def test_prompt_typed_from_main_menu_offers_last_model(webhook_stack):
     await seen(ann, "Pick a section")
     await ann.send_text("a red bicycle")
     card = await seen(ann, "Ready to generate")
-    assert "Model: Seedream 4.5" in card.text  # no history yet: the first image model
+    assert "Model: Nano Banana 2" in card.text  # no history yet: the first image model
     await click(ann, "🔄 Model")
     await click(ann, "FLUX.2 Pro · 12⭐")
     await click(ann, "Resolution: 1K ▸")

@@ -132,7 +132,8 @@ async def test_admin_credit_user_stats_refund_ledgercheck(webhook_stack):
     assert reasons == ["signup_bonus", "admin_adjust", "admin_adjust", "purchase", "purchase_refund"]
 
 
-@pytest.mark.parametrize("button", ["🧪 Seedream 4.5", "🧪 Bytedance V1 Pro"])
+@pytest.mark.parametrize("button", ["🧪 Seedream 4.5", "🧪 Bytedance V1 Pro", "🧪 Kling Avatar",
+                                    "🧪 Veo 3.1 Lite"])
 async def test_selftest_runs_a_model_free_and_shows_it_live(webhook_stack, button):
     admin = webhook_stack.telegram.user(ADMIN_ID, first_name="Root", language_code="en")
     await admin.send_command("/start")

@@ -17,7 +17,7 @@ async def test_stale_and_tampered_buttons_get_a_fresh_menu(stack):
     await click(ann, "FLUX.2 Pro · 12⭐")  # …and a new draft starts
     await ann.send_command("/start")
     await seen(ann, "Pick a section")
-    await click(ann, "🖼 Images")
+    await click(ann, "🎨 Create an image")
     await click(ann, "Seedream 4.5 · 8⭐")
     options_screen = await seen(ann, "Tap an option")
     # A button of the earlier draft: rewrite it to carry that draft's number (as an old card would).
@@ -28,7 +28,7 @@ async def test_stale_and_tampered_buttons_get_a_fresh_menu(stack):
     answer = await ann.tap(button["text"], options_screen)
     assert answer.answered and answer.text == "This menu has expired. Here is a fresh one."
     fresh = await seen(ann, "This menu has expired")
-    assert fresh.buttons[0] == ["🖼 Images", "🎬 Videos"]
+    assert fresh.buttons[0] == ["🎨 Create an image", "🖌 Edit a photo"]
     # Tampered data that no factory can parse.
     button["callback_data"] = "o:zz:!"
     answer = await ann.tap(button["text"], options_screen)
@@ -79,8 +79,8 @@ async def test_commands_are_registered_in_both_languages(webhook_stack):
              if c.params.get("scope", {}).get("type") == "chat"
              and c.params["scope"].get("chat_id") == ADMIN_ID}
     assert set(admin) == {None, "ru"}
-    assert [c["command"] for c in admin[None]][-6:] == [
-        "credit", "user", "stats", "refund", "ledgercheck", "selftest"]
+    assert [c["command"] for c in admin[None]][-7:] == [
+        "credit", "user", "stats", "refund", "ledgercheck", "selftest", "models"]
     assert {"command": "refund", "description": "Админ: вернуть платёж в Stars"} in admin["ru"]
 
 
@@ -90,7 +90,7 @@ async def test_mid_flow_state_survives_a_restart_with_redis(tmp_path, redis_url)
                                               "REDIS_URL": redis_url}) as stack:
         ann = stack.telegram.user(uid, first_name="Ann", language_code="en")
         await ann.send_command("/start")
-        await click(ann, "🖼 Images")
+        await click(ann, "🎨 Create an image")
         await click(ann, "Seedream 4.5 · 8⭐")
         await click(ann, "Aspect ratio: 1:1 ▸")
         await click(ann, "9:16")

@@ -10,7 +10,7 @@ async def test_photo_download_failure_asks_for_the_photo_again(webhook_stack):
     await webhook_stack.app.accounts.register(7000, language_code="en")
     await webhook_stack.app.accounts.admin_credit("7000", "=100", admin_id=1)
     await ann.send_command("/start")
-    await click(ann, "🎬 Videos")
+    await click(ann, "🎞 Animate a photo")
     await click(ann, "Bytedance V1 Pro · 30⭐")
     await click(ann, "Continue · 30⭐")
     await ann.send_photo(png_bytes(), caption="slow zoom")

@@ -10,7 +10,7 @@ MB = 1024 * 1024
 
 
 async def _to_photo_step(user, lang):
-    videos, cont = {"en": ("🎬 Videos", "Continue · 30⭐"), "ru": ("🎬 Видео", "Далее · 30⭐")}[lang]
+    videos, cont = {"en": ("🎞 Animate a photo", "Continue · 30⭐"), "ru": ("🎞 Оживить фото", "Далее · 30⭐")}[lang]
     await user.send_command("/start")
     await click(user, videos)
     await click(user, "Bytedance V1 Pro · 30⭐")
@@ -55,8 +55,8 @@ async def test_prompt_step_rejects_bad_prompts(stack, lang):
     webhook_stack = stack  # both stacks: webhook and long polling
     uid = 2000 + (lang == "ru")
     user = webhook_stack.telegram.user(uid, first_name="Pat", language_code=lang)
-    images, cont, ask = {"en": ("🖼 Images", "Continue · 8⭐", "Describe what you want"),
-                         "ru": ("🖼 Картинки", "Далее · 8⭐", "Опишите, что хотите")}[lang]
+    images, cont, ask = {"en": ("🎨 Create an image", "Continue · 8⭐", "Describe what you want"),
+                         "ru": ("🎨 Создать картинку", "Далее · 8⭐", "Опишите, что хотите")}[lang]
     await user.send_command("/start")
     await click(user, images)
     await click(user, "Seedream 4.5 · 8⭐")
@@ -82,7 +82,7 @@ async def test_prompt_step_rejects_bad_prompts(stack, lang):
 async def test_minimum_prompt_length_comes_from_the_catalog(webhook_stack):
     user = webhook_stack.telegram.user(2100, first_name="Pat", language_code="en")
     await user.send_command("/start")
-    await click(user, "🖼 Images")
+    await click(user, "🎨 Create an image")
     await click(user, "FLUX.2 Pro · 12⭐")
     await click(user, "Continue · 12⭐")
     await seen(user, "(3–5000 characters)")

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from bot.services.generation import SourceImage
+from kie_client.catalog import Catalog
 from kiebot.app import build_app
 from testkit.kie import CallbackRetry
 from testkit.kie.media import make_png
@@ -27,7 +28,7 @@ from tests.e2e.pipeline.helpers import (
 )
 
 VEO = "veo31_fast"
-PRICE = 28  # 720p, 16:9 (kie_client/catalog/veo_models.py)
+PRICE = Catalog().price("veo31_fast", {})  # 720p, 16:9 (kie_client/catalog/data/veo.toml)
 SPENT = [("signup_bonus", BONUS), ("spend", -PRICE)]
 REFUNDED = [("refund", PRICE), ("signup_bonus", BONUS), ("spend", -PRICE)]
 
@@ -176,7 +177,8 @@ async def test_first_and_last_frame_from_two_photos(tmp_path):
         assert len(body["imageUrls"]) == 2 and len(stack.kie.uploads) == 2
         stored = [stack.kie.uploads[u.split("/files/", 1)[1]].data for u in body["imageUrls"]]
         assert stored == [p.data for p in photos]  # in the order the user sent them
-        assert await ledger_reasons(stack) == [("signup_bonus", BONUS), ("spend", -14)]
+        lite = Catalog().price("veo31_lite", {})
+        assert await ledger_reasons(stack) == [("signup_bonus", BONUS), ("spend", -lite)]
 
 
 async def test_veo_submit_unknown_without_callback_is_refunded_after_its_window(tmp_path):

@@ -59,7 +59,8 @@ async def test_text_to_video_flow_with_callback_in_veo_shape(emulator, receiver)
                                         receiver.url + "/kie/callback/7?api=veo")
         sent = [r for r in emulator.requests if r.path == "/api/v1/veo/generate"][-1].json
         assert sent == {"model": "veo3_fast", "prompt": PROMPT, "aspect_ratio": "16:9",
-                        "resolution": "720p", "generationType": "TEXT_2_VIDEO",
+                        "resolution": "720p", "enableTranslation": True,
+                        "generationType": "TEXT_2_VIDEO",
                         "callBackUrl": receiver.url + "/kie/callback/7?api=veo"}
         record, seen = await final_record(provider.veo, task_id)
         assert seen[0] is not TaskState.SUCCESS and record.state is TaskState.SUCCESS

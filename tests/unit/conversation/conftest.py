@@ -182,7 +182,7 @@ async def harness(tmp_path: Path, schema_template: Path, caplog: pytest.LogCaptu
 def seedream_buttons(lang: str) -> dict[str, str]:
     """The labels on the way to a Seedream 4.5 card (16:9), as the user reads them."""
     return {
-        "images": tr(lang, "btn_images"),
+        "images": tr(lang, "job_create_image"),
         "model": tr(lang, "model_button", name="Seedream 4.5", price=8),
         "aspect": tr(lang, "btn_option", label=tr(lang, "label_aspect_ratio"), value="1:1") + " ▸",
         "16:9": "16:9",
@@ -193,7 +193,7 @@ def seedream_buttons(lang: str) -> dict[str, str]:
 
 async def to_card(h: Harness, user: User, prompt: str = "a lighthouse at dusk",
                   lang: str = "en") -> Message:
-    """/start → Images → Seedream 4.5 → 16:9 → Continue → prompt; returns the summary card."""
+    """/start → Create an image → Seedream 4.5 → 16:9 → Continue → prompt; returns the summary card."""
     b = seedream_buttons(lang)
     await h.send(user, "/start")
     for button in ("images", "model", "aspect", "16:9", "continue"):

@@ -76,7 +76,7 @@ async def test_admins_get_their_own_command_menu_at_start(harness):
                      ("BotCommandScopeChat", ADMIN_ID, "ru"): admins}
     ru = [c for c in harness.bot.session.calls_of(SetMyCommands)
           if isinstance(c.scope, BotCommandScopeChat) and c.language_code == "ru"][0]
-    assert ru.commands[-1].description == tr("ru", "cmd_selftest")
+    assert ru.commands[-1].description == tr("ru", f"cmd_{handlers.ADMIN_COMMANDS[-1]}")
 
 
 async def test_an_admin_who_never_opened_the_bot_does_not_stop_the_start(harness, caplog):

@@ -9,6 +9,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 
 from bot.services.pipeline.context import SOURCE_MIME_KEY, SOURCE_PATH_KEY
 from handlers.texts import tr
+from kie_client.catalog import Job
 from tests.unit.conversation.conftest import SIGNUP_BONUS, seedream_buttons, texts
 
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 4000  # a PE header
@@ -24,10 +25,10 @@ def _stored_files(harness) -> list[str]:
 async def _to_edit_photo_step(harness, user, lang: str) -> None:
     b = seedream_buttons(lang)
     await harness.send(user, "/start")
-    await harness.press(user, b["images"])
+    await harness.press(user, tr(lang, "job_edit_photo"))
     await harness.press(user, tr(lang, "model_button", name=EDIT, price=8))
     await harness.press(user, b["continue"])
-    assert harness.screen(user).text == tr(lang, "ask_photo", name=EDIT)
+    assert harness.screen(user).text == tr(lang, "ask_photo", name=EDIT, mb=10)
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
@@ -42,7 +43,7 @@ async def test_a_program_sent_as_a_png_file_is_refused_and_nothing_is_charged(ha
 
     reason = tr(lang, "err_source", reason=tr(lang, "src_not_image"))
     assert texts([c for c in calls if isinstance(c, SendMessage)]) == [
-        f"{reason}\n\n{tr(lang, 'ask_photo', name=EDIT)}"]
+        f"{reason}\n\n{tr(lang, 'ask_photo', name=EDIT, mb=10)}"]
     assert [c.text for c in calls if isinstance(c, AnswerCallbackQuery)] == [None]
     assert await harness.generations(uid) == []
     assert await harness.ledger(uid) == [("signup_bonus", SIGNUP_BONUS)]
@@ -98,6 +99,8 @@ async def test_an_invisible_prompt_typed_from_the_main_menu_is_refused_too(harne
     ann = harness.user(4112)
     await harness.send(ann, "/start")
     replies = texts(await harness.send(ann, "\u200b"))
-    assert len(replies) == 1 and replies[0].startswith(tr("en", "quick_offer", name="Seedream 4.5"))
+    # No model used yet: the first model of the create-an-image section is offered.
+    first = harness.catalog.models(job=Job.CREATE_IMAGE, enabled_only=True)[0]
+    assert len(replies) == 1 and replies[0].startswith(tr("en", "quick_offer", name=first.name))
     assert tr("en", "err_prompt_invisible") in replies[0]
     assert await harness.generations(4112) == []

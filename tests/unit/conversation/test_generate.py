@@ -35,12 +35,17 @@ async def test_every_screen_of_the_image_flow_is_one_message_edited_in_place(har
     calls = await harness.press(ann, B["images"])
     assert isinstance(calls[0], AnswerCallbackQuery) and calls[0].text is None
     picker = harness.screen(ann)
-    assert picker.message_id == menu.message_id and picker.text == tr("en", "pick_image")
+    assert picker.message_id == menu.message_id
+    assert picker.text.startswith(tr("en", "pick_create_image") + "\n\n")
+    assert tr("en", "pick_line", name="Seedream 4.5", about="Photoreal pictures with sharp detail",
+              price=8) in picker.text.splitlines()
     assert button_rows(picker.reply_markup) == [
+        [tr("en", "model_button", name="Nano Banana 2", price=8)],
+        [tr("en", "model_button", name="Nano Banana Pro", price=18)],
+        [tr("en", "model_button", name="Seedream 5.0 Lite", price=6)],
         [tr("en", "model_button", name="Seedream 4.5", price=8)],
-        [tr("en", "model_button", name="Seedream 4.5 Edit", price=8)],
+        [tr("en", "model_button", name="GPT Image 2", price=6)],
         [tr("en", "model_button", name="FLUX.2 Pro", price=12)],
-        [tr("en", "model_button", name="FLUX.2 Pro Edit", price=12)],
         [tr("en", "btn_back")]]
 
     await harness.press(ann, B["model"])

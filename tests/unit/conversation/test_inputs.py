@@ -1,21 +1,22 @@
 """What people send besides text: an album (a media group, one update per photo) collected up to
 the model's limit and answered once the group stops; a model serving text and image modes from
-one menu entry (Veo 3.1: pictures optional); a voice message as a model's audio input."""
+one menu entry (Veo 3.1: pictures optional); a voice message as a talking photo's audio input,
+priced per second of it."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from handlers.albums import AlbumCollector
 from handlers.texts import tr
-from kie_client.catalog import AudioInputRule, ImageInputRule, Kind, ModelSpec, Mode
+from kie_client.catalog import Catalog
 from storage.media import LocalMediaStore
 from testkit.kie.media import make_png
 from tests.unit.conversation.conftest import Harness
 
-VEO_PRICE = 28
+VEO_PRICE = Catalog().price("veo31_fast", {})  # 720p, 16:9
+TALK = Catalog().get("kling_avatar")  # photo + voice, ⭐ per second of the voice (data/talking.toml)
+PER_SECOND = TALK.rule.unit({})[0]
 
 
 class QuietGate:
@@ -39,7 +40,7 @@ def gated(h: Harness) -> tuple[AlbumCollector, QuietGate]:
 
 async def to_veo_prompt(h: Harness, user) -> None:
     await h.send(user, "/start")
-    await h.press(user, tr("en", "btn_videos"))
+    await h.press(user, tr("en", "job_text_to_video"))
     await h.press(user, tr("en", "model_button", name="Veo 3.1 Fast", price=VEO_PRICE))
     await h.press(user, tr("en", "btn_continue", price=VEO_PRICE))
 
@@ -115,66 +116,59 @@ async def test_the_same_entry_runs_text_to_video_without_pictures(harness):
     assert options == {"_api": "veo", "aspect_ratio": "16:9", "resolution": "720p"}
 
 
-TALK = ModelSpec(
-    key="talk_test", name="Talking Photo", kie_model="test/talking-photo", kind=Kind.VIDEO,
-    mode=Mode.I2V, base_price=20, options=(), prompt_min=1, prompt_max=500,
-    image_input=ImageInputRule(1, 1, "image_url", as_list=False),
-    audio_input=AudioInputRule(1, 1, "audio_url", max_bytes=1024 * 1024),
-)
+async def to_talking_photo(h: Harness, user) -> None:
+    """The talking-photo section's Kling Avatar: "from" the shortest recording's price; before
+    a recording is sent the price is the longest the model takes."""
+    await h.send(user, "/start")
+    await h.press(user, tr("en", "job_talking_photo"))
+    rule = TALK.audio_input
+    await h.press(user, tr("en", "model_button", name=TALK.name,
+                           price=int(PER_SECOND * rule.min_seconds)))
+    await h.press(user, tr("en", "btn_continue", price=int(PER_SECOND * rule.max_seconds)))
 
 
-@pytest.fixture
-def with_talking_model(harness):
-    """A photo + voice model for the audio path (the catalog's own talking models arrive with
-    the catalog-as-data work)."""
-    harness.catalog._specs[TALK.key] = TALK
-    yield harness
-    del harness.catalog._specs[TALK.key]
-
-
-async def test_a_voice_message_is_the_audio_input(with_talking_model):
-    h = with_talking_model
+async def test_a_voice_message_is_the_audio_input_and_its_seconds_the_price(harness):
+    h = harness
     ann = h.user(3104)
-    await h.send(ann, "/start")
-    await h.press(ann, tr("en", "btn_videos"))
-    await h.press(ann, tr("en", "model_button", name="Talking Photo", price=20))
-    await h.press(ann, tr("en", "btn_continue", price=20))
-    assert h.screen(ann).text == tr("en", "ask_photo", name="Talking Photo")
+    await to_talking_photo(h, ann)
+    assert h.screen(ann).text == tr("en", "ask_photo", name=TALK.name, mb=10)
     face = make_png(24, 24, "face")
     await h.feed(h.updates.photo(ann, face, caption="she says hello"))
-    assert h.screen(ann).text == tr("en", "ask_audio", name="Talking Photo", limit=1)
+    assert h.screen(ann).text == tr("en", "ask_audio", name=TALK.name, limit=10)
 
     await h.send(ann, "not a recording")
     assert h.screen(ann).text.startswith(tr("en", "err_expect_audio"))
-    await h.feed(h.updates.voice(ann, b"x" * (2 * 1024 * 1024)))
-    assert h.screen(ann).text.startswith(tr("en", "err_audio_big", size="2.0", limit=1))
+    await h.feed(h.updates.voice(ann, b"x" * (11 * 1024 * 1024)))
+    assert h.screen(ann).text.startswith(tr("en", "err_audio_big", size="11.0", limit=10))
+    await h.feed(h.updates.voice(ann, b"OggS" + b"\x00" * 200, duration=16))
+    assert h.screen(ann).text.startswith(tr("en", "err_audio_long", seconds=16, max=15))
     voice = b"OggS" + b"\x00" * 200
-    await h.feed(h.updates.voice(ann, voice))
+    await h.feed(h.updates.voice(ann, voice, duration=3))
     card = h.screen(ann)
     assert tr("en", "card_audio") in card.text and tr("en", "card_photo") in card.text
 
-    await h.press(ann, tr("en", "btn_generate", price=20))
+    price = int(PER_SECOND * 3)  # a 3 s recording
+    await h.press(ann, tr("en", "btn_generate", price=price))
     [row] = await h.generations(3104)
+    assert (row["model_key"], row["cost"]) == ("kling_avatar", price)
     options = row["options"]
     assert options["_audio_mime"] == "audio/ogg" and stored(h, options["_audio_path"]) == voice
     assert stored(h, options["_source_path"]) == face
 
 
-async def test_a_recording_the_service_refuses_at_generate_is_asked_for_again(with_talking_model):
-    h = with_talking_model
+async def test_a_recording_the_service_refuses_at_generate_is_asked_for_again(harness):
+    h = harness
     ann = h.user(3105)
-    await h.send(ann, "/start")
-    await h.press(ann, tr("en", "btn_videos"))
-    await h.press(ann, tr("en", "model_button", name="Talking Photo", price=20))
-    await h.press(ann, tr("en", "btn_continue", price=20))
+    await to_talking_photo(h, ann)
     await h.feed(h.updates.photo(ann, make_png(24, 24, "face"), caption="hello again"))
-    await h.feed(h.updates.voice(ann, b"OggS" + b"\x00" * 20))
+    await h.feed(h.updates.voice(ann, b"OggS" + b"\x00" * 20, duration=2))
     # The recording is refused by the service at Generate (here: a type the model does not take).
     draft = (await h.dispatcher.fsm.get_context(h.bot, ann.id, ann.id).get_data())["draft"]
-    draft["audio"] = {"file_id": "none", "mime": "audio/flac", "name": "a.flac", "size": 10}
+    draft["audio"] = {"file_id": "none", "mime": "audio/flac", "name": "a.flac", "size": 10,
+                      "seconds": 2}
     await h.dispatcher.fsm.get_context(h.bot, ann.id, ann.id).update_data(draft=draft)
     h.bot.session.add_file("none", b"fLaC" + b"\x00" * 6)
-    await h.press(ann, tr("en", "btn_generate", price=20))
+    await h.press(ann, tr("en", "btn_generate", price=int(PER_SECOND * 2)))
     assert h.screen(ann).text == (tr("en", "err_audio_source") + "\n\n"
-                                  + tr("en", "ask_audio", name="Talking Photo", limit=1))
+                                  + tr("en", "ask_audio", name=TALK.name, limit=10))
     assert await h.generations(3105) == []  # nothing charged

@@ -47,7 +47,7 @@ async def test_a_double_tap_keeps_one_source_photo_named_with_the_rows_token(har
     ann = harness.user(7002)
     b = seedream_buttons("en")
     await harness.send(ann, "/start")
-    await harness.press(ann, b["images"])
+    await harness.press(ann, tr("en", "job_edit_photo"))
     await harness.press(ann, tr("en", "model_button", name="Seedream 4.5 Edit", price=8))
     await harness.press(ann, b["continue"])
     await harness.feed(harness.updates.photo(ann, PNG, caption="make it snowy"))

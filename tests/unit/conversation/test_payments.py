@@ -74,7 +74,7 @@ async def test_a_successful_payment_is_credited_once_per_charge_id(harness):
     other = await harness.feed(harness.updates.successful_payment(ann, charge_id="ch-2", **paid))
 
     assert texts(first) == [tr("en", "paid", credits=165, balance=SIGNUP_BONUS + 165)]
-    assert button_rows(first[0].reply_markup)[0] == [tr("en", "btn_images"), tr("en", "btn_videos")]
+    assert button_rows(first[0].reply_markup)[0] == [tr("en", "job_create_image"), tr("en", "job_edit_photo")]
     assert texts(replayed) == [tr("en", "paid_again", balance=SIGNUP_BONUS + 165)]
     assert texts(other) == [tr("en", "paid", credits=165, balance=SIGNUP_BONUS + 330)]
     assert await harness.ledger(3004) == [

@@ -24,7 +24,7 @@ def assert_expired_with_fresh_menu(calls) -> None:
     assert answer_of(calls).text == EXPIRED
     [menu] = [c for c in calls if isinstance(c, SendMessage)]
     assert menu.text == FRESH_MENU
-    assert button_rows(menu.reply_markup)[0] == [tr("en", "btn_images"), tr("en", "btn_videos")]
+    assert button_rows(menu.reply_markup)[0] == [tr("en", "job_create_image"), tr("en", "job_edit_photo")]
 
 
 async def test_a_forged_button_answers_expired_with_a_fresh_menu(harness):

@@ -12,7 +12,9 @@ from tests.unit.conversation.conftest import SIGNUP_BONUS, texts
 
 
 def menu_rows(lang: str) -> list[list[str]]:
-    return [[tr(lang, "btn_images"), tr(lang, "btn_videos")],
+    return [[tr(lang, "job_create_image"), tr(lang, "job_edit_photo")],
+            [tr(lang, "job_animate_photo"), tr(lang, "job_text_to_video")],
+            [tr(lang, "job_talking_photo"), tr(lang, "job_tools")],
             [tr(lang, "btn_balance"), tr(lang, "btn_library")],
             [tr(lang, "btn_help")]]
 
@@ -74,7 +76,7 @@ async def test_a_conversation_leaves_the_shared_cached_keyboards_as_built(harnes
     before = [kb.model_dump() for kb in cached]
     ann = harness.user(1030, "Ann")
     await harness.send(ann, "/start")
-    for button in ("btn_images", "btn_back", "btn_balance", "btn_menu", "btn_help"):
+    for button in ("job_create_image", "btn_back", "btn_balance", "btn_menu", "btn_help"):
         await harness.press(ann, tr("en", button))
     await harness.send(ann, "/start")
     assert [kb.model_dump() for kb in cached] == before

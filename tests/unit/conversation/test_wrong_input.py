@@ -13,7 +13,7 @@ from tests.unit.conversation.conftest import SIGNUP_BONUS, seedream_buttons, tex
 B = seedream_buttons("en")
 STEP_ROWS = [[tr("en", "btn_back"), tr("en", "btn_cancel")]]
 ASK_PROMPT = tr("en", "ask_prompt", min=1, max=3000)
-ASK_PHOTO = tr("en", "ask_photo", name="Seedream 4.5 Edit")
+ASK_PHOTO = tr("en", "ask_photo", name="Seedream 4.5 Edit", mb=10)
 CARD_HEADING = tr("en", "card", name="", options="", prompt="", photo="", balance=0).partition(
     "\n")[0]
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
@@ -44,7 +44,7 @@ async def test_a_too_long_prompt_gets_its_reason_and_the_same_question(harness):
 async def test_the_photo_step_refuses_text_and_stickers_then_takes_a_photo(harness):
     ann = harness.user(4002)
     await harness.send(ann, "/start")
-    await harness.press(ann, B["images"])
+    await harness.press(ann, tr("en", "job_edit_photo"))
     await harness.press(ann, tr("en", "model_button", name="Seedream 4.5 Edit", price=8))
     await harness.press(ann, B["continue"])
     assert harness.screen(ann).text == ASK_PHOTO

@@ -13,6 +13,7 @@ from handlers.callbacks import (
     FlowCb,
     GenAction,
     GenCb,
+    JobPickCb,
     LangCb,
     LibCb,
     MenuAction,
@@ -23,7 +24,7 @@ from handlers.callbacks import (
     SelfTestCb,
 )
 from handlers.texts import TABLES, language_for, tr
-from kie_client.catalog import Catalog
+from kie_client.catalog import Catalog, Job
 
 BIG = 2**53  # larger than any id we will see; callback data must still fit
 
@@ -41,7 +42,7 @@ def test_every_key_exists_in_both_languages_with_the_same_placeholders():
 
 
 def test_russian_texts_are_russian():
-    for key in ("main_menu", "ask_prompt", "help", "btn_images"):
+    for key in ("main_menu", "ask_prompt", "help", "job_create_image"):
         assert any("а" <= ch <= "я" for ch in tr("ru", key, balance=1, min=1, max=2).lower()), key
 
 
@@ -58,6 +59,7 @@ def test_callback_data_fits_for_every_model_option_and_value():
     packed = []
     for spec in catalog.models():
         packed.append(PickCb(model=spec.key, source_id=BIG).pack())
+        packed.append(JobPickCb(model=spec.key, job="a", source_id=BIG).pack())
         packed.append(SelfTestCb(model=spec.key).pack())
         for oi, option in enumerate(spec.options):
             packed.append(OptCb(draft=BIG, option=oi, value=OPEN_VALUES).pack())
@@ -139,10 +141,10 @@ def test_price_follows_options():
 
 def test_picker_buttons_show_name_and_price():
     catalog = Catalog()
-    _, markup = screens.picker("en", catalog, "image")
+    _, markup = screens.picker("en", catalog, Job.CREATE_IMAGE)
     texts = [b.text for b in _buttons(markup)]
-    assert "Seedream 4.5 · 8⭐" in texts
-    assert all("Kling" not in t for t in texts)
+    assert "Seedream 4.5 · 8⭐" in texts and "Nano Banana 2 · 8⭐" in texts
+    assert all("Kling" not in t and "Edit" not in t for t in texts)
 
 
 def test_card_shows_shortfall_and_topup_when_balance_is_short():
@@ -164,7 +166,7 @@ def test_static_keyboards_are_built_once_per_language_and_arguments():
     assert keyboards.main_menu("en") is keyboards.main_menu("en")
     assert keyboards.main_menu("ru") is not keyboards.main_menu("en")
     assert [b.text for b in keyboards.main_menu("ru").inline_keyboard[0]] == [
-        tr("ru", "btn_images"), tr("ru", "btn_videos")]
+        tr("ru", "job_create_image"), tr("ru", "job_edit_photo")]
     assert keyboards.step_kb("en", 4) is keyboards.step_kb("en", 4)
     assert keyboards.step_kb("en", 5) != keyboards.step_kb("en", 4)  # the draft is in the data
     packs = [Pack(stars=50, credits=60), Pack(stars=100, credits=130)]

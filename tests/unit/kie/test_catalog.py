@@ -32,13 +32,18 @@ def catalog() -> Catalog:
     return Catalog()
 
 
-def test_the_seed_models_keep_their_prices_and_veo_follows(catalog):
-    assert [m.key for m in catalog.models()] == [
-        "seedream_45_t2i", "seedream_45_edit", "flux2_pro_t2i", "flux2_pro_i2i",
-        "kling_26_t2v", "kling_26_i2v", "bytedance_v1pro_t2v", "bytedance_v1pro_i2v",
-        "veo31_lite", "veo31_fast", "veo31_quality",
-    ]
-    assert {m.api for m in catalog.models()} == {"market", "veo"}
+ORIGINAL = ["seedream_45_t2i", "seedream_45_edit", "flux2_pro_t2i", "flux2_pro_i2i",
+            "kling_26_t2v", "kling_26_i2v", "bytedance_v1pro_t2v", "bytedance_v1pro_i2v"]
+
+
+def test_original_eight_models_keep_seed_prices(catalog):
+    keys = [m.key for m in catalog.models()]
+    assert set(ORIGINAL) <= set(keys) and len(keys) == len(set(keys)) > len(ORIGINAL)
+    assert all(catalog.enabled(key) for key in ORIGINAL)
+    # Veo 3.1: one entry per model (text or photos), served by the Veo provider.
+    veo = [m for m in catalog.models() if m.api == "veo"]
+    assert [m.key for m in veo] == ["veo31_fast", "veo31_lite", "veo31_quality"]
+    assert all(m.image_input.min_count == 0 and m.image_input.max_count == 2 for m in veo)
     prices = {m.key: catalog.price(m.key, {}) for m in catalog.models()}
     assert prices["seedream_45_t2i"] == 8 and prices["flux2_pro_t2i"] == 12
     assert prices["kling_26_t2v"] == 25 and prices["bytedance_v1pro_i2v"] == 30
@@ -50,8 +55,11 @@ def test_the_seed_models_keep_their_prices_and_veo_follows(catalog):
 
 def test_models_by_kind_and_modes(catalog):
     images = catalog.models(Kind.IMAGE)
-    assert {m.mode for m in images} == {Mode.T2I, Mode.I2I} and len(images) == 4
-    assert [m.key for m in catalog.models("video")] == [m.key for m in MODELS[4:]]
+    assert {m.mode for m in images} == {Mode.T2I, Mode.I2I}
+    assert {"seedream_45_t2i", "flux2_pro_i2i", "nano_banana_2_edit", "topaz_upscale"} <= {m.key for m in images}
+    videos = catalog.models("video")
+    assert [m.key for m in videos] == [m.key for m in MODELS if m.kind is Kind.VIDEO]
+    assert {m.mode for m in videos} == {Mode.T2V, Mode.I2V} and not set(images) & set(videos)
     with pytest.raises(InvalidOptionError, match="kind must be one of image, video"):
         catalog.models("audio")
 
@@ -67,7 +75,8 @@ ALL_VALUES = [
 @pytest.mark.parametrize(("key", "name", "value"), ALL_VALUES, ids=[f"{k}-{n}-{v}" for k, n, v in ALL_VALUES])
 def test_every_option_value_reaches_kie_input(catalog, key, name, value):
     spec = catalog.get(key)
-    built = catalog.build_input(key, "a red fox in the snow", {name: value}, _images(spec))
+    audio = [f"{IMG}.mp3"] if spec.audio_input else ()
+    built = catalog.build_input(key, "a red fox in the snow", {name: value}, _images(spec), audio)
     opt = spec.option(name)
     assert built[opt.kie_field] == value
     assert type(built[opt.kie_field]) is type(value)
@@ -189,7 +198,7 @@ def test_bad_overrides(bad):
 
 @pytest.mark.parametrize(
     ("key", "minimum", "maximum"),
-    [(s.key, s.prompt_min, s.prompt_max) for s in MODELS],
+    [(s.key, s.prompt_min, s.prompt_max) for s in MODELS if s.prompt],
 )
 def test_prompt_limits(catalog, key, minimum, maximum):
     assert catalog.validate_prompt(key, "  " + "x" * maximum + "\n") == "x" * maximum

@@ -70,8 +70,10 @@ def test_the_body_names_model_and_type_and_the_registry_picks_by_spec_api():
     spec = catalog.get("veo31_quality")
     body = VeoProvider.body(spec, catalog.build_input(spec.key, "x", {}, image_urls=[URL]), "https://b/cb")
     assert body == {"model": "veo3", "prompt": "x", "imageUrls": [URL], "aspect_ratio": "16:9",
-                    "resolution": "720p", "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO",
-                    "callBackUrl": "https://b/cb"}
+                    "resolution": "720p", "enableTranslation": True,
+                    "generationType": "FIRST_AND_LAST_FRAMES_2_VIDEO", "callBackUrl": "https://b/cb"}
+    text_only = VeoProvider.body(spec, catalog.build_input(spec.key, "x", {}), None)
+    assert "imageUrls" not in text_only and text_only["generationType"] == "TEXT_2_VIDEO"
 
     class Kie:  # the providers only keep the client until a call
         pass

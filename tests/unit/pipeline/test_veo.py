@@ -14,9 +14,10 @@ from storage.models import Stage
 from storage.repository import CALLBACK_RESULTS
 from tests.unit.pipeline.harness import CALLBACK_SECRET, PUBLIC_BASE_URL, SIGNUP_BONUS
 from kie_client.callbacks import make_callback_token
+from kie_client.catalog import Catalog
 
 VEO = "veo31_fast"
-PRICE = 28
+PRICE = Catalog().price(VEO, {})  # 720p, 16:9: the data file's price (data/veo.toml)
 
 
 async def test_each_veo_pass_run_a_second_time_changes_nothing(world):
