@@ -68,6 +68,7 @@ class User:
     created_at: datetime
     last_seen_at: datetime
     start_payload: str | None = None
+    banned: bool = False
 
 
 @dataclass(frozen=True)

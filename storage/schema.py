@@ -37,6 +37,8 @@ users = sa.Table(
     sa.Column("last_seen_at", Timestamp, nullable=False, server_default=sa.func.current_timestamp()),
     # The first /start deep-link payload (t.me/<bot>?start=<payload>), for referrals.
     sa.Column("start_payload", sa.String(64)),
+    # An admin's /ban: the user gets one polite line per update and nothing else.
+    sa.Column("banned", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("balance >= 0", name="ck_users_balance_nonnegative"),
 )
 
@@ -180,4 +182,30 @@ model_overrides = sa.Table(
     sa.Column("updated_by", sa.BigInteger),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.CheckConstraint("price IS NULL OR price >= 0", name="ck_model_overrides_price"),
+)
+
+# /paysupport messages, and the bot's messages in admins' chats tied to them, keyed by (admin
+# chat, message id): 'forward' is the copy an admin got (a Telegram reply to it finds the user),
+# 'reply' an admin's reply passed on (its key taken, a replayed update delivers nothing twice).
+support_messages = sa.Table(
+    "support_messages",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_support_user"), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_support_user_created", "user_id", "created_at"),
+)
+
+support_admin_messages = sa.Table(
+    "support_admin_messages",
+    metadata,
+    sa.Column("admin_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("message_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("support_id", sa.BigInteger,
+              sa.ForeignKey("support_messages.id", name="fk_support_admin_support"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("text", sa.Text),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("kind IN ('forward', 'reply')", name="ck_support_admin_kind"),
 )

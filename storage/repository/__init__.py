@@ -15,6 +15,9 @@ Update inbox (storage/repository/_inbox.py)
     inbox_mark_handled, inbox_release, inbox_prune, inbox_unhandled
 Catalog overrides (storage/repository/_catalog.py)
     model_overrides, set_model_override (admins' /models: on/off and ⭐ price per model)
+Support and bans (storage/repository/_support.py)
+    set_banned, add_support_message, support_for_forward, record_support_reply (once per
+    admin message), support_messages_of
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -31,9 +34,10 @@ from storage.repository._catalog import CatalogRepository, ModelOverrideRow
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
+from storage.repository._support import SupportRepository
 
 
-class Repository(QueryRepository, InboxRepository, CatalogRepository):
+class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository):
     """See the module docstring for the method list."""
 
 

@@ -107,6 +107,7 @@ def user_from(row: Any) -> User:
     """From a row of `users` (extra selected columns are ignored)."""
     data = _aware({k: v for k, v in row._mapping.items() if k in users.c}, users)
     data["blocked"] = bool(data["blocked"])
+    data["banned"] = bool(data.get("banned", False))
     return User(**data)
 
 

@@ -1,4 +1,4 @@
-"""Supabase locked down (migration 0007, and 0008's model_overrides table the same way): what
+"""Supabase locked down (migration 0007, and the tables of 0008 and 0009 the same way): what
 `kiebot migrate --sql` prints, pasted into a database that looks like Supabase, leaves nothing for
 the public anon key to read or list, while the bot's own connection (the tables' owner) goes on
 reading and writing.
@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import _admin_dsn, fresh_pg_database, require_tool
 
-TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox", "model_overrides")
+TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox", "model_overrides",
+          "support_messages", "support_admin_messages")
 
 SUPABASE_LIKE = [
     # Roles are cluster-wide: created only if missing, tolerating a concurrent creator.
@@ -69,7 +70,7 @@ def _migrate_sql() -> str:
                           capture_output=True, text=True, timeout=120,
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert proc.returncode == 0, proc.stderr
-    assert "0007_supabase_rls" in proc.stdout and "0008_model_overrides" in proc.stdout
+    assert "0007_supabase_rls" in proc.stdout and "0009_support" in proc.stdout
     return proc.stdout
 
 
@@ -150,7 +151,7 @@ async def test_anon_reads_and_lists_nothing_while_the_owner_works_on(pg_url, own
                     assert isinstance(denied, asyncpg.InsufficientPrivilegeError), (role, table)
                     written = await _as(conn, role, f"DELETE FROM {table}")
                     assert isinstance(written, asyncpg.InsufficientPrivilegeError), (role, table)
-                for seq in ("generations_id_seq", "credit_ledger_id_seq"):
+                for seq in ("generations_id_seq", "credit_ledger_id_seq", "support_messages_id_seq"):
                     burnt = await _as(conn, role, f"SELECT nextval('{seq}')")
                     assert isinstance(burnt, asyncpg.InsufficientPrivilegeError), (role, seq)
                 # The bucket lists nothing: no SELECT policy is left for anyone but the service.
