@@ -36,7 +36,12 @@ from handlers import (
     start,
 )
 from handlers.menu import generate, models, options, prompt
-from handlers.middlewares import HandlerContextMiddleware, UserMiddleware, install_reply_retry
+from handlers.middlewares import (
+    BanMiddleware,
+    HandlerContextMiddleware,
+    UserMiddleware,
+    install_reply_retry,
+)
 from handlers.presenter import ConversationPresenter
 from handlers.texts import tr
 from kie_client.catalog import Catalog
@@ -45,7 +50,8 @@ from handlers.filters import Magic
 log = logging.getLogger(__name__)
 
 COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
-ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest", "models")
+ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest", "models", "ban",
+                  "unban")
 
 
 def bot_commands(lang: str) -> list[BotCommand]:
@@ -119,6 +125,8 @@ def setup_routers() -> Router:
     root.message.outer_middleware(middleware)
     root.callback_query.outer_middleware(middleware)
     root.pre_checkout_query.outer_middleware(middleware)
+    for observer in (root.message, root.callback_query, root.pre_checkout_query):
+        observer.outer_middleware(BanMiddleware())  # after registration, before any handler
     for observer in (root.message, root.callback_query, root.pre_checkout_query):
         observer.outer_middleware(HandlerContextMiddleware())
     for observer in (root.message, root.callback_query):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import re
 
+from typing import Any
+
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
@@ -20,6 +22,7 @@ from storage.errors import DuplicateError
 
 log = logging.getLogger(__name__)
 _LEDGER_LINES = 50  # one Telegram message (4096 characters) holds this many lines safely
+_REPLY_LIMIT = 4000  # room for the "support's answer" line within Telegram's 4096
 _TG_CODE = re.compile(r"\b[A-Z][A-Z0-9_]{3,}\b")
 
 __all__ = ["IsAdmin", "account_error_text", "format_stats", "format_user", "router"]
@@ -159,6 +162,74 @@ async def ledgercheck(message: Message, lang: str, accounts: AccountService) -> 
     await message.answer(tr(lang, "adm_ledger_bad", users=len(bad), lines=lines, more=more))
 
 
+async def _ban(message: Message, command: CommandObject, lang: str,
+               accounts: AccountService, banned: bool) -> None:
+    who = (command.args or "").strip()
+    if not who or " " in who:
+        await message.answer(tr(lang, "adm_ban_usage"))
+        return
+    user = await accounts.find_user(who)
+    if user is None:
+        await message.answer(tr(lang, "adm_no_user", who=who))
+        return
+    if banned and accounts.is_admin(user.id):
+        await message.answer(tr(lang, "adm_ban_admin"))
+        return
+    changed = await accounts.set_banned(user.id, banned)
+    if banned:
+        key = "adm_banned" if changed else "adm_ban_already"
+    else:
+        key = "adm_unbanned" if changed else "adm_unban_already"
+    await message.answer(tr(lang, key, user_id=user.id))
+
+
+async def ban(message: Message, command: CommandObject, lang: str,
+              accounts: AccountService) -> None:
+    """`/ban <id|@username>`: from the next update on, the user gets one line and nothing else
+    (handlers.middlewares.BanMiddleware)."""
+    await _ban(message, command, lang, accounts, True)
+
+
+async def unban(message: Message, command: CommandObject, lang: str,
+                accounts: AccountService) -> None:
+    await _ban(message, command, lang, accounts, False)
+
+
+class RepliesToSupport(Filter):
+    """An admin's text reply to the bot's copy of a /paysupport message: gives the handler
+    `support` = (support id, user id). Any other reply goes on to the next handlers."""
+
+    async def __call__(self, message: Message, accounts: AccountService,
+                       bot: Bot) -> bool | dict[str, Any]:
+        replied = message.reply_to_message
+        if (replied is None or not message.text or message.text.startswith("/")
+                or replied.from_user is None or replied.from_user.id != bot.id):
+            return False
+        found = await accounts.support_for_forward(message.chat.id, replied.message_id)
+        return {"support": found} if found else False
+
+
+async def support_reply(message: Message, lang: str, bot: Bot, accounts: AccountService,
+                        support: tuple[int, int]) -> None:
+    """The admin's reply goes to the user as support's answer, in the user's language. Keyed by
+    the admin's message, so a replayed update passes it on once (the admin hears so)."""
+    support_id, user_id = support
+    text = message.text[:_REPLY_LIMIT]
+    if not await accounts.record_support_reply(support_id, message.chat.id, message.message_id,
+                                               text):
+        await message.answer(tr(lang, "adm_support_reply_dup", user_id=user_id))
+        return
+    user = await accounts.get_user(user_id)
+    user_lang = (user.language if user is not None else None) or "en"
+    try:
+        await bot.send_message(user_id, tr(user_lang, "support_answer", text=text))
+    except TelegramAPIError as exc:
+        log.info("support answer not delivered: %s", type(exc).__name__)
+        await message.answer(tr(lang, "adm_support_reply_failed", user_id=user_id))
+        return
+    await message.answer(tr(lang, "adm_support_reply_sent", user_id=user_id))
+
+
 def router() -> Router:
     r = Router(name="admin")
     r.message.filter(IsAdmin())
@@ -168,4 +239,7 @@ def router() -> Router:
     r.message.register(stats, Command("stats"))
     r.message.register(refund, Command("refund"))
     r.message.register(ledgercheck, Command("ledgercheck"))
+    r.message.register(ban, Command("ban"))
+    r.message.register(unban, Command("unban"))
+    r.message.register(support_reply, RepliesToSupport())
     return r

@@ -1,5 +1,6 @@
 """/help and the texts Telegram requires of bots selling digital goods; `/paysupport <message>`
-passes the message to every admin (ADMIN_IDS)."""
+(or /support) passes the message to every admin (ADMIN_IDS) and stores it (support_messages), so
+an admin's Telegram reply to their copy reaches the user (handlers.admin.support_reply)."""
 
 from __future__ import annotations
 
@@ -29,18 +30,19 @@ async def _language_of(accounts: AccountService, user_id: int) -> str:
 
 
 async def forward_to_admins(bot: Bot, message: Message, text: str, admins: list[int],
-                            accounts: AccountService) -> int:
-    """Sends the user's support message to each admin; returns how many got it."""
+                            accounts: AccountService) -> list[tuple[int, int]]:
+    """Sends the user's support message to each admin; returns (admin id, message id) of each
+    copy delivered — an admin's Telegram reply to one is passed on to the user (handlers.admin)."""
     user = message.from_user
     who = " ".join(p for p in (str(user.id), f"@{user.username}" if user.username else "",
                                user.full_name) if p)
-    delivered = 0
+    delivered: list[tuple[int, int]] = []
     for admin_id in admins:
         lang = await _language_of(accounts, admin_id)
         try:
-            await bot.send_message(admin_id, tr(lang, "support_forward", user=who,
-                                                text=text[:_FORWARD_LIMIT]))
-            delivered += 1
+            sent = await bot.send_message(admin_id, tr(lang, "support_forward", user=who,
+                                                       text=text))
+            delivered.append((admin_id, sent.message_id))
         except TelegramAPIError as exc:  # an admin who never started the bot, or blocked it
             log.warning("support message not delivered to an admin: %s", type(exc).__name__)
     return delivered
@@ -82,7 +84,10 @@ async def paysupport(message: Message, command: CommandObject, lang: str, bot: B
     if not admins:
         await message.answer(tr(lang, "paysupport_none"))
         return
+    text = text[:_FORWARD_LIMIT]
     delivered = await forward_to_admins(bot, message, text, admins, accounts)
+    if delivered:
+        await accounts.add_support_message(message.from_user.id, text, delivered)
     await message.answer(tr(lang, "paysupport_sent" if delivered else "paysupport_failed"))
 
 

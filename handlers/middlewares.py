@@ -19,11 +19,11 @@ from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.enums import ChatMemberStatus
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.types import ChatMemberUpdated, Message, TelegramObject
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, PreCheckoutQuery, TelegramObject
 
 from bot.services.accounts import AccountService
 from bot.services.generation import GenerationService
-from handlers.texts import language_for, normalise
+from handlers.texts import language_for, normalise, tr
 from storage.models import Stage
 from handlers.filters import Magic
 
@@ -66,6 +66,33 @@ class UserMiddleware(BaseMiddleware):
         data["user_created"] = created
         data["lang"] = normalise(user.language or language_for(tg_user.language_code))
         return await handler(event, data)
+
+
+class BanMiddleware(BaseMiddleware):
+    """A user an admin banned (/ban) gets one polite line per update and nothing else: no
+    handler runs, so nothing is charged or queued. A button gets the line as its answer, a
+    checkout is refused with it. A successful payment still runs its handler (Telegram took
+    the Stars; the credits must land), and admins are never stopped."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user = data.get("user")
+        accounts = data.get("accounts")
+        if (user is None or not user.banned or accounts is None or accounts.is_admin(user.id)
+                or (isinstance(event, Message) and event.successful_payment is not None)):
+            return await handler(event, data)
+        line = tr(data.get("lang", "en"), "banned_notice")
+        if isinstance(event, Message):
+            await event.answer(line)
+        elif isinstance(event, CallbackQuery):
+            await event.answer(line, show_alert=True)
+        elif isinstance(event, PreCheckoutQuery):
+            await event.answer(ok=False, error_message=line)
+        return None
 
 
 # Set while a handler runs, so the retry below covers replies to users and nothing the pipeline

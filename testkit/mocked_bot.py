@@ -270,9 +270,13 @@ class Updates:
         self._update_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
 
-    def message(self, user: User, text: str, *, chat: Chat | None = None) -> Update:
-        """A text message; one starting with "/" is a command (with its bot_command entity)."""
+    def message(self, user: User, text: str, *, chat: Chat | None = None,
+                reply_to: Message | None = None) -> Update:
+        """A text message; one starting with "/" is a command (with its bot_command entity);
+        `reply_to`: the message it is a Telegram reply to."""
         extra: dict[str, Any] = {"text": text}
+        if reply_to is not None:
+            extra["reply_to_message"] = _wire(reply_to)
         if text.startswith("/"):
             extra["entities"] = [{"type": "bot_command", "offset": 0,
                                   "length": len(text.split()[0])}]

@@ -202,6 +202,22 @@ class AccountService:
         than the balance, so credits already spent stay spent."""
         return await self._repo.reverse_purchase(charge_id, admin_id=admin_id)
 
+    # support and bans --------------------------------------------------------------------------
+    async def set_banned(self, user_id: int, banned: bool) -> bool:
+        """True when the flag changed (False: it was so already)."""
+        return await self._repo.set_banned(user_id, banned)
+
+    async def add_support_message(self, user_id: int, text: str,
+                                  forwards: list[tuple[int, int]]) -> int:
+        return await self._repo.add_support_message(user_id, text, forwards)
+
+    async def support_for_forward(self, admin_id: int, message_id: int) -> tuple[int, int] | None:
+        return await self._repo.support_for_forward(admin_id, message_id)
+
+    async def record_support_reply(self, support_id: int, admin_id: int, message_id: int,
+                                   text: str) -> bool:
+        return await self._repo.record_support_reply(support_id, admin_id, message_id, text)
+
     # admin -----------------------------------------------------------------------------------
     async def find_user(self, who: str) -> Any:
         """A user by id, @username or username; None when there is none — including an id past
