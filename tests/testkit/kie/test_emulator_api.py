@@ -57,7 +57,8 @@ async def test_full_image_lifecycle(emu, http):
     assert body["code"] == 200 and body["msg"] == "success"
     assert re.fullmatch(r"[0-9a-f]{32}", task_id) and body["data"]["recordId"] == task_id
     running = (await record(http, task_id))["data"]
-    assert running["state"] == "waiting" and running["resultJson"] == ""
+    # Any running state: on a busy machine the 30 ms delays may pass before this first read.
+    assert running["state"] in ("waiting", "queuing", "generating") and running["resultJson"] == ""
     assert running["failCode"] is None and running["failMsg"] is None
     assert running["costTime"] is None and running["completeTime"] is None
     assert "creditsConsumed" not in running and "updateTime" not in running
@@ -70,7 +71,7 @@ async def test_full_image_lifecycle(emu, http):
         running = (await record(http, task_id))["data"]
         seen.add(running["state"])
     assert running["state"] == "success"
-    assert {"waiting", "success"} <= seen
+    assert "success" in seen and len(seen) >= 2  # seen running, then finished
     assert running["createTime"] <= running["completeTime"]
     assert isinstance(running["costTime"], int) and running["creditsConsumed"] == 6.5
     urls = json.loads(running["resultJson"])["resultUrls"]
