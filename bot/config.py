@@ -186,6 +186,17 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = Field(None, alias="SENTRY_DSN")
     sentry_environment: str | None = Field(None, alias="SENTRY_ENVIRONMENT", max_length=64)
 
+    # ---- issue 14: photo templates (templates) ----
+    # ---- end templates ----
+    # ---- issue 14: prompt helper (prompt_helper) ----
+    # ---- end prompt_helper ----
+    # ---- issue 14: follow-ups and variants (followups) ----
+    # ---- end followups ----
+    # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+    # ---- end referrals ----
+    # ---- issue 14: broadcast and support (broadcast) ----
+    # ---- end broadcast ----
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:

@@ -152,3 +152,15 @@ class SelfTestCb(CallbackData, prefix="st"):
     """An admin self-test of one catalog model."""
 
     model: str
+
+
+# ---- issue 14: photo templates (templates) ----
+# ---- end templates ----
+# ---- issue 14: prompt helper (prompt_helper) ----
+# ---- end prompt_helper ----
+# ---- issue 14: follow-ups and variants (followups) ----
+# ---- end followups ----
+# ---- issue 14: referrals, promo codes, daily free (referrals) ----
+# ---- end referrals ----
+# ---- issue 14: broadcast and support (broadcast) ----
+# ---- end broadcast ----

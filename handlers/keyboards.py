@@ -265,3 +265,15 @@ def result_kb(lang: str, generation_id: int, *, is_image: bool) -> InlineKeyboar
         kb.button(text=tr(lang, "btn_animate"), callback_data=_gen(GenAction.ANIMATE, generation_id))
     kb.adjust(2, 1)
     return kb.as_markup()
+
+
+# ---- issue 14: photo templates (templates) ----
+# ---- end templates ----
+# ---- issue 14: prompt helper (prompt_helper) ----
+# ---- end prompt_helper ----
+# ---- issue 14: follow-ups and variants (followups) ----
+# ---- end followups ----
+# ---- issue 14: referrals, promo codes, daily free (referrals) ----
+# ---- end referrals ----
+# ---- issue 14: broadcast and support (broadcast) ----
+# ---- end broadcast ----

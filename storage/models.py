@@ -53,6 +53,12 @@ LEDGER_REASONS = (
     "refund",
     "admin_adjust",
     "purchase_refund",
+    # issue 14 (migration 0010): referrals, promo codes, the prompt helper
+    "referral_bonus",
+    "referral_share",
+    "promo",
+    "assist",
+    "assist_refund",
 )
 
 

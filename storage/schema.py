@@ -16,7 +16,8 @@ JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
 Timestamp = sa.DateTime(timezone=True)
 
 STATUSES = tuple(status.value for status in GenerationStatus)
-REASONS = ("signup_bonus", "purchase", "spend", "refund", "admin_adjust", "purchase_refund")
+REASONS = ("signup_bonus", "purchase", "spend", "refund", "admin_adjust", "purchase_refund",
+           "referral_bonus", "referral_share", "promo", "assist", "assist_refund")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -209,3 +210,15 @@ support_admin_messages = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.CheckConstraint("kind IN ('forward', 'reply')", name="ck_support_admin_kind"),
 )
+
+
+# ---- issue 14: photo templates (templates) ----
+# ---- end templates ----
+# ---- issue 14: prompt helper (prompt_helper) ----
+# ---- end prompt_helper ----
+# ---- issue 14: follow-ups and variants (followups) ----
+# ---- end followups ----
+# ---- issue 14: referrals, promo codes, daily free (referrals) ----
+# ---- end referrals ----
+# ---- issue 14: broadcast and support (broadcast) ----
+# ---- end broadcast ----

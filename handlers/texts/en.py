@@ -301,4 +301,14 @@ TEXTS.update({
     "adm_err_generic": "This change can't be made. Nothing was changed.",
     "adm_refund_unreachable": "Telegram could not be reached, so nothing was refunded. Please send /refund again in a minute.",
     "adm_ledger_more": "\n…and {n} more",
+    # ---- issue 14: photo templates (templates) ----
+    # ---- end templates ----
+    # ---- issue 14: prompt helper (prompt_helper) ----
+    # ---- end prompt_helper ----
+    # ---- issue 14: follow-ups and variants (followups) ----
+    # ---- end followups ----
+    # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+    # ---- end referrals ----
+    # ---- issue 14: broadcast and support (broadcast) ----
+    # ---- end broadcast ----
 })

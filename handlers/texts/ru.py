@@ -301,4 +301,14 @@ TEXTS.update({
     "adm_err_generic": "Такое изменение невозможно. Ничего не изменено.",
     "adm_refund_unreachable": "Не удалось связаться с Telegram, поэтому возврата не было. Отправьте /refund ещё раз через минуту.",
     "adm_ledger_more": "\n…и ещё {n}",
+    # ---- issue 14: photo templates (templates) ----
+    # ---- end templates ----
+    # ---- issue 14: prompt helper (prompt_helper) ----
+    # ---- end prompt_helper ----
+    # ---- issue 14: follow-ups and variants (followups) ----
+    # ---- end followups ----
+    # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+    # ---- end referrals ----
+    # ---- issue 14: broadcast and support (broadcast) ----
+    # ---- end broadcast ----
 })
