@@ -1,7 +1,7 @@
 """KIE's rate limits are per account, not per process: with REDIS_URL set, every bot process
 takes its createTask / recordInfo slots from one sliding window kept in Redis.
 
-Implements kie_client.ratelimit.PausableLimiter (`async acquire()`, `async pause(seconds)`). One
+Implements kie_client.ratelimit's PausableLimiter and SettlingLimiter (`acquire`, `pause`, `settle`). One
 Lua script does pause-check → trim → count → take-or-report-wait atomically, so two processes can
 never both take the last slot. As in SlidingWindowLimiter, the window is `period + margin` (KIE
 counts arrivals, we stamp departures; process clocks differ a little too), and a 429 seen by any
@@ -36,6 +36,14 @@ if redis.call('ZCARD', key) < limit then
 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return tostring(tonumber(oldest[2]) + period - now)
+"""
+
+# Moves a slot's stamp forward to the answer's time if it is still in the window (XX: a slot
+# already trimmed is not re-added; GT: never backwards), and keeps the key alive past it.
+_SETTLE = """
+redis.call('ZADD', KEYS[1], 'XX', 'GT', ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3]) * 1000) + 1000)
+return 1
 """
 
 # Extends the pause, never shortens it (two 429s: the longer wait wins).
@@ -83,6 +91,7 @@ class RedisWindowLimiter:
         self._sleep = sleep
         self._script = redis.register_script(_SCRIPT)
         self._pause_script = redis.register_script(_PAUSE)
+        self._settle_script = redis.register_script(_SETTLE)
 
     def __repr__(self) -> str:
         return f"RedisWindowLimiter({self.limit}/{self.period}s, margin={self.margin}s)"
@@ -92,7 +101,13 @@ class RedisWindowLimiter:
         if ms > 0:
             await self._pause_script(keys=[self._pause_key], args=[ms])
 
-    async def acquire(self) -> None:
+    async def settle(self, slot: object) -> None:
+        """The answer is in: the slot counts from now (see kie_client/ratelimit.py)."""
+        if isinstance(slot, str):
+            await self._settle_script(keys=[self._key], args=[repr(self._clock()), slot,
+                                                              repr(self._period)])
+
+    async def acquire(self) -> str:
         while True:
             # Wall-clock time: every process must measure the window on the same scale.
             now = self._clock()
@@ -101,5 +116,5 @@ class RedisWindowLimiter:
                                      args=[repr(now), repr(self._period), self._limit, member])
             wait = float(raw.decode() if isinstance(raw, bytes) else raw)
             if wait <= 0:
-                return
+                return member
             await self._sleep(max(wait, 0.01))

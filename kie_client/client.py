@@ -43,7 +43,7 @@ from .errors import (
     KieValidationError,
     error_for,
 )
-from .ratelimit import PausableLimiter, RateLimiter, SlidingWindowLimiter
+from .ratelimit import PausableLimiter, RateLimiter, SlidingWindowLimiter, settle
 from .retry import RetryPolicy, parse_retry_after
 from .types import TaskCreated, TaskRecord, UploadedFile
 
@@ -234,8 +234,7 @@ class KieClient:
         attempt = 0
         while True:
             attempt += 1
-            if limiter is not None:
-                await limiter.acquire()
+            slot = await limiter.acquire() if limiter is not None else None
             try:
                 return await self._attempt(method, url, kind, attempt, parse_float, request)
             except KieError as err:
@@ -249,6 +248,10 @@ class KieClient:
                     delay = None if delay is None else 0.0
                 if delay is None:
                     raise self._final_error(err, kind) from None
+            finally:
+                # Answered or failed, the request has reached KIE if it ever will: count its
+                # slot from now (kie_client/ratelimit.py says why).
+                await settle(limiter, slot)
             if delay <= 0:
                 continue
             log.debug("kie %s %s retrying in %.2fs (attempt %d failed)",

@@ -7,8 +7,12 @@ limiter (Redis, the database) in place of the in-process `SlidingWindowLimiter`.
 Two things make a limiter that allows "exactly KIE's limit" still earn 429s, and both are
 handled here:
 - KIE counts a request when it *arrives*; we stamp the slot when the request *leaves*. Network
-  and event-loop jitter between the two can put `limit + 1` arrivals into one of KIE's windows.
-  So the window we keep is `period + margin` (the margin is data on the limiter).
+  and event-loop jitter between the two can put `limit + 1` arrivals into one of KIE's windows:
+  in a burst of 200 Generate taps the first createTasks left on time but reached KIE up to half
+  a second later, behind the loop's other work. So the window we keep is `period + margin`,
+  and once the answer is in, the client `settle`s the slot: its stamp moves to the moment the
+  answer arrived. KIE counted the request before it answered, so a window measured from the
+  answer always covers KIE's, however late the request reached it.
 - A 429 means KIE's window is fuller than ours (another client on the account, a restart that
   forgot its stamps). Every caller retrying on its own would spend more slots on more 429s;
   instead the client calls `pause(seconds)` and *every* caller of the limiter waits.
@@ -22,13 +26,27 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["RateLimiter", "PausableLimiter", "SlidingWindowLimiter", "NoLimit", "default_margin"]
+__all__ = ["RateLimiter", "PausableLimiter", "SettlingLimiter", "SlidingWindowLimiter", "NoLimit",
+           "default_margin", "settle"]
 
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    async def acquire(self) -> None:
-        """Return when one more request may be sent now."""
+    async def acquire(self) -> object:
+        """Return when one more request may be sent now; the value names the slot taken (for
+        `settle`), or None."""
+
+
+@runtime_checkable
+class SettlingLimiter(RateLimiter, Protocol):
+    async def settle(self, slot: object) -> None:
+        """The request sent on `slot` has been answered (or failed): count it from now."""
+
+
+async def settle(limiter: object, slot: object) -> None:
+    """Settle `slot` on limiters that support it; a no-op for the rest."""
+    if slot is not None and isinstance(limiter, SettlingLimiter):
+        await limiter.settle(slot)
 
 
 @runtime_checkable
@@ -49,6 +67,15 @@ class NoLimit:
 
     async def acquire(self) -> None:
         return None
+
+
+class _Slot:
+    """One request's place in the window: when it counts from (moved forward by `settle`)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
 
     def __repr__(self) -> str:
         return "NoLimit()"
@@ -82,7 +109,7 @@ class SlidingWindowLimiter:
         self.margin = margin
         self._clock = clock
         self._sleep = sleep
-        self._stamps: deque[float] = deque()
+        self._slots: list[_Slot] = []  # at most `limit`: a scan is cheaper than keeping order
         self._paused_until = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -90,7 +117,7 @@ class SlidingWindowLimiter:
     def window(self) -> float:
         return self.period + self.margin
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> _Slot:
         # The lock keeps waiters in arrival order so none is starved by later callers.
         async with self._lock:
             while True:
@@ -99,12 +126,16 @@ class SlidingWindowLimiter:
                     await self._sleep(self._paused_until - now)
                     continue
                 # (the epsilon: a float wait of a few ulps would not move the clock at all)
-                while self._stamps and self._stamps[0] + self.window <= now + 1e-9:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
-                    return
-                await self._sleep(self._stamps[0] + self.window - now)
+                self._slots = [s for s in self._slots if s.at + self.window > now + 1e-9]
+                if len(self._slots) < self.limit:
+                    slot = _Slot(now)
+                    self._slots.append(slot)
+                    return slot
+                await self._sleep(min(s.at for s in self._slots) + self.window - now)
+
+    async def settle(self, slot: object) -> None:
+        if isinstance(slot, _Slot):
+            slot.at = max(slot.at, self._clock())
 
     async def pause(self, seconds: float) -> None:
         if seconds > 0:

@@ -16,6 +16,7 @@ import secrets
 from datetime import timedelta
 
 from kie_client.errors import KieError, KieSubmissionUnknownError
+from kie_client.ratelimit import settle
 from storage.media import MediaStoreError
 from storage.models import Generation, GenerationStatus
 
@@ -54,9 +55,13 @@ class SlotNotingLimiter:
     def __init__(self, inner) -> None:
         self.inner = inner
 
-    async def acquire(self) -> None:
-        await self.inner.acquire()
+    async def acquire(self) -> object:
+        slot = await self.inner.acquire()
         _SLOT_TAKEN.set(True)
+        return slot
+
+    async def settle(self, slot: object) -> None:
+        await settle(self.inner, slot)
 
     async def pause(self, seconds: float) -> None:
         pause = getattr(self.inner, "pause", None)

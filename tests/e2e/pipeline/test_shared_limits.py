@@ -48,6 +48,26 @@ async def test_two_limiters_share_one_window(redis):
         await redis.delete(key)
 
 
+async def test_a_settled_slot_counts_from_its_answer_in_every_process(redis):
+    """Process a's request was answered 2 s after it left: settled, its slot leaves the shared
+    window 2 s later than stamped, so b's next request waits for that too."""
+    clock = FakeClock()
+    key = f"kiebot:test:{secrets.token_hex(6)}"
+    a = RedisWindowLimiter(redis, key, 1, 10.0, clock=clock, sleep=clock.sleep)
+    b = RedisWindowLimiter(redis, key, 1, 10.0, clock=clock, sleep=clock.sleep)
+    try:
+        start = clock.now
+        slot = await a.acquire()
+        clock.now += 2.0
+        await a.settle(slot)
+        await a.settle("unknown member")  # a slot no longer in the window is not re-added
+        assert await redis.zcard(key) == 1
+        await b.acquire()
+        assert clock.now - start == pytest.approx(2.0 + 10.25, abs=0.05)
+    finally:
+        await redis.delete(key)
+
+
 async def test_a_429_in_one_process_pauses_the_other(redis):
     """The pause lives in Redis (a key with a TTL in Redis's clock): b waits although only a
     saw the 429. Waits on the condition (the key's TTL), not on a fixed sleep."""

@@ -72,12 +72,71 @@ def test_protocol():
     assert isinstance(NoLimit(), RateLimiter)
 
 
+async def test_settled_slots_count_from_the_answer_so_late_arrivals_keep_the_window():
+    """A burst leaves on time but reaches KIE late (0.4 s, more than the margin) and is answered
+    at 0.45 s. Settled at the answer, the window counts from there: the next request leaves
+    only after every late arrival has left KIE's window."""
+    clock = FakeClock(start=0.0)
+    limiter = SlidingWindowLimiter(10, 1.0, margin=0.1, clock=clock, sleep=clock.sleep)
+    burst = [await limiter.acquire() for _ in range(10)]
+    clock.now = 0.45
+    for slot in burst:
+        await limiter.settle(slot)
+    await limiter.acquire()
+    assert clock.now >= 0.4 + 1.0  # KIE's window from the latest arrival is over
+    assert clock.now == pytest.approx(0.45 + 1.1)
+
+
+async def test_without_settling_a_late_burst_breaks_the_window():
+    """The failure settling exists for (so the test above can fail): unsettled, the eleventh
+    request leaves at 1.1 s while the burst, arrived at 0.4 s, is still in KIE's window."""
+    clock = FakeClock(start=0.0)
+    limiter = SlidingWindowLimiter(10, 1.0, margin=0.1, clock=clock, sleep=clock.sleep)
+    for _ in range(10):
+        await limiter.acquire()
+    clock.now = 0.45
+    await limiter.acquire()
+    assert clock.now < 0.4 + 1.0
+
+
+async def test_settle_never_moves_a_slot_back_and_ignores_foreign_slots():
+    clock = FakeClock(start=5.0)
+    limiter = SlidingWindowLimiter(1, 1.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    slot = await limiter.acquire()
+    await limiter.settle("not a slot")
+    await limiter.settle(slot)
+    assert slot.at == 5.0
+    await limiter.acquire()
+    assert clock.now == pytest.approx(6.0)
+
+
 class CountingLimiter:
     def __init__(self):
         self.calls = 0
 
     async def acquire(self):
         self.calls += 1
+
+
+class SettleRecorder(SlidingWindowLimiter):
+    def __init__(self, clock):
+        super().__init__(20, 10.0, margin=0.0, clock=clock, sleep=clock.sleep)
+        self.settled: list[float] = []
+
+    async def settle(self, slot):
+        self.settled.append(self._clock())
+        await super().settle(slot)
+
+
+async def test_client_settles_every_attempt_after_its_answer_or_failure():
+    import httpx
+
+    clock = FakeClock(start=0.0)
+    limiter = SettleRecorder(clock)
+    script = Script(httpx.ConnectError("refused"), ok(load("create_task_live")))
+    async with make_client(script, create_limiter=limiter) as client:
+        await client.create_task("m", {"prompt": "x"})
+    assert len(limiter.settled) == 2  # the failed attempt and the answered one
 
 
 async def test_client_uses_create_limiter_per_attempt_and_status_limiter_for_polls():
@@ -175,7 +234,7 @@ async def test_client_429_pauses_the_shared_limiter_and_the_retry_takes_a_slot()
         assert client._sleep.delays == []
     assert len(script.requests) == 2
     assert clock.now == pytest.approx(3.0)
-    assert len(limiter._stamps) == 2  # the retry spent a slot of the window
+    assert len(limiter._slots) == 2  # the retry spent a slot of the window
     # Another caller arriving during the pause would have waited too.
     await limiter.pause(2.0)
     before = clock.now
