@@ -1,18 +1,20 @@
 """KIE callback answered: N valid callbacks (the bot's own per-generation token, made with the
 run's KIE_CALLBACK_SECRET) posted by the driver at once to N seeded `generating` rows whose tasks
 the emulator has finished; p50/p99 of the HTTP answer time. Then N more while they trickle in at
-20/s (one every 50 ms)."""
+20/s (one every 50 ms).
+
+The driver is bench/http_burst.py (pre-opened keep-alive connections, each request timed from its
+write; it says why), and the same burst and trickle first go to a bare aiohttp server
+(bench/floor_server.py) so each figure prints beside the floor this machine sets."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import statistics
-import time
-
-import aiohttp
 
 from ..context import Context
+from ..http_burst import post_all as post_calls
+from ..procs import start_child, stop_child
 from ..report import Figure, Goal
 from ..seed import generating_rows
 from ..world import World
@@ -29,21 +31,25 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-async def post_all(http: aiohttp.ClientSession, calls: list[tuple[str, dict]], *, gap: float = 0.0
-                   ) -> list[float]:
-    """POST each (url, body), all at once (gap 0) or one every `gap` s; answer times in ms.
-    A non-2xx answer fails the measure: the latency of a refusal is not the figure."""
-    async def one(i: int, url: str, body: dict) -> float:
-        if gap:
-            await asyncio.sleep(i * gap)
-        started = time.perf_counter()
-        async with http.post(url, json=body) as resp:
-            await resp.read()
-            if resp.status >= 300:
-                raise RuntimeError(f"callback answered {resp.status}")
-        return 1000 * (time.perf_counter() - started)
+async def post_all(calls: list[tuple[str, dict]], *, gap: float = 0.0) -> list[float]:
+    """Answer times in ms. A non-2xx answer fails the measure: the latency of a refusal is not
+    the figure."""
+    answers = await post_calls(calls, gap=gap)
+    refused = [a.status for a in answers if a.status >= 300]
+    if refused:
+        raise RuntimeError(f"{len(refused)} callbacks answered {refused[0]}")
+    return [a.ms for a in answers]
 
-    return list(await asyncio.gather(*(one(i, url, body) for i, (url, body) in enumerate(calls))))
+
+async def floor(ctx: Context, calls: list[tuple[str, dict]], n: int) -> tuple[list[float], list[float]]:
+    """The same burst and trickle against a bare aiohttp server on the same machine."""
+    proc, url = await start_child(["-m", "bench.floor_server"], log=ctx.run_dir("callbacks-floor") / "floor.log")
+    try:
+        base = calls[0][0].split("/kie/")[0]
+        moved = [(url + u[len(base):], body) for u, body in calls]
+        return await post_all(moved[:n]), await post_all(moved[n:], gap=1 / TRICKLE_RATE)
+    finally:
+        await stop_child(proc)
 
 
 async def run(ctx: Context) -> list[Figure]:
@@ -55,16 +61,19 @@ async def run(ctx: Context) -> list[Figure]:
         await world.kie.finish()
         bodies = await world.kie.callback_bodies(task_ids)
         calls = [(world.callback_url(g), bodies[t]) for g, t in zip(gids, task_ids)]
+        floor_burst, floor_trickle = await floor(ctx, calls, n)
         await world.start_bot()
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            burst = await post_all(http, calls[:n])
-            trickle = await post_all(http, calls[n:], gap=1 / TRICKLE_RATE)
+        burst = await post_all(calls[:n])
+        trickle = await post_all(calls[n:], gap=1 / TRICKLE_RATE)
         errors = world.bot_errors()
     return [
-        Figure("callback p50, all at once", statistics.median(burst), "ms", note=f"{n} callbacks"),
-        Figure("callback p99, all at once", percentile(burst, 99), "ms", goal=Goal("<", 50, "ms")),
-        Figure("callback p50, trickling 20/s", statistics.median(trickle), "ms"),
-        Figure("callback p99, trickling 20/s", percentile(trickle, 99), "ms", goal=Goal("<", 50, "ms")),
+        Figure("callback p50, all at once", statistics.median(burst), "ms",
+               note=f"{n} callbacks; bare aiohttp {statistics.median(floor_burst):.1f} ms"),
+        Figure("callback p99, all at once", percentile(burst, 99), "ms", goal=Goal("<", 50, "ms"),
+               note=f"bare aiohttp {percentile(floor_burst, 99):.1f} ms"),
+        Figure("callback p50, trickling 20/s", statistics.median(trickle), "ms",
+               note=f"bare aiohttp {statistics.median(floor_trickle):.1f} ms"),
+        Figure("callback p99, trickling 20/s", percentile(trickle, 99), "ms", goal=Goal("<", 50, "ms"),
+               note=f"bare aiohttp {percentile(floor_trickle, 99):.1f} ms"),
         Figure("error lines in bot log", errors, "", goal=Goal("==", 0)),
     ]
