@@ -81,6 +81,7 @@ class World:
         self._fakes: list[Any] = []
         self._engine: Any = None
         self.repo: Repository | None = None
+        self._workers: list[Any] = []
 
     @property
     def media_dir(self) -> Path:
@@ -134,10 +135,18 @@ class World:
         self._engine = create_engine(self.stack.database_url)
         self.repo = Repository(self._engine)
 
-    async def start_bot(self) -> int:
-        await self.stack.start_process()
+    async def start_bot(self, role: str | None = None) -> int:
+        await self.stack.start_process(role=role)
         CHILDREN.add(self.bot_pid)
         return self.bot_pid
+
+    async def start_worker(self) -> int:
+        """A `kiebot run --role worker` beside the bot (README "Running several processes"):
+        it runs the pipeline's stages while the bot (`--role web`) answers HTTP."""
+        child = await self.stack.start_child(role="worker", name="worker", env={"SERVER_PORT": "0"})
+        self._workers.append(child)
+        CHILDREN.add(child.process.pid)
+        return child.process.pid
 
     async def stop_bot(self) -> None:
         if self.stack.process is not None:
@@ -148,14 +157,22 @@ class World:
                 CHILDREN.discard(pid)
 
     def bot_errors(self) -> int:
-        """ERROR/CRITICAL lines and tracebacks in the bot's log."""
-        try:
-            return len(_ERROR_LINE.findall(self.stack.log_path.read_text(errors="replace")))
-        except OSError:
-            return 0
+        """ERROR/CRITICAL lines and tracebacks in the bot's log (and its workers')."""
+        found = 0
+        for path in [self.stack.log_path] + [child.log_path for child in self._workers]:
+            try:
+                found += len(_ERROR_LINE.findall(path.read_text(errors="replace")))
+            except OSError:
+                pass
+        return found
 
     async def __aexit__(self, *exc: object) -> None:
         try:
+            for child in self._workers:
+                try:
+                    await child.terminate()
+                finally:
+                    CHILDREN.discard(child.process.pid)
             await self.stop_bot()
         finally:
             for proc in self._fakes:

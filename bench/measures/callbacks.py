@@ -3,6 +3,10 @@ run's KIE_CALLBACK_SECRET) posted by the driver at once to N seeded `generating`
 the emulator has finished; p50/p99 of the HTTP answer time. Then N more while they trickle in at
 20/s (one every 50 ms).
 
+Measured twice: against one `kiebot run` (role all: the same loop also stores and delivers what
+the callbacks finished), then against `--role web` with a `--role worker` beside it on the same
+database (README "Running several processes"), where the web process only answers HTTP.
+
 The driver is bench/http_burst.py (pre-opened keep-alive connections, each request timed from its
 write; it says why), and the same burst and trickle first go to a bare aiohttp server
 (bench/floor_server.py) so each figure prints beside the floor this machine sets."""
@@ -52,20 +56,35 @@ async def floor(ctx: Context, calls: list[tuple[str, dict]], n: int) -> tuple[li
         await stop_child(proc)
 
 
-async def run(ctx: Context) -> list[Figure]:
+async def answer_times(ctx: Context, topology: str) -> tuple[list[float], list[float], int,
+                                                              tuple[list[float], list[float]] | None]:
+    """Burst and trickle against kiebot in one topology: "all" (one `kiebot run`) or
+    "web+worker" (`--role web` answers HTTP, a `--role worker` beside it runs the stages)."""
     n = ctx.chats
-    async with World(ctx.run_dir("callbacks"), ctx.options) as world:
+    async with World(ctx.run_dir(f"callbacks-{topology.replace('+', '-')}"), ctx.options) as world:
         user_ids = list(range(FIRST_USER, FIRST_USER + 2 * n))
         await world.tg.create_users(FIRST_USER, 2 * n)
         gids, task_ids = await generating_rows(world, user_ids, callbacks=False, poll_in=POLL_AFTER_S)
         await world.kie.finish()
         bodies = await world.kie.callback_bodies(task_ids)
         calls = [(world.callback_url(g), bodies[t]) for g, t in zip(gids, task_ids)]
-        floor_burst, floor_trickle = await floor(ctx, calls, n)
-        await world.start_bot()
+        floors = await floor(ctx, calls, n) if topology == "all" else None
+        if topology == "all":
+            await world.start_bot()
+        else:
+            await world.start_bot(role="web")
+            await world.start_worker()
         burst = await post_all(calls[:n])
         trickle = await post_all(calls[n:], gap=1 / TRICKLE_RATE)
-        errors = world.bot_errors()
+        return burst, trickle, world.bot_errors(), floors
+
+
+async def run(ctx: Context) -> list[Figure]:
+    n = ctx.chats
+    burst, trickle, errors, floors = await answer_times(ctx, "all")
+    assert floors is not None
+    floor_burst, floor_trickle = floors
+    split_burst, split_trickle, split_errors, _ = await answer_times(ctx, "web+worker")
     return [
         Figure("callback p50, all at once", statistics.median(burst), "ms",
                note=f"{n} callbacks; bare aiohttp {statistics.median(floor_burst):.1f} ms"),
@@ -75,5 +94,9 @@ async def run(ctx: Context) -> list[Figure]:
                note=f"bare aiohttp {statistics.median(floor_trickle):.1f} ms"),
         Figure("callback p99, trickling 20/s", percentile(trickle, 99), "ms", goal=Goal("<", 50, "ms"),
                note=f"bare aiohttp {percentile(floor_trickle, 99):.1f} ms"),
-        Figure("error lines in bot log", errors, "", goal=Goal("==", 0)),
+        Figure("web+worker: callback p99, all at once", percentile(split_burst, 99), "ms",
+               goal=Goal("<", 50, "ms"), note=f"p50 {statistics.median(split_burst):.1f} ms"),
+        Figure("web+worker: callback p99, trickling 20/s", percentile(split_trickle, 99), "ms",
+               goal=Goal("<", 50, "ms"), note=f"p50 {statistics.median(split_trickle):.1f} ms"),
+        Figure("error lines in bot log", errors + split_errors, "", goal=Goal("==", 0)),
     ]
