@@ -304,6 +304,25 @@ TEXTS.update({
     # ---- issue 14: photo templates (templates) ----
     # ---- end templates ----
     # ---- issue 14: prompt helper (prompt_helper) ----
+    "btn_assist": "✨ Улучшить",
+    "btn_assist_priced": "✨ Улучшить · {price}⭐",
+    "btn_assist_switch": "🌐 Автоперевод и улучшение: {state}",
+    "label_enableTranslation": "Автоперевод",
+    "btn_assist_accept": "✅ Использовать",
+    "btn_assist_edit": "✏️ Изменить",
+    "btn_assist_keep": "↩️ Оставить мой",
+    "assist_working": "✨ Улучшаю промпт…",
+    "assist_result": "✨ Улучшенный промпт:\n\n{improved}\n\nВаш:\n{original}",
+    "assist_paid": "Списано: {price}⭐.",
+    "assist_edit": "✏️ Пришлите свой вариант промпта ({min}–{max} символов). Улучшенный текст, чтобы скопировать:\n\n{improved}",
+    "assist_failed": "⚠️ Сейчас не получилось улучшить промпт. Ваш промпт остался как был — можно генерировать с ним.",
+    "assist_refunded": "{amount}⭐ вернулись на баланс.",
+    "assist_limited": "⏳ Лимит улучшений в минуту: {n}. Попробуйте чуть позже — ваш промпт сохранён.",
+    "assist_short": "✨ Улучшение стоит {price}⭐, а на балансе {balance}⭐. Ваш промпт сохранён.",
+    "assist_unavailable": "Помощник с промптом недоступен для этой модели.",
+    "assist_accepted": "✅ Улучшенный промпт на карточке.",
+    "assist_kept": "↩️ Ваш промпт сохранён.",
+    "assist_invalid": "⚠️ Улучшенный промпт не подходит этой модели; ваш промпт сохранён.",
     # ---- end prompt_helper ----
     # ---- issue 14: follow-ups and variants (followups) ----
     # ---- end followups ----
