@@ -51,7 +51,7 @@ _RULES = (" Keep every detail the user gave and add nothing that contradicts it.
 @dataclass(frozen=True)
 class Improved:
     text: str
-    charged: int  # ⭐ taken for this press (0 when free)
+    charged: int  # ⭐ taken by this call (0 when free or charged before)
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,12 @@ class PromptHelper:
         charged = 0
         if self.price > 0:
             try:
-                await self.repository.assist_charge(user_id, self.price, key=key)
+                # False: this press was charged before (a replayed update, or a repeat after
+                # its refund): the answer is given without a second charge.
+                if await self.repository.assist_charge(user_id, self.price, key=key):
+                    charged = self.price
             except InsufficientBalanceError as exc:
                 return Short(self.price, exc.balance)
-            charged = self.price  # now or by an earlier delivery of the same press
         text = await self._ask(prompt, kind, max_length)
         if text is None:
             refunded = (await self.repository.assist_refund(user_id, key=key)
