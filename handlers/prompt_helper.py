@@ -71,7 +71,8 @@ async def improve(query: CallbackQuery, callback_data: AssistCb, state: FSMConte
     if prompt_helper is None or not prompt or not prompt_helper.offers_improve(spec):
         await query.answer(tr(lang, "assist_unavailable"))
         return
-    key = press_key(query.from_user.id, draft, query.message.message_id, prompt)
+    card_id = query.message.message_id if query.message is not None else 0
+    key = press_key(query.from_user.id, draft, card_id, prompt)
     assist = draft.get("assist")
     if isinstance(assist, dict) and assist.get("key") == key:  # a repeated tap: same answer
         await query.answer()
