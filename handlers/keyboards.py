@@ -296,9 +296,10 @@ def with_assist_row(kb: InlineKeyboardMarkup, lang: str, d: int, spec: ModelSpec
 def assist_kb(lang: str, d: int) -> InlineKeyboardMarkup:
     """Under an improved prompt: use it, edit it, or keep the original."""
     kb = InlineKeyboardBuilder()
-    kb.button(text=tr(lang, "btn_assist_accept"), callback_data=AssistCb(draft=d, action=AssistAction.ACCEPT))
-    kb.button(text=tr(lang, "btn_assist_edit"), callback_data=AssistCb(draft=d, action=AssistAction.EDIT))
-    kb.button(text=tr(lang, "btn_assist_keep"), callback_data=AssistCb(draft=d, action=AssistAction.KEEP))
+    for key, action in (("btn_assist_accept", AssistAction.ACCEPT),
+                        ("btn_assist_edit", AssistAction.EDIT),
+                        ("btn_assist_keep", AssistAction.KEEP)):
+        kb.button(text=tr(lang, key), callback_data=AssistCb(draft=d, action=action))
     kb.adjust(1, 2)
     return kb.as_markup()
 # ---- end prompt_helper ----

@@ -69,12 +69,17 @@ class Clock:
 
 
 def helper(chat, repo=None, **kw):
-    return PromptHelper(chat, repo or FakeRepo(), model="gemini-3-flash", clock=kw.pop("clock", Clock()), **kw)
+    kw.setdefault("clock", Clock())
+    return PromptHelper(chat, repo or FakeRepo(), model="gemini-3-flash", **kw)
+
+
+def ask(h, *, user=1, prompt="x", key="a", kind=Kind.IMAGE, limit=100):
+    return h.improve(user_id=user, prompt=prompt, kind=kind, key=key, max_length=limit)
 
 
 async def test_free_improve_asks_the_chat_with_the_kind_and_limit():
     chat = FakeChat('"a cat wearing a top hat"')
-    outcome = await helper(chat).improve(user_id=1, prompt="кот", kind=Kind.VIDEO, key="k", max_length=500)
+    outcome = await ask(helper(chat), prompt="кот", kind=Kind.VIDEO, limit=500)
     assert outcome == Improved("a cat wearing a top hat", 0)
     (model, messages), = chat.calls
     assert model == "gemini-3-flash" and messages[1] == {"role": "user", "content": "кот"}
@@ -84,26 +89,28 @@ async def test_free_improve_asks_the_chat_with_the_kind_and_limit():
 async def test_priced_charges_once_per_key_and_refunds_once_on_failure():
     repo = FakeRepo(balance=10)
     h = helper(FakeChat("fine"), repo, price=2, per_minute=10)
-    assert await h.improve(user_id=1, prompt="x", kind=Kind.IMAGE, key="a", max_length=100) == Improved("fine", 2)
-    assert await h.improve(user_id=1, prompt="x", kind=Kind.IMAGE, key="a", max_length=100) == Improved("fine", 0)
+    assert await ask(h, key="a") == Improved("fine", 2)
+    assert await ask(h, key="a") == Improved("fine", 0)  # the same press: no second charge
     assert repo.balance == 8
     h.chat = FakeChat(KieServerError("boom"))
-    assert await h.improve(user_id=1, prompt="y", kind=Kind.IMAGE, key="b", max_length=100) == Failed(2)
-    assert await h.improve(user_id=1, prompt="y", kind=Kind.IMAGE, key="b", max_length=100) == Failed(0)
+    assert await ask(h, key="b") == Failed(2)
+    assert await ask(h, key="b") == Failed(0)  # refunded once
     assert repo.balance == 8
 
 
 async def test_short_balance_asks_nothing():
     chat = FakeChat("x")
-    outcome = await helper(chat, FakeRepo(balance=1), price=2).improve(
-        user_id=1, prompt="x", kind=Kind.IMAGE, key="a", max_length=100)
+    outcome = await ask(helper(chat, FakeRepo(balance=1), price=2))
     assert outcome == Short(2, 1) and chat.calls == []
 
 
 async def test_per_user_window_on_the_clock():
     clock = Clock()
     h = helper(FakeChat("ok"), per_minute=2, clock=clock)
-    run = lambda user: h.improve(user_id=user, prompt="x", kind=Kind.IMAGE, key=str(clock.now), max_length=50)  # noqa: E731
+
+    def run(user):
+        return ask(h, user=user, key=str(clock.now))
+
     assert isinstance(await run(1), Improved)
     clock.now += 30
     assert isinstance(await run(1), Improved)
@@ -116,7 +123,7 @@ async def test_per_user_window_on_the_clock():
 @pytest.mark.parametrize("answer", [KieServerError("x"), "   ", '""', "hang"])
 async def test_failures_and_empty_answers_are_outcomes_not_exceptions(answer):
     h = helper(FakeChat(answer), timeout_s=0.05)
-    assert await h.improve(user_id=1, prompt="x", kind=Kind.IMAGE, key="a", max_length=50) == Failed(0)
+    assert await ask(h) == Failed(0)
 
 
 def test_clean():
