@@ -189,6 +189,16 @@ class Settings(BaseSettings):
     # ---- issue 14: photo templates (templates) ----
     # ---- end templates ----
     # ---- issue 14: prompt helper (prompt_helper) ----
+    # "✨ Improve" on the summary card: KIE's chat completions (same key) rewrite the prompt in
+    # English. Free unless priced (⭐ per press, refunded when the chat fails); a few per minute
+    # per user; a slow chat is given up after the timeout (the original prompt stays).
+    prompt_helper_enabled: bool = Field(True, alias="PROMPT_HELPER_ENABLED")
+    prompt_helper_model: str = Field("gemini-3-flash", alias="PROMPT_HELPER_MODEL",
+                                     pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    prompt_helper_price: int = Field(0, alias="PROMPT_HELPER_PRICE", ge=0, le=1000)
+    prompt_helper_per_minute: int = Field(3, alias="PROMPT_HELPER_PER_MINUTE", ge=1, le=60)
+    prompt_helper_timeout_seconds: float = Field(20.0, alias="PROMPT_HELPER_TIMEOUT_SECONDS",
+                                                 gt=0, le=120)
     # ---- end prompt_helper ----
     # ---- issue 14: follow-ups and variants (followups) ----
     # ---- end followups ----

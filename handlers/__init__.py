@@ -31,6 +31,7 @@ from handlers import (
     library,
     middlewares,
     payments,
+    prompt_helper,
     results,
     selftest,
     start,
@@ -149,6 +150,7 @@ def setup_routers() -> Router:
         options.router(),
         generate.router(),
         results.router(),
+        prompt_helper.router(),
         prompt.router(),
         fallback.router(),
     )

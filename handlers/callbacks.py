@@ -157,6 +157,19 @@ class SelfTestCb(CallbackData, prefix="st"):
 # ---- issue 14: photo templates (templates) ----
 # ---- end templates ----
 # ---- issue 14: prompt helper (prompt_helper) ----
+class AssistAction(StrEnum):
+    IMPROVE = "imp"  # ✨ Improve on the card
+    ACCEPT = "ok"  # use the improved prompt
+    EDIT = "ed"  # type your own version
+    KEEP = "keep"  # keep the original
+    SWITCH = "sw"  # the model's own prompt switch (Veo enableTranslation…) on the card
+
+
+class AssistCb(CallbackData, prefix="ph"):
+    """The prompt helper's buttons on a draft's card (stale when `draft` is an older one)."""
+
+    draft: DraftNo
+    action: AssistAction
 # ---- end prompt_helper ----
 # ---- issue 14: follow-ups and variants (followups) ----
 # ---- end followups ----

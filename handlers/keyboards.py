@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.services.accounts import Pack
+from handlers.callbacks import AssistAction, AssistCb
 from handlers.callbacks import (
     ACTION_OF_JOB,
     JOB_CODES,
@@ -270,6 +271,37 @@ def result_kb(lang: str, generation_id: int, *, is_image: bool) -> InlineKeyboar
 # ---- issue 14: photo templates (templates) ----
 # ---- end templates ----
 # ---- issue 14: prompt helper (prompt_helper) ----
+def with_assist_row(kb: InlineKeyboardMarkup, lang: str, d: int, spec: ModelSpec,
+                    opts: dict, helper_price: int | None,
+                    switch: OptionSpec | None) -> InlineKeyboardMarkup:
+    """The card's keyboard with the prompt helper's row under Generate: the model's own switch
+    when it has one, else "✨ Improve" (with its price when priced) when the helper is on
+    (`helper_price` not None). A new markup: keyboards are never mutated (memoised JSON)."""
+    if switch is not None:
+        state = value_text(lang, bool(opts.get(switch.name, switch.default)))
+        text = tr(lang, "btn_assist_switch", state=state)
+        action = AssistAction.SWITCH
+    elif helper_price is not None and spec.prompt:
+        text = (tr(lang, "btn_assist_priced", price=helper_price) if helper_price
+                else tr(lang, "btn_assist"))
+        action = AssistAction.IMPROVE
+    else:
+        return kb
+    rows = list(kb.inline_keyboard)
+    button = InlineKeyboardButton(text=text,
+                                  callback_data=AssistCb(draft=d, action=action).pack())
+    return InlineKeyboardMarkup(inline_keyboard=[rows[0], [button], *rows[1:]])
+
+
+def assist_kb(lang: str, d: int) -> InlineKeyboardMarkup:
+    """Under an improved prompt: use it, edit it, or keep the original."""
+    kb = InlineKeyboardBuilder()
+    for key, action in (("btn_assist_accept", AssistAction.ACCEPT),
+                        ("btn_assist_edit", AssistAction.EDIT),
+                        ("btn_assist_keep", AssistAction.KEEP)):
+        kb.button(text=tr(lang, key), callback_data=AssistCb(draft=d, action=action))
+    kb.adjust(1, 2)
+    return kb.as_markup()
 # ---- end prompt_helper ----
 # ---- issue 14: follow-ups and variants (followups) ----
 # ---- end followups ----

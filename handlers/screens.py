@@ -10,6 +10,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.services.prompt_helper import native_switch
 from handlers import keyboards
 from handlers.texts import count, tr
 from kie_client.catalog import Catalog, Job, ModelSpec
@@ -137,7 +138,10 @@ def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
     short = balance < price
     if short:
         text += "\n\n" + tr(lang, "short_balance", cost=price, balance=balance, short=price - balance)
-    return text, keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)
+    kb = keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)
+    # The prompt helper's row (issue 14): "helper" is its price, put in the draft with the prompt.
+    return text, keyboards.with_assist_row(kb, lang, draft["d"], spec, draft["opts"],
+                                           draft.get("helper"), native_switch(spec))
 
 
 def main_menu(lang: str, balance: int) -> Screen:

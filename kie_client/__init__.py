@@ -37,6 +37,7 @@ from .ratelimit import NoLimit, PausableLimiter, RateLimiter, SlidingWindowLimit
 from .retry import RetryPolicy
 from .types import CallbackPayload, TaskCreated, TaskRecord, TaskState, UploadedFile
 from .veo import VeoClient, parse_veo_callback
+from .chat import ChatClient, ChatCompletion
 from .providers import MarketProvider, Provider, Providers, UnknownProviderError, VeoProvider
 from .catalog import (
     AudioInputRule,

@@ -27,6 +27,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.types import User as TgUser
 from aiohttp import web
 from kie_client.catalog import Catalog, load_catalog
+from kie_client.chat import ChatClient
 from kie_client.client import KieClient
 from kie_client.ratelimit import SlidingWindowLimiter
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,6 +59,7 @@ from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
+from bot.services.prompt_helper import PromptHelper
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
@@ -355,7 +357,8 @@ class App:
 
 def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catalog,
                      generations: GenerationService, accounts: AccountService,
-                     presenter: Presenter, albums: AlbumCollector | None = None) -> Dispatcher:
+                     presenter: Presenter, albums: AlbumCollector | None = None,
+                     prompt_helper: PromptHelper | None = None) -> Dispatcher:
     """The dispatcher with every router and the services handlers receive by name; the unit tests
     feed updates to exactly this."""
     import handlers
@@ -372,9 +375,20 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     models = ModelAdmin(generations.repository, catalog)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
-                            presenter=presenter, albums=albums or AlbumCollector(), models=models)
+                            presenter=presenter, albums=albums or AlbumCollector(), models=models,
+                            prompt_helper=prompt_helper)
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
+
+
+def build_prompt_helper(s: Settings, kie: KieClient, repository: Repository) -> PromptHelper | None:
+    """The prompt helper on KIE's chat (same key and HTTP client), or None when switched off."""
+    if not s.prompt_helper_enabled:
+        return None
+    chat = ChatClient(kie, timeout=s.prompt_helper_timeout_seconds)
+    return PromptHelper(chat, repository, model=s.prompt_helper_model,
+                        price=s.prompt_helper_price, per_minute=s.prompt_helper_per_minute,
+                        timeout_s=s.prompt_helper_timeout_seconds)
 
 
 def build_app(settings: Settings, *, owner: str | None = None,
@@ -434,7 +448,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
                       interval_s=RECONCILE_INTERVAL_S)
     dispatcher = build_dispatcher(
         s, storage=build_fsm_storage(s), catalog=catalog, generations=generations,
-        accounts=accounts, presenter=presenter,
+        accounts=accounts, presenter=presenter, prompt_helper=build_prompt_helper(s, kie, repository),
     )
     telegram_secret = webhook_secret(s.bot_token.get_secret_value(),
                                      s.kie_callback_secret.get_secret_value())

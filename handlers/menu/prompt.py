@@ -18,7 +18,9 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.services.accounts import AccountService
 from bot.services.generation import GenerationService
+from bot.services.prompt_helper import PromptHelper
 from handlers import draft as drafts
+from handlers import prompt_helper as helper
 from handlers import screens
 from handlers.albums import AlbumCollector
 from handlers.errors import StaleMenu
@@ -145,10 +147,12 @@ async def after_inputs(message: Message, state: FSMContext, draft: dict, lang: s
 
 
 async def photo_step(message: Message, state: FSMContext, lang: str, catalog: Catalog,
-                     accounts: AccountService, albums: AlbumCollector) -> None:
+                     accounts: AccountService, albums: AlbumCollector,
+                     prompt_helper: PromptHelper | None = None) -> None:
     """The photo question's answer (or a photo sent with the prompt or at the card, for a model
     that takes pictures); a caption counts as the prompt. An album goes to `album_item`."""
     draft = await drafts.current(state)
+    helper.offer(draft, prompt_helper)
     spec = catalog.get(draft["model"])
     if spec.audio_input is not None and is_audio(message):
         await audio_step(message, state, lang, catalog, accounts)
@@ -253,9 +257,10 @@ async def audio_step(message: Message, state: FSMContext, lang: str, catalog: Ca
 
 
 async def typed_prompt(message: Message, state: FSMContext, lang: str, catalog: Catalog,
-                       accounts: AccountService) -> None:
+                       accounts: AccountService, prompt_helper: PromptHelper | None = None) -> None:
     """Text while a draft is open: the prompt (asked for, or a new one on the options or card)."""
     draft = await drafts.current(state)
+    helper.offer(draft, prompt_helper)
     await take_prompt(message, state, draft, message.text, lang, catalog, accounts)
 
 
@@ -282,7 +287,8 @@ def _first_image_model(catalog: Catalog) -> ModelSpec:
 
 
 async def quick_prompt(message: Message, state: FSMContext, lang: str, catalog: Catalog,
-                       accounts: AccountService, generations: GenerationService) -> None:
+                       accounts: AccountService, generations: GenerationService,
+                       prompt_helper: PromptHelper | None = None) -> None:
     """A prompt typed from the main menu: offer the last used model with its options."""
     data = await state.get_data()
     model, opts = data.get("last_model"), data.get("last_opts")
@@ -300,6 +306,7 @@ async def quick_prompt(message: Message, state: FSMContext, lang: str, catalog: 
         spec = _first_image_model(catalog)
         opts = catalog.defaults(spec.key)
     draft = await drafts.new_draft(state, model=spec.key, opts=opts)
+    helper.offer(draft, prompt_helper)
     await take_prompt(message, state, draft, message.text, lang, catalog, accounts,
                       note=tr(lang, "quick_offer", name=spec.name))
 

@@ -304,6 +304,25 @@ TEXTS.update({
     # ---- issue 14: photo templates (templates) ----
     # ---- end templates ----
     # ---- issue 14: prompt helper (prompt_helper) ----
+    "btn_assist": "✨ Improve",
+    "btn_assist_priced": "✨ Improve · {price}⭐",
+    "btn_assist_switch": "🌐 Auto-translate & enhance: {state}",
+    "label_enableTranslation": "Auto-translate",
+    "btn_assist_accept": "✅ Use it",
+    "btn_assist_edit": "✏️ Edit",
+    "btn_assist_keep": "↩️ Keep mine",
+    "assist_working": "✨ Improving your prompt…",
+    "assist_result": "✨ Improved prompt:\n\n{improved}\n\nYours:\n{original}",
+    "assist_paid": "Charged: {price}⭐.",
+    "assist_edit": "✏️ Send your version of the prompt ({min}–{max} characters). The improved text, to copy:\n\n{improved}",
+    "assist_failed": "⚠️ Couldn't improve the prompt right now. Your prompt is kept as it was — you can generate with it.",
+    "assist_refunded": "{amount}⭐ returned to your balance.",
+    "assist_limited": "⏳ The limit is {n} improvements a minute. Try again shortly — your prompt is kept.",
+    "assist_short": "✨ Improve costs {price}⭐ and your balance is {balance}⭐. Your prompt is kept.",
+    "assist_unavailable": "The prompt helper isn't available for this model.",
+    "assist_accepted": "✅ The improved prompt is on the card.",
+    "assist_kept": "↩️ Your prompt is kept.",
+    "assist_invalid": "⚠️ The improved prompt doesn't fit this model; your prompt is kept.",
     # ---- end prompt_helper ----
     # ---- issue 14: follow-ups and variants (followups) ----
     # ---- end followups ----

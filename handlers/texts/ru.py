@@ -304,6 +304,25 @@ TEXTS.update({
     # ---- issue 14: photo templates (templates) ----
     # ---- end templates ----
     # ---- issue 14: prompt helper (prompt_helper) ----
+    "btn_assist": "✨ Улучшить",
+    "btn_assist_priced": "✨ Улучшить · {price}⭐",
+    "btn_assist_switch": "🌐 Автоперевод и улучшение: {state}",
+    "label_enableTranslation": "Автоперевод",
+    "btn_assist_accept": "✅ Использовать",
+    "btn_assist_edit": "✏️ Изменить",
+    "btn_assist_keep": "↩️ Оставить моё",
+    "assist_working": "✨ Улучшаю описание…",
+    "assist_result": "✨ Улучшенное описание:\n\n{improved}\n\nВаше:\n{original}",
+    "assist_paid": "Списано: {price}⭐.",
+    "assist_edit": "✏️ Пришлите свой вариант описания ({min}–{max} символов). Улучшенный текст, чтобы скопировать:\n\n{improved}",
+    "assist_failed": "⚠️ Сейчас не получилось улучшить описание. Ваше описание осталось как было — можно генерировать с ним.",
+    "assist_refunded": "{amount}⭐ вернулись на баланс.",
+    "assist_limited": "⏳ Лимит улучшений в минуту: {n}. Попробуйте чуть позже — ваше описание сохранено.",
+    "assist_short": "✨ Улучшение стоит {price}⭐, а на балансе {balance}⭐. Ваше описание сохранено.",
+    "assist_unavailable": "Помощник с описанием недоступен для этой модели.",
+    "assist_accepted": "✅ Улучшенное описание на карточке.",
+    "assist_kept": "↩️ Ваше описание сохранено.",
+    "assist_invalid": "⚠️ Улучшенное описание не подходит этой модели; ваше описание сохранено.",
     # ---- end prompt_helper ----
     # ---- issue 14: follow-ups and variants (followups) ----
     # ---- end followups ----

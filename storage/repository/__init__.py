@@ -18,6 +18,8 @@ Catalog overrides (storage/repository/_catalog.py)
 Support and bans (storage/repository/_support.py)
     set_banned, add_support_message, support_for_forward, record_support_reply (once per
     admin message), support_messages_of
+Prompt helper (storage/repository/_assist.py)
+    assist_charge (once per press key), assist_refund (once, what that key was charged)
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -30,6 +32,7 @@ and races resolve in the database. Database failures surface as storage.errors t
 
 from __future__ import annotations
 
+from storage.repository._assist import AssistRepository
 from storage.repository._catalog import CatalogRepository, ModelOverrideRow
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._inbox import InboxRepository, InboxUpdate
@@ -37,7 +40,8 @@ from storage.repository._queries import QueryRepository
 from storage.repository._support import SupportRepository
 
 
-class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository):
+class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository,
+                 AssistRepository):
     """See the module docstring for the method list."""
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .bulk import bulk_routes
+from .routes_chat import chat_routes
 from .routes_files import control_routes, file_routes
 from .routes_market import market_routes
 from .routes_upload import upload_routes
@@ -49,5 +50,5 @@ def build_app(emu: KieEmulator) -> web.Application:
     # Uploads may be large base64 bodies; KIE documents no hard limit.
     app = web.Application(middlewares=[record], client_max_size=256 * 1024 * 1024)
     app.add_routes(market_routes(emu) + veo_routes(emu) + upload_routes(emu) + file_routes(emu) + control_routes(emu)
-                   + bulk_routes(emu))
+                   + bulk_routes(emu) + chat_routes(emu))
     return app

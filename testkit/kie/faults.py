@@ -22,6 +22,10 @@ createTask; recordInfo means Veo's record-info too):
   (still valid PNG/MP4; streamed, not held in memory).
 - `foreign_result_base` (str|None): tasks created while set list result URLs on this base URL
   (e.g. "http://localhost:PORT", which reaches the emulator under another host name).
+- `chat_errors` (int) with `chat_error_code` (e.g. 500, 429, 401): the next N chat completions
+  (routes_chat.py) answer that error.
+- `hang_chats` (int): the next N chat completions are held for `hang_seconds` before answering,
+  past a client's timeout.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ class Faults:
     record_lag: float = 0.0
     large_result_bytes: int = 0
     foreign_result_base: str | None = None
+    chat_errors: int = 0
+    chat_error_code: int = 500
+    hang_chats: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -113,7 +113,8 @@ async def test_the_same_entry_runs_text_to_video_without_pictures(harness):
     [row] = await h.generations(3103)
     options = dict(row["options"])
     assert options.pop("_media_token")  # the random part of the row's object names
-    assert options == {"_api": "veo", "aspect_ratio": "16:9", "resolution": "720p"}
+    assert options == {"_api": "veo", "aspect_ratio": "16:9", "resolution": "720p",
+                       "enableTranslation": True}
 
 
 async def to_talking_photo(h: Harness, user) -> None:
