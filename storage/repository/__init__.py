@@ -38,7 +38,14 @@ from storage.repository._catalog import CatalogRepository, ModelOverrideRow
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
-from storage.repository._referrals import ReferralRepository
+from storage.repository._referrals import (
+    Promo,
+    PromoError,
+    ReferralRepository,
+    ReferralStats,
+    ReferralTerms,
+    SignupRules,
+)
 from storage.repository._support import SupportRepository
 
 
@@ -48,4 +55,4 @@ class Repository(ReferralRepository, QueryRepository, InboxRepository, CatalogRe
 
 
 __all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
-           "Repository"]
+           "Promo", "PromoError", "ReferralStats", "ReferralTerms", "Repository", "SignupRules"]
