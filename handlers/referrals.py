@@ -12,7 +12,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, LinkPreviewOptions, Message
 
 from bot.services.accounts import AccountService
 from bot.services.referrals import PromoError, PromoUsage, ReferralService, inviter_of, promo_of
@@ -23,6 +23,9 @@ from handlers.callbacks import RefAction, RefCb
 from handlers.filters import Magic
 from handlers.texts import tr
 from storage.models import User
+
+
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # the invite link is the text, not a card
 
 
 class PromoInput(StatesGroup):
@@ -55,7 +58,7 @@ def _share_url(lang: str, link: str) -> str:
 async def ref_cmd(message: Message, lang: str, bot: Bot, referrals: ReferralService) -> None:
     text, link = await ref_text(lang, message.from_user.id, bot, referrals)
     await message.answer(text, reply_markup=keyboards.referral_kb(lang, _share_url(lang, link)),
-                         disable_web_page_preview=True)
+                         link_preview_options=_NO_PREVIEW)
 
 
 async def ref_btn(query: CallbackQuery, lang: str, bot: Bot, referrals: ReferralService) -> None:
@@ -140,7 +143,7 @@ async def promo_new(message: Message, command: CommandObject, lang: str, bot: Bo
     await message.answer(tr(lang, "adm_promo_created", code=made.code, credits=made.credits,
                             uses=made.uses, until=until,
                             link=referrals.promo_link(me.username or "", made.code)),
-                         disable_web_page_preview=True)
+                         link_preview_options=_NO_PREVIEW)
 
 
 async def promos(message: Message, lang: str, referrals: ReferralService) -> None:
