@@ -372,8 +372,10 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     from handlers.albums import AlbumCollector
 
     models = ModelAdmin(generations.repository, catalog)
-    referrals = ReferralService(generations.repository, bonus=settings.referral_bonus,
-                                share_percent=settings.referral_share_percent)
+    # The /ref screen states the terms the accounts service actually pays.
+    terms = accounts.referral or ReferralTerms()
+    referrals = ReferralService(generations.repository, bonus=terms.bonus,
+                                share_percent=terms.share_percent)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
                             presenter=presenter, albums=albums or AlbumCollector(), models=models,

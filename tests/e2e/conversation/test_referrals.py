@@ -232,14 +232,23 @@ async def test_daily_free_generation_once_a_day_under_triple_taps(tmp_path, lang
         await seen(ann, "Seedream 4.5")
         picker = await seen(ann, mark)
         assert mark in next(line for line in picker.text.splitlines() if "Seedream 4.5" in line)
+        stack.kie.faults.fail_next = 1  # the first free run fails at KIE: the use comes back
+        generate = await start_image_flow(ann, lang, "a red fox")
+        await seen(ann, card)
+        answers = await asyncio.gather(*(ann.tap(generate) for _ in range(3)))
+        assert sum(charged in (a.text or "") for a in answers) == 1
+        await seen(ann, "❌ Seedream 4.5")
+        assert await stack.app.generations.free_left(uid) == 1
         generate = await start_image_flow(ann, lang, "a red fox")
         await seen(ann, card)
         answers = await asyncio.gather(*(ann.tap(generate) for _ in range(3)))
         assert sum(charged in (a.text or "") for a in answers) == 1
         await wait_media(ann, 1)
         assert await ledger(stack, uid) == [("signup_bonus", 50)]
-        # The second generation today costs its price, and the card no longer says free.
+        # The next generation today costs its price, and its card no longer says free.
         generate = await start_image_flow(ann, lang, "a blue fox")
+        cards = [e for e in ann.transcript if e.from_bot and generate in str(e.buttons)]
+        assert cards and card not in cards[-1].text
         await ann.tap(generate)
         await wait_media(ann, 2)
         assert await ledger(stack, uid) == [("signup_bonus", 50), ("spend", -8)]
