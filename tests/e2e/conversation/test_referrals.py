@@ -253,3 +253,26 @@ async def test_daily_free_generation_once_a_day_under_triple_taps(tmp_path, lang
         await wait_media(ann, 2)
         assert await ledger(stack, uid) == [("signup_bonus", 50), ("spend", -8)]
         assert await stack.app.generations.free_left(uid) == 0
+
+
+GIFT = {"en": "Welcome gift: 50⭐", "ru": "Подарок"}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_signup_bonus_only_by_invitation_when_the_guard_is_on(tmp_path, lang):
+    async with LocalStack(tmp_path, webhook=True, telegram_options={"chat_burst": 30},
+                          settings={"ADMIN_IDS": str(ADMIN_ID), "SIGNUP_BONUS": "50",
+                                    "SIGNUP_BONUS_INVITED_ONLY": "true"}) as stack:
+        base = 7700 + 10 * (lang == "ru")
+        ivy = stack.telegram.user(base, first_name="Ivy", language_code=lang)
+        payload = await invite_payload(ivy)
+        stray = stack.telegram.user(base + 1, first_name="Stray", language_code=lang)
+        await stray.send_command("/start")
+        await stray.wait_for_message(lambda m: m.buttons)
+        assert not any(GIFT[lang] in e.text for e in stray.transcript if e.from_bot)
+        fred = stack.telegram.user(base + 2, first_name="Fred", language_code=lang)
+        await fred.send_command("/start", payload)
+        await seen(fred, GIFT[lang])
+        assert await ledger(stack, base + 1) == []
+        assert await ledger(stack, base + 2) == [("signup_bonus", 50)]
+        assert await ledger(stack, base) == []  # Ivy came without a link either
