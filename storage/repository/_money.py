@@ -104,7 +104,9 @@ class MoneyRepository(RepositoryBase):
                     values["start_payload"] = sa.func.coalesce(users.c.start_payload, start_payload)
                 await conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
             else:
-                allowed = await self._on_signup(conn, user_id, start_payload, signup_rules, now)
+                # (no bonus to pay: the rules are not consulted, so no day's cap is used up)
+                allowed = await self._on_signup(conn, user_id, start_payload,
+                                                signup_rules if signup_bonus > 0 else None, now)
                 if signup_bonus > 0 and allowed:
                     await self._credit(conn, user_id, signup_bonus, reason="signup_bonus", now=now)
             return await self._user(conn, user_id), created

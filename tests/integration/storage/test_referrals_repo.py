@@ -231,3 +231,14 @@ async def test_daily_free_off_or_free_anyway_takes_nothing(repo):
     assert (await _start(repo, 70, "b", cost=0)).generation.cost == 0  # a self-test
     assert await repo.daily_free_left(70, 1, now=NOW) == 1
     assert await repo.daily_free_left(70, 0, now=NOW) == 0
+
+
+async def test_admin_stats_count_referral_and_promo_credits_as_gifts(repo):
+    await _user(repo, 80, bonus=50)
+    await _user(repo, 81, bonus=50, payload="ref_" + referral_code(80))
+    await _buy(repo, 81, "gift-ch")
+    await repo.create_promo("GIFT", credits=15, max_uses=5, expires_at=None, admin_id=1)
+    await repo.redeem_promo("GIFT", 80)
+    stats = await repo.stats()
+    assert stats["credits_bonus"] == 50 + 50 + 30 + 30 + 10 + 15
+    assert stats["credits_sold"] == 100
