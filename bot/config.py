@@ -203,6 +203,23 @@ class Settings(BaseSettings):
     # ---- issue 14: follow-ups and variants (followups) ----
     # ---- end followups ----
     # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+    # Paid to the friend and to the inviter on the friend's first Stars purchase (never on
+    # signup), and the inviter's share (percent, rounded down) of each of the friend's purchases.
+    referral_bonus: int = Field(25, alias="REFERRAL_BONUS", ge=0, le=1_000_000)
+    referral_share_percent: int = Field(5, alias="REFERRAL_SHARE_PERCENT", ge=0, le=100)
+    # The signup bonus's guard against farming, off by default: only for users arriving with a
+    # valid ref_/promo_ deep link, and/or at most N signup bonuses per UTC day (0 = no cap).
+    signup_bonus_invited_only: bool = Field(False, alias="SIGNUP_BONUS_INVITED_ONLY")
+    signup_bonus_daily_cap: int = Field(0, alias="SIGNUP_BONUS_DAILY_CAP", ge=0)
+    # Free generations per user per UTC day on one model (0 = off): DAILY_FREE_MODEL, or the
+    # cheapest image model on sale when unset.
+    daily_free_generations: int = Field(0, alias="DAILY_FREE_GENERATIONS", ge=0, le=100)
+    daily_free_model: str | None = Field(None, alias="DAILY_FREE_MODEL", max_length=64)
+
+    @field_validator("daily_free_model", mode="before")
+    @classmethod
+    def _blank_free_model_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
     # ---- end referrals ----
     # ---- issue 14: broadcast and support (broadcast) ----
     # ---- end broadcast ----

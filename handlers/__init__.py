@@ -32,6 +32,7 @@ from handlers import (
     middlewares,
     payments,
     prompt_helper,
+    referrals,
     results,
     selftest,
     start,
@@ -50,9 +51,10 @@ from handlers.filters import Magic
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
+COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy", "ref",
+            "promo")
 ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest", "models", "ban",
-                  "unban")
+                  "unban", "promo_new", "promos", "promo_off")
 
 
 def bot_commands(lang: str) -> list[BotCommand]:
@@ -137,6 +139,7 @@ def setup_routers() -> Router:
     root.include_routers(
         errors.router(),
         middlewares.membership_router(),
+        referrals.router(),  # before start: /start ref_… and promo_… links
         start.router(),
         help.router(),
         lang.router(),

@@ -36,13 +36,13 @@ def _reason(lang: str, reason: str) -> str:
 
 async def balance_cmd(message: Message, lang: str, accounts: AccountService) -> None:
     text = await balance_text(lang, message.from_user.id, accounts)
-    await message.answer(text, reply_markup=keyboards.balance_kb(lang))
+    await message.answer(text, reply_markup=keyboards.balance_growth_kb(lang))
 
 
 async def balance_btn(query: CallbackQuery, lang: str, accounts: AccountService) -> None:
     await query.answer()
     text = await balance_text(lang, query.from_user.id, accounts)
-    await screens.show(query, text, keyboards.balance_kb(lang))
+    await screens.show(query, text, keyboards.balance_growth_kb(lang))
 
 
 async def topup_cmd(message: Message, lang: str, accounts: AccountService) -> None:

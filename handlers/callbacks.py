@@ -174,6 +174,15 @@ class AssistCb(CallbackData, prefix="ph"):
 # ---- issue 14: follow-ups and variants (followups) ----
 # ---- end followups ----
 # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+class RefAction(StrEnum):
+    INVITE = "inv"
+    PROMO = "promo"
+
+
+class RefCb(CallbackData, prefix="rf"):
+    """The balance screen's "Invite friends" and "Promo code" buttons."""
+
+    action: RefAction
 # ---- end referrals ----
 # ---- issue 14: broadcast and support (broadcast) ----
 # ---- end broadcast ----

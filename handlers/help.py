@@ -58,6 +58,7 @@ def help_text(lang: str, user_id: int, accounts: AccountService) -> str:
     text = tr(lang, "help")
     if accounts.is_admin(user_id):
         text += "\n\n" + tr(lang, "help_admin")
+        text += "\n" + tr(lang, "help_admin_promo")
     return text
 
 

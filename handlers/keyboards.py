@@ -36,6 +36,8 @@ from handlers.callbacks import (
     OptCb,
     PackCb,
     PickCb,
+    RefAction,
+    RefCb,
     SelfTestCb,
 )
 from handlers.texts import tr
@@ -306,6 +308,26 @@ def assist_kb(lang: str, d: int) -> InlineKeyboardMarkup:
 # ---- issue 14: follow-ups and variants (followups) ----
 # ---- end followups ----
 # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+@lru_cache(maxsize=8)
+def balance_growth_kb(lang: str) -> InlineKeyboardMarkup:
+    """The balance screen: top up, invite friends, a promo code, the menu."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=tr(lang, "btn_topup"), callback_data=_menu(MenuAction.TOP_UP))
+    kb.button(text=tr(lang, "btn_invite"), callback_data=RefCb(action=RefAction.INVITE))
+    kb.button(text=tr(lang, "btn_promo"), callback_data=RefCb(action=RefAction.PROMO))
+    kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
+    kb.adjust(1, 2, 1)
+    return kb.as_markup()
+
+
+def referral_kb(lang: str, share_url: str) -> InlineKeyboardMarkup:
+    """Under /ref: share the link through Telegram's share sheet, a promo code, the menu."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=tr(lang, "btn_ref_share"), url=share_url)
+    kb.button(text=tr(lang, "btn_promo"), callback_data=RefCb(action=RefAction.PROMO))
+    kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
+    kb.adjust(1)
+    return kb.as_markup()
 # ---- end referrals ----
 # ---- issue 14: broadcast and support (broadcast) ----
 # ---- end broadcast ----

@@ -6,6 +6,8 @@ exactly the same thing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -36,10 +38,19 @@ async def last_model(state: FSMContext, job: Job) -> str | None:
     return last.get(job.value) if isinstance(last, dict) else None
 
 
-def picker(lang: str, catalog: Catalog, job: Job, *, src: int = 0, last: str | None = None) -> Screen:
+async def free_model_for(generations: Any, user_id: int) -> str | None:
+    """The daily free allowance's model while the user has a free generation left today."""
+    key = generations.free_model()
+    if key is None:  # the allowance is off: no database read
+        return None
+    return key if await generations.free_left(user_id) > 0 else None
+
+
+def picker(lang: str, catalog: Catalog, job: Job, *, src: int = 0, last: str | None = None,
+           free: str | None = None) -> Screen:
     """The models on sale for `job`, each with its one-line description and starting price; the
     one used last in this job first. With `src` (a result to animate): the animate-photo models
-    that take one image."""
+    that take one image. `free`: the model the user may use free today (marked)."""
     job = Job.ANIMATE_PHOTO if src else job
     models = list(catalog.models(job=job, enabled_only=True))
     if src:
@@ -55,6 +66,8 @@ def picker(lang: str, catalog: Catalog, job: Job, *, src: int = 0, last: str | N
     for m in models:
         start = catalog.from_price(m.key)
         mark = " " + tr(lang, "pick_last") if m.key == last else ""
+        if m.key == free:
+            mark += " · " + tr(lang, "free_today")
         lines.append(tr(lang, "pick_line", name=m.name, about=m.blurb(lang), price=start) + mark)
         pairs.append((m, start))
     text = tr(lang, title) + "\n\n" + "\n".join(lines)
@@ -115,7 +128,8 @@ def ask_audio(lang: str, catalog: Catalog, draft: dict, *, error: str | None = N
     return (f"{error}\n\n{text}" if error else text), keyboards.step_kb(lang, draft["d"])
 
 
-def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
+def card(lang: str, catalog: Catalog, draft: dict, balance: int, *, free: bool = False) -> Screen:
+    """`free`: the user has today's free generation on this model (shown; never "short")."""
     spec = catalog.get(draft["model"])
     price = draft_price(catalog, draft)
     draft["price"] = price  # what Generate on this card may charge (GenerationService.start)
@@ -135,7 +149,10 @@ def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
         prompt = tr(lang, "card_no_prompt")
     text = tr(lang, "card", name=spec.name, options=keyboards.options_summary(lang, spec, draft["opts"]),
               prompt=prompt, photo=photo, balance=balance)
-    short = balance < price
+    free = free or bool(draft.get("free"))
+    short = balance < price and not free
+    if free:
+        text += "\n\n" + tr(lang, "free_card")
     if short:
         text += "\n\n" + tr(lang, "short_balance", cost=price, balance=balance, short=price - balance)
     kb = keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)

@@ -35,6 +35,7 @@ from storage.db import create_engine
 from storage.media import LocalMediaStore, MediaStore
 from storage.models import User
 from storage.repository import Repository
+from storage.repository import ReferralTerms, SignupRules
 
 from bot.config import Settings, SettingsError, mask_url_password
 from bot.delivery import ChatSender
@@ -63,6 +64,7 @@ from bot.services.prompt_helper import PromptHelper
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
+from bot.services.referrals import ReferralService
 
 log = logging.getLogger("kiebot.app")
 
@@ -373,10 +375,14 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     from handlers.albums import AlbumCollector
 
     models = ModelAdmin(generations.repository, catalog)
+    # The /ref screen states the terms the accounts service actually pays.
+    terms = accounts.referral or ReferralTerms()
+    referrals = ReferralService(generations.repository, bonus=terms.bonus,
+                                share_percent=terms.share_percent)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
                             presenter=presenter, albums=albums or AlbumCollector(), models=models,
-                            prompt_helper=prompt_helper)
+                            prompt_helper=prompt_helper, referrals=referrals)
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 
@@ -436,13 +442,17 @@ def build_app(settings: Settings, *, owner: str | None = None,
         repository=repository, kie=kie, catalog=catalog, media=media, downloader=downloader,
         sender=sender, presenter=presenter, config=config, owner=owner,
     )
-    generations = GenerationService(pipeline)
+    generations = GenerationService(pipeline, daily_free=s.daily_free_generations,
+                                    daily_free_model=s.daily_free_model)
     jobs = JobRunner(generations, interval_s=s.job_interval_seconds,
                      progress_interval_s=min(1.0, s.job_interval_seconds),
                      batch_size=config.batch_size)
     pipeline.kick = jobs.kick
-    accounts = AccountService(repository, signup_bonus=s.signup_bonus, packs=s.topup_packs,
-                              admin_ids=s.admin_ids)
+    accounts = AccountService(
+        repository, signup_bonus=s.signup_bonus, packs=s.topup_packs, admin_ids=s.admin_ids,
+        referral=ReferralTerms(bonus=s.referral_bonus, share_percent=s.referral_share_percent),
+        signup_rules=SignupRules(invited_only=s.signup_bonus_invited_only,
+                                 daily_cap=s.signup_bonus_daily_cap))
     reconciler = PaymentReconciler(bot, accounts, notify=_late_payment_notice(sender))
     jobs.add_periodic("reconcile-payments", reconciler.run,
                       interval_s=RECONCILE_INTERVAL_S)

@@ -219,6 +219,78 @@ support_admin_messages = sa.Table(
 # ---- issue 14: follow-ups and variants (followups) ----
 # ---- end followups ----
 # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+# Who invited whom, fixed when the friend registers (the friend's first deep link, ref_<code>);
+# first_charge_id is the friend's first purchase, the one that paid both bonuses (set once: the
+# gate for the bonuses, next to their keyed ledger rows).
+referrals = sa.Table(
+    "referrals",
+    metadata,
+    sa.Column("friend_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_referrals_friend"),
+              primary_key=True, autoincrement=False),
+    sa.Column("inviter_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_referrals_inviter"),
+              nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("first_charge_id", sa.String(256)),
+    sa.Column("first_paid_at", Timestamp),
+    sa.CheckConstraint("friend_id <> inviter_id", name="ck_referrals_not_self"),
+    sa.Index("ix_referrals_inviter", "inviter_id"),
+)
+
+# Admins' promo codes. `used` is moved by one conditional UPDATE (used < max_uses, active, not
+# expired), and the CHECK backs it, so concurrent redemptions can never exceed max_uses.
+promo_codes = sa.Table(
+    "promo_codes",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("credits", sa.Integer, nullable=False),
+    sa.Column("max_uses", sa.Integer, nullable=False),
+    sa.Column("used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expires_at", Timestamp),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_by", sa.BigInteger),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("credits > 0", name="ck_promo_codes_credits"),
+    sa.CheckConstraint("max_uses > 0", name="ck_promo_codes_max_uses"),
+    sa.CheckConstraint("used >= 0 AND used <= max_uses", name="ck_promo_codes_used"),
+)
+
+# One row per (code, user): the primary key makes "once per user" the database's rule.
+promo_redemptions = sa.Table(
+    "promo_redemptions",
+    metadata,
+    sa.Column("code", sa.String(32), sa.ForeignKey("promo_codes.code", name="fk_promo_redemptions_code"),
+              primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_promo_redemptions_user"),
+              primary_key=True, autoincrement=False),
+    sa.Column("credits", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_promo_redemptions_user", "user_id"),
+)
+
+# Per-UTC-day counters with a cap enforced by one conditional UPDATE (the signup bonus's daily
+# cap: name 'signup_bonus'). day is 'YYYY-MM-DD'.
+daily_counters = sa.Table(
+    "daily_counters",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False, server_default="0"),
+)
+
+# The daily free allowance: a use is a row keyed (user, UTC day, slot), slot < the allowance,
+# tied to the generation it paid for; a failed or cancelled generation deletes its row.
+daily_free_uses = sa.Table(
+    "daily_free_uses",
+    metadata,
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("users.id", name="fk_daily_free_user"),
+              primary_key=True, autoincrement=False),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation_id", sa.BigInteger,
+              sa.ForeignKey("generations.id", name="fk_daily_free_generation"), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("generation_id", name="uq_daily_free_generation"),
+)
 # ---- end referrals ----
 # ---- issue 14: broadcast and support (broadcast) ----
 # ---- end broadcast ----

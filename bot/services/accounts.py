@@ -20,6 +20,7 @@ from storage.errors import (
     UnknownUserError,
 )
 from storage.models import GenerationStatus
+from storage.repository import ReferralTerms, SignupRules
 
 PAYLOAD_VERSION = "v1"
 _DELTA = re.compile(r"^([+\-=])(\d+)$")
@@ -99,9 +100,15 @@ def parse_payload(payload: str) -> Pack | None:
 
 
 class AccountService:
-    def __init__(self, repository: Any, *, signup_bonus: int, packs: Any, admin_ids: Any) -> None:
+    def __init__(self, repository: Any, *, signup_bonus: int, packs: Any, admin_ids: Any,
+                 referral: ReferralTerms | None = None,
+                 signup_rules: SignupRules | None = None) -> None:
         self._repo = repository
         self.signup_bonus = signup_bonus
+        # Referral bonuses and shares are paid inside the purchase's own transaction; the
+        # signup rules may withhold the signup bonus (storage/repository/_referrals.py).
+        self.referral = referral
+        self.signup_rules = signup_rules
         self._packs = tuple(Pack(int(p.stars), int(p.credits)) for p in packs)
         self._admins = frozenset(int(a) for a in admin_ids)
 
@@ -127,6 +134,7 @@ class AccountService:
             language=language_for(language_code),
             signup_bonus=self.signup_bonus,
             start_payload=start_payload,
+            signup_rules=self.signup_rules,
         )
 
     async def set_blocked(self, user_id: int, blocked: bool) -> bool:
@@ -185,7 +193,7 @@ class AccountService:
         credits = pack.credits if pack else int(total_amount)
         credited = await self._repo.credit_purchase(
             user_id=user_id, charge_id=charge_id, stars=int(total_amount), credits=credits,
-            payload=payload,
+            payload=payload, referral=self.referral,
         )
         return PaymentResult(credited, credits, await self.balance(user_id))
 

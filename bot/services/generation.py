@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kie_client.catalog import Catalog, CatalogError, ImageInputError
+from kie_client.catalog import Catalog, CatalogError, ImageInputError, Job
 from kie_client.providers import DEFAULT_API
 from kie_client.types import CallbackPayload
 from storage.media import MediaStoreError, extension_for, input_path, new_token
@@ -135,8 +135,13 @@ def _input_paths(options: dict) -> list[str]:
 
 
 class GenerationService:
-    def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic) -> None:
+    def __init__(self, pipeline: Pipeline, *, monotonic=time.monotonic, daily_free: int = 0,
+                 daily_free_model: str | None = None) -> None:
         self.pipeline = pipeline
+        # Free generations a user gets per UTC day on one model (0: none), kept by the
+        # repository in start_generation's transaction.
+        self.daily_free = daily_free
+        self._daily_free_model = daily_free_model
         self.catalog: Catalog = pipeline.catalog
         # The shapes this pipeline submits and the inputs the handlers collect: a model of any
         # other shape or input stays in the catalog, unsold, until its provider and input land.
@@ -154,6 +159,28 @@ class GenerationService:
         """What start() charges for these options (per-audio-second models: the audio's seconds,
         unknown = the longest the model takes)."""
         return self.catalog.price(model_key, options, audio_seconds=audio_seconds)
+
+    def free_model(self) -> str | None:
+        """The model of the daily free allowance: DAILY_FREE_MODEL when on sale, else the
+        cheapest image-creating model on sale; None when the allowance is off."""
+        if self.daily_free <= 0:
+            return None
+        key = self._daily_free_model
+        if key is not None:
+            try:
+                return key if self.catalog.sellable(key) else None
+            except CatalogError:
+                return None
+        models = [m.key for m in self.catalog.models(job=Job.CREATE_IMAGE, enabled_only=True)
+                  if self.catalog.sellable(m.key)]
+        return min(models, key=self.catalog.from_price, default=None)
+
+    async def free_left(self, user_id: int) -> int:
+        """Free generations the user has left today (0 when the allowance is off)."""
+        if self.free_model() is None:
+            return 0
+        return await self.repository.daily_free_left(user_id, self.daily_free,
+                                                     now=self.pipeline.clock())
 
     async def start(
         self, *, user_id: int, chat_id: int, model_key: str, options: dict, prompt: str,
@@ -234,7 +261,7 @@ class GenerationService:
             user_id=user_id, chat_id=chat_id, model_key=model_key, kind=spec.kind.value,
             cost=cost, options=stored_options, prompt=text, request_key=request_key,
             max_in_flight=p.config.max_in_flight, deadline_at=now + p.config.expiry(spec.kind.value),
-            now=now,
+            now=now, daily_free=self.daily_free if not free and model_key == self.free_model() else 0,
         )
         g = result.generation
         if not result.created:  # a repeat of the request: the first row stands

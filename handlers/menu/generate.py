@@ -130,7 +130,9 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
     if not started.created:
         await query.answer(tr(lang, "already_started"))
         return
-    await query.answer()
+    # A card that showed a price but charged nothing used today's free generation: say so.
+    free = started.generation.cost == 0 and (draft.get("price") or 0) > 0
+    await query.answer(tr(lang, "free_used") if free else None)
     await state.set_state(None)
     await state.update_data(last_model=draft["model"], last_opts=draft["opts"])
     rendered = presenter.status(started.generation, language=lang, position=started.position,

@@ -19,21 +19,24 @@ from storage.models import GenerationStatus
 
 
 async def open_picker(query: CallbackQuery, callback_data: MenuCb, state: FSMContext, lang: str,
-                      catalog: Catalog) -> None:
+                      catalog: Catalog, generations: GenerationService) -> None:
     await query.answer()
     await drafts.drop(state)  # a fresh start: nothing of an abandoned draft carries over
     job = JOB_ACTIONS[callback_data.action]
-    await screens.show(query, *screens.picker(lang, catalog, job, last=await screens.last_model(state, job)))
+    free = await screens.free_model_for(generations, query.from_user.id)
+    await screens.show(query, *screens.picker(lang, catalog, job, free=free,
+                                              last=await screens.last_model(state, job)))
 
 
 async def change_model(query: CallbackQuery, callback_data: FlowCb, state: FSMContext, lang: str,
-                       catalog: Catalog) -> None:
+                       catalog: Catalog, generations: GenerationService) -> None:
     draft = await drafts.current(state, callback_data.draft)
     await query.answer()
     spec = catalog.get(draft["model"])
     job = screens.draft_job(spec, draft)
+    free = await screens.free_model_for(generations, query.from_user.id)
     await screens.show(query, *screens.picker(lang, catalog, job, src=draft.get("src") or 0,
-                                              last=await screens.last_model(state, job)))
+                                              last=await screens.last_model(state, job), free=free))
 
 
 async def pick(query: CallbackQuery, callback_data: PickCb | JobPickCb, state: FSMContext, lang: str,
@@ -68,6 +71,8 @@ async def pick(query: CallbackQuery, callback_data: PickCb | JobPickCb, state: F
                                    prompt=prompt, photo=photo, src=src)
     job = JOB_OF_CODE.get(getattr(callback_data, "job", ""), spec.section)
     draft["job"] = job.value
+    # Shown on the card (the charge itself is decided by the database when Generate is tapped).
+    draft["free"] = await screens.free_model_for(generations, query.from_user.id) == spec.key
     remembered = (await state.get_data()).get("last_by_job") or {}
     await state.update_data(last_by_job={**remembered, job.value: spec.key})
     await state.set_state(Draft.options)

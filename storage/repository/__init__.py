@@ -15,6 +15,10 @@ Update inbox (storage/repository/_inbox.py)
     inbox_mark_handled, inbox_release, inbox_prune, inbox_unhandled
 Catalog overrides (storage/repository/_catalog.py)
     model_overrides, set_model_override (admins' /models: on/off and ⭐ price per model)
+Referrals, promo codes, daily free (storage/repository/_referrals.py)
+    referral_stats, inviter_for, create_promo, list_promos, get_promo, set_promo_active,
+    redeem_promo (once per user, never past max_uses), daily_free_left; register_user,
+    credit_purchase, reverse_purchase and start_generation call its hooks in their transactions
 Support and bans (storage/repository/_support.py)
     set_banned, add_support_message, support_for_forward, record_support_reply (once per
     admin message), support_messages_of
@@ -37,13 +41,21 @@ from storage.repository._catalog import CatalogRepository, ModelOverrideRow
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
+from storage.repository._referrals import (
+    Promo,
+    PromoError,
+    ReferralRepository,
+    ReferralStats,
+    ReferralTerms,
+    SignupRules,
+)
 from storage.repository._support import SupportRepository
 
 
-class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository,
-                 AssistRepository):
+class Repository(ReferralRepository, QueryRepository, InboxRepository, CatalogRepository,
+                 SupportRepository, AssistRepository):
     """See the module docstring for the method list."""
 
 
 __all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
-           "Repository"]
+           "Promo", "PromoError", "ReferralStats", "ReferralTerms", "Repository", "SignupRules"]

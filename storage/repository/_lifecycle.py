@@ -36,7 +36,7 @@ from storage.repository._base import (
     utcnow,
 )
 from storage.repository._money import IN_FLIGHT, MoneyRepository
-from storage.schema import credit_ledger, generations, users
+from storage.schema import credit_ledger, daily_free_uses, generations, users
 
 TRANSITION_FIELDS = frozenset({
     "task_id", "kie_state", "fail_code", "error", "result_urls", "stored_paths", "preview_url",
@@ -175,16 +175,20 @@ class LifecycleRepository(MoneyRepository):
         max_in_flight: int | None = None,
         deadline_at: datetime | None = None,
         now: datetime | None = None,
+        daily_free: int = 0,
     ) -> StartResult:
         """Charge and insert a queued generation in one transaction. A repeated request_key
         returns the existing row without charging again. The prompt is its own column; options
-        are the model's options (and the service's underscored keys), never the prompt."""
+        are the model's options (and the service's underscored keys), never the prompt.
+        `daily_free` > 0: the user's free generations a UTC day on this model; while one is left
+        today the generation costs nothing and takes it (returned if the generation fails)."""
         check_id("user_id", user_id)
         check_id("chat_id", chat_id)
         check_text("model_key", model_key, max_length=64)
         check_text("kind", kind, max_length=16)
         check_text("request_key", request_key, max_length=128)
         check_amount("cost", cost, allow_zero=True)
+        check_amount("daily_free", daily_free, allow_zero=True)
         if max_in_flight is not None:
             check_amount("max_in_flight", max_in_flight)
         if not isinstance(options, dict):
@@ -215,6 +219,10 @@ class LifecycleRepository(MoneyRepository):
                 )
                 if in_flight >= max_in_flight:
                     raise InFlightLimitError(max_in_flight)
+            free_slot = (await self._take_daily_free(conn, user_id, daily_free, now)
+                         if daily_free > 0 and cost > 0 else None)
+            if free_slot is not None:
+                cost = 0
             if cost > 0:
                 await self._debit(conn, user_id, cost)
             row = (
@@ -229,6 +237,8 @@ class LifecycleRepository(MoneyRepository):
                 )
             ).one()
             generation = generation_from(row)
+            if free_slot is not None:
+                await self._record_daily_free(conn, user_id, free_slot, generation.id, now)
             if cost > 0:
                 await conn.execute(
                     sa.insert(credit_ledger).values(
@@ -484,6 +494,9 @@ class LifecycleRepository(MoneyRepository):
         if row is None:
             return False
         user_id, cost = int(row.user_id), int(row.cost)
+        if cost == 0:  # a daily free use comes back with the failure
+            await conn.execute(sa.delete(daily_free_uses)
+                               .where(daily_free_uses.c.generation_id == generation_id))
         if cost > 0:
             spent = await conn.scalar(
                 sa.select(sa.func.count()).select_from(credit_ledger).where(

@@ -4,6 +4,7 @@ every exactly-once effect is guarded by a unique index (see storage/schema.py)."
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,6 +57,7 @@ class MoneyRepository(RepositoryBase):
         signup_bonus: int,
         start_payload: str | None = None,
         now: datetime | None = None,
+        signup_rules: Any = None,
     ) -> tuple[User, bool]:
         """Insert the user or refresh names and last_seen_at. The bonus is paid once per user
         ever (unique index); language is kept on refresh because the user may have chosen it.
@@ -68,7 +70,10 @@ class MoneyRepository(RepositoryBase):
         would change: a new user, other names, `blocked` to clear, a payload to keep, or a
         last_seen_at older than LAST_SEEN_RESOLUTION — or at once while the user has an
         undelivered generation: only the sends for those can meet a 403, and mark_unreachable
-        needs the exact time of the user's latest update to judge it."""
+        needs the exact time of the user's latest update to judge it.
+
+        A new user is tied to their inviter (a ref_ deep link) here, and `signup_rules`
+        (storage/repository/_referrals.py SignupRules) may withhold the bonus."""
         check_id("user_id", user_id)
         check_amount("signup_bonus", signup_bonus, allow_zero=True)
         if start_payload is not None:
@@ -98,8 +103,12 @@ class MoneyRepository(RepositoryBase):
                 if start_payload is not None:
                     values["start_payload"] = sa.func.coalesce(users.c.start_payload, start_payload)
                 await conn.execute(sa.update(users).where(users.c.id == user_id).values(**values))
-            elif signup_bonus > 0:
-                await self._credit(conn, user_id, signup_bonus, reason="signup_bonus", now=now)
+            else:
+                # (no bonus to pay: the rules are not consulted, so no day's cap is used up)
+                allowed = await self._on_signup(conn, user_id, start_payload,
+                                                signup_rules if signup_bonus > 0 else None, now)
+                if signup_bonus > 0 and allowed:
+                    await self._credit(conn, user_id, signup_bonus, reason="signup_bonus", now=now)
             return await self._user(conn, user_id), created
 
     async def get_user(self, user_id: int) -> User | None:
@@ -165,8 +174,11 @@ class MoneyRepository(RepositoryBase):
         credits: int,
         payload: str | None,
         now: datetime | None = None,
+        referral: Any = None,
     ) -> bool:
-        """Credit a Telegram Stars payment once per charge id; False when already credited."""
+        """Credit a Telegram Stars payment once per charge id; False when already credited.
+        In the same transaction: the referral bonuses and share under `referral`
+        (ReferralTerms), so they are paid exactly when the purchase is."""
         check_id("user_id", user_id)
         check_text("charge_id", charge_id, max_length=256)
         check_amount("stars", stars)
@@ -179,6 +191,7 @@ class MoneyRepository(RepositoryBase):
                     credits=credits, payload=payload, created_at=now)):
                 return False
             await self._credit(conn, user_id, credits, reason="purchase", charge_id=charge_id, now=now)
+            await self._on_purchase(conn, user_id, charge_id, credits, referral, now)
             return True
 
     async def reverse_purchase(
@@ -223,6 +236,7 @@ class MoneyRepository(RepositoryBase):
                     note=None if amount == payment.credits else f"partial: {amount} of {payment.credits}",
                 )
             )
+            await self._on_purchase_refund(conn, payment, now)
             row = (await conn.execute(sa.select(payments).where(payments.c.id == payment.id))).one()
             return payment_from(row)
 
@@ -328,6 +342,28 @@ class MoneyRepository(RepositoryBase):
                 .where(users.c.balance != total).order_by(users.c.id)
             )
             return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    # -- referral hooks (storage/repository/_referrals.py overrides them) ---------------------
+
+    async def _on_signup(self, conn: AsyncConnection, user_id: int, start_payload: str | None,
+                         rules: Any, now: datetime) -> bool:
+        return True
+
+    async def _on_purchase(self, conn: AsyncConnection, user_id: int, charge_id: str,
+                           credits: int, terms: Any, now: datetime) -> None:
+        return None
+
+    async def _on_purchase_refund(self, conn: AsyncConnection, payment: Payment,
+                                  now: datetime) -> None:
+        return None
+
+    async def _take_daily_free(self, conn: AsyncConnection, user_id: int, allowance: int,
+                               now: datetime) -> int | None:
+        return None
+
+    async def _record_daily_free(self, conn: AsyncConnection, user_id: int, slot: int,
+                                 generation_id: int, now: datetime) -> None:
+        return None
 
     # -- helpers shared with the lifecycle ---------------------------------------------------
 

@@ -199,7 +199,9 @@ class QueryRepository(LifecycleRepository):
                 "credits_spent": -by_reason.get("spend", 0),
                 "credits_refunded": by_reason.get("refund", 0),
                 "credits_purchase_refunded": -by_reason.get("purchase_refund", 0),
-                "credits_bonus": by_reason.get("signup_bonus", 0),
+                # Gifts: signup bonuses, referral bonuses and shares, promo codes.
+                "credits_bonus": sum(by_reason.get(r, 0) for r in (
+                    "signup_bonus", "referral_bonus", "referral_share", "promo")),
                 "credits_admin": by_reason.get("admin_adjust", 0),
                 "stars": int(stars),
                 "payments": int(count),

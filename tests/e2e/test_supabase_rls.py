@@ -1,4 +1,4 @@
-"""Supabase locked down (migration 0007, and the tables of 0008 and 0009 the same way): what
+"""Supabase locked down (migration 0007, and the tables of 0008, 0009 and 0014 the same way): what
 `kiebot migrate --sql` prints, pasted into a database that looks like Supabase, leaves nothing for
 the public anon key to read or list, while the bot's own connection (the tables' owner) goes on
 reading and writing.
@@ -24,7 +24,9 @@ from sqlalchemy.engine import make_url
 from tests.conftest import _admin_dsn, fresh_pg_database, require_tool
 
 TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox", "model_overrides",
-          "support_messages", "support_admin_messages")
+          "support_messages", "support_admin_messages",
+          # 0014: referrals, promo codes, daily counters and free uses
+          "referrals", "promo_codes", "promo_redemptions", "daily_counters", "daily_free_uses")
 
 SUPABASE_LIKE = [
     # Roles are cluster-wide: created only if missing, tolerating a concurrent creator.

@@ -95,7 +95,7 @@ async def test_help_lists_the_admin_commands_to_admins_only(harness, lang):
     await harness.send(admin, "/start")
     await harness.send(ann, "/start")
     assert texts(await harness.send(admin, "/help")) == [
-        tr(lang, "help") + "\n\n" + tr(lang, "help_admin")]
+        tr(lang, "help") + "\n\n" + tr(lang, "help_admin") + "\n" + tr(lang, "help_admin_promo")]
     assert texts(await harness.send(ann, "/help")) == [tr(lang, "help")]
     # The menu's Help button says the same.
     calls = await harness.press(admin, tr(lang, "btn_help"))

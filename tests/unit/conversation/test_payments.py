@@ -30,7 +30,9 @@ async def test_balance_shows_ledger_lines_and_the_packs(harness):
     lines = "\n".join([ledger_line(newest, tr("en", "reason_admin_adjust")),
                        ledger_line(oldest, tr("en", "reason_signup_bonus"))])
     assert texts(calls) == [tr("en", "balance", balance=SIGNUP_BONUS - 20, lines=lines)]
-    assert button_rows(calls[0].reply_markup) == [[tr("en", "btn_topup")], [tr("en", "btn_menu")]]
+    assert button_rows(calls[0].reply_markup) == [
+        [tr("en", "btn_topup")], [tr("en", "btn_invite"), tr("en", "btn_promo")],
+        [tr("en", "btn_menu")]]
 
     calls = await harness.press(ann, tr("en", "btn_topup"))
     [packs] = [c for c in calls if isinstance(c, SendMessage)]
