@@ -58,6 +58,8 @@ from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
+from bot.services.templates import TemplateService
+from bot.templates import load_templates
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
@@ -370,9 +372,12 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     from handlers.albums import AlbumCollector
 
     models = ModelAdmin(generations.repository, catalog)
+    templates = TemplateService(generations.repository, catalog,
+                                load_templates(settings.templates_file, catalog.models()))
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
-                            presenter=presenter, albums=albums or AlbumCollector(), models=models)
+                            presenter=presenter, albums=albums or AlbumCollector(), models=models,
+                            templates=templates)
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 

@@ -161,7 +161,7 @@ class GenerationService:
         source_generation_id: int | None = None, progress_message_id: int | None = None,
         free: bool = False, source_images: Sequence[SourceImage] = (),
         source_audio: SourceAudio | None = None, audio_seconds: float | None = None,
-        expected_cost: int | None = None,
+        expected_cost: int | None = None, price: int | None = None,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
         CatalogError subclasses or SourceImageError; nothing is charged when it raises.
@@ -171,7 +171,8 @@ class GenerationService:
         the prompt alone without them. `source_audio` feeds a model's audio input; its length
         (`audio_seconds`, else the recording's own `seconds`) prices per-audio-second models.
         `expected_cost` is the price the card showed: a different price now raises
-        PriceChangedError and charges nothing."""
+        PriceChangedError and charges nothing. `price` replaces the catalog's price (a photo
+        template's own ⭐, bot/services/templates.py)."""
         p = self.pipeline
         spec = self.catalog.get(model_key)
         if audio_seconds is None and source_audio is not None:
@@ -180,7 +181,8 @@ class GenerationService:
             self.catalog.check_enabled(model_key)  # no new orders: ModelDisabledError
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
-        cost = 0 if free else self.price(model_key, normalised, audio_seconds=audio_seconds)
+        cost = 0 if free else (price if price is not None else
+                               self.price(model_key, normalised, audio_seconds=audio_seconds))
         if expected_cost is not None and cost != expected_cost:
             # The price moved (an admin's /models) after the card showed it: charge nothing.
             raise PriceChangedError(shown=expected_cost, price=cost)

@@ -18,6 +18,8 @@ Catalog overrides (storage/repository/_catalog.py)
 Support and bans (storage/repository/_support.py)
     set_banned, add_support_message, support_for_forward, record_support_reply (once per
     admin message), support_messages_of
+Photo templates (storage/repository/_templates.py)
+    template_rows, set_template (admins' changes to a template), add_template (a new one, once)
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -35,11 +37,13 @@ from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, Callba
 from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
 from storage.repository._support import SupportRepository
+from storage.repository._templates import TemplateRepository, TemplateRow
 
 
-class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository):
+class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository,
+                 TemplateRepository):
     """See the module docstring for the method list."""
 
 
 __all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
-           "Repository"]
+           "Repository", "TemplateRow"]
