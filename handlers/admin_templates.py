@@ -33,7 +33,7 @@ def listing(lang: str, templates: TemplateService) -> list[str]:
     chunks, current = [], tr(lang, "tpl_adm_title")
     for t in templates.all():
         on = t.enabled and templates.catalog.sellable(t.model)
-        line = tr(lang, "tpl_adm_line", mark="✅" if on else "⛔", key=t.key, name=t.title(lang),
+        line = tr(lang, "tpl_adm_line", mark="✅" if on else "⛔", tpl=t.key, name=t.title(lang),
                   price=templates.price(t), model=t.model, photos=t.photos,
                   source=tr(lang, "tpl_adm_src_admin") if t.admin_made else "")
         if len(current) + len(line) + 1 > _CHUNK:
@@ -54,7 +54,7 @@ async def _run(action: str, key: str, rest: str, lang: str, templates: TemplateS
     words = rest.split(maxsplit=1)
     if action in ("on", "off") and not rest:
         t = await templates.set_enabled(key, action == "on", admin_id=admin_id)
-        return tr(lang, f"tpl_adm_{action}", key=key, name=t.title(lang))
+        return tr(lang, f"tpl_adm_{action}", tpl=key, name=t.title(lang))
     if action == "price" and len(words) == 1:
         value = words[0]
         if value.lower() == "reset":
@@ -63,7 +63,7 @@ async def _run(action: str, key: str, rest: str, lang: str, templates: TemplateS
             t = await templates.set_price(key, int(value), admin_id=admin_id)
         else:
             return tr(lang, "tpl_adm_bad_price", value=value, max=MAX_PRICE)
-        return tr(lang, "tpl_adm_priced", key=key, name=t.title(lang), price=templates.price(t))
+        return tr(lang, "tpl_adm_priced", tpl=key, name=t.title(lang), price=templates.price(t))
     if action in ("name", "desc") and len(words) == 2 and words[0] in ("en", "ru"):
         field = "name" if action == "name" else "description"
         t = await templates.set_text(key, field, words[0], words[1], admin_id=admin_id)
@@ -78,12 +78,12 @@ async def _run(action: str, key: str, rest: str, lang: str, templates: TemplateS
         if len(parts) == 3 and parts[1] in ("1", "2"):
             await templates.add(key, model=parts[0], photos=int(parts[1]), prompt=parts[2],
                                 admin_id=admin_id)
-            return tr(lang, "tpl_adm_added", key=key)
+            return tr(lang, "tpl_adm_added", tpl=key)
     return usage(lang)
 
 
 def _saved(lang: str, t: Template) -> str:
-    return tr(lang, "tpl_adm_saved", key=t.key, model=t.model, prompt=t.render_prompt())
+    return tr(lang, "tpl_adm_saved", tpl=t.key, model=t.model, prompt=t.render_prompt())
 
 
 async def templates_admin(message: Message, command: CommandObject, lang: str,
@@ -99,9 +99,9 @@ async def templates_admin(message: Message, command: CommandObject, lang: str,
     try:
         answer = await _run(action, key, rest, lang, templates, message.from_user.id)
     except UnknownTemplateError:
-        answer = tr(lang, "tpl_adm_unknown", key=key)
+        answer = tr(lang, "tpl_adm_unknown", tpl=key)
     except TemplateTakenError:
-        answer = tr(lang, "tpl_adm_taken", key=key)
+        answer = tr(lang, "tpl_adm_taken", tpl=key)
     except TemplateError as exc:
         # "database: key: field: problem" → "field: problem", the part an admin can act on.
         answer = tr(lang, "tpl_adm_invalid", problem=str(exc).split(": ", 2)[-1])

@@ -181,6 +181,12 @@ async def photo_in(message: Message, state: FSMContext, lang: str, bot: Bot, cat
         await message.answer(_question(lang, t, price, len(photos)),
                              reply_markup=keyboards.template_wait_kb(lang))
         return
+    if templates.price(t) != price:  # re-priced since Use: nothing downloaded, nothing charged
+        await _stop(state)
+        await message.answer(tr(lang, "tpl_price_changed", name=t.title(lang), old=price,
+                                new=templates.price(t)))
+        await send_card(bot, message.chat.id, lang, templates, _index_of(templates, t.key))
+        return
     sources = [await _download(bot, p) for p in photos]
     if None in sources:
         await _retry_photo(message, state, lang, t, pending, photos, tr(lang, "err_download"))
