@@ -11,6 +11,7 @@ carries the price it showed: a different price now is refused before any charge.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import aiohttp
 from aiogram import Bot, F, Router
@@ -73,8 +74,8 @@ async def send_card(bot: Bot, chat_id: int, lang: str, templates: TemplateServic
         except TelegramBadRequest:  # Telegram forgot the file: upload it again
             templates.file_ids.pop(name, None)
             name, data = templates.example(t)
-    sent = await bot.send_photo(chat_id, BufferedInputFile(data, filename=name), caption=caption,
-                                reply_markup=kb)
+    sent = await bot.send_photo(chat_id, BufferedInputFile(data, filename=Path(name).name),
+                                caption=caption, reply_markup=kb)
     if sent.photo:
         templates.file_ids[name] = sent.photo[-1].file_id
 

@@ -59,6 +59,7 @@ from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
 from bot.services.templates import TemplateService
+from bot.templates import DATA_FILE as TEMPLATES_DATA_FILE
 from bot.templates import load_templates
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
@@ -372,8 +373,10 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     from handlers.albums import AlbumCollector
 
     models = ModelAdmin(generations.repository, catalog)
+    templates_file = settings.templates_file or TEMPLATES_DATA_FILE
     templates = TemplateService(generations.repository, catalog,
-                                load_templates(settings.templates_file, catalog.models()))
+                                load_templates(templates_file, catalog.models()),
+                                examples=templates_file.parent / "examples")
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
                             presenter=presenter, albums=albums or AlbumCollector(), models=models,

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from bot.templates import EXAMPLES_DIR, Template, TemplateError, check_template
 from kie_client.catalog import Catalog
@@ -60,9 +61,13 @@ def _overlay(base: Template | None, row: TemplateRow) -> Template | None:
 
 class TemplateService:
     def __init__(self, repository: Repository, catalog: Catalog, base: Sequence[Template], *,
-                 monotonic=time.monotonic, refresh_seconds: float = REFRESH_SECONDS) -> None:
+                 examples: Path = EXAMPLES_DIR, monotonic=time.monotonic,
+                 refresh_seconds: float = REFRESH_SECONDS) -> None:
+        """`examples`: the folder of the data file's example pictures (TEMPLATES_FILE's own
+        examples/ beside it, or the packaged one)."""
         self.repository = repository
         self.catalog = catalog
+        self.examples = examples
         self._base = {t.key: t for t in base}
         self._current: dict[str, Template] = dict(self._base)
         self._monotonic = monotonic
@@ -77,8 +82,7 @@ class TemplateService:
         return {spec.key: spec for spec in self.catalog.models()}
 
     def _check(self, template: Template) -> Template:
-        examples = EXAMPLES_DIR
-        return check_template(template, self._specs(), examples=examples)
+        return check_template(template, self._specs(), examples=self.examples)
 
     async def refresh(self, *, force: bool = False) -> None:
         """Re-read admins' rows when they may be stale; a database hiccup keeps the last ones."""
@@ -129,11 +133,14 @@ class TemplateService:
         return self.catalog.price(template.model, options)
 
     def example(self, template: Template) -> tuple[str, bytes | None]:
-        """(name, bytes) of the card's picture, or (name, None) when Telegram's file_id is known."""
-        name = template.example or DEFAULT_EXAMPLE
+        """(name, bytes) of the card's picture, or (name, None) when Telegram's file_id is known
+        (`file_ids[name]`). A template without one (admin-made) shows the packaged default."""
+        path = (self.examples / template.example if template.example
+                else EXAMPLES_DIR / DEFAULT_EXAMPLE)
+        name = str(path)
         if name in self.file_ids:
             return name, None
-        return name, (EXAMPLES_DIR / name).read_bytes()
+        return name, path.read_bytes()
 
     # -- what admins do ---------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from testkit.stack import LocalStack
+
 from tests.e2e.conversation.conftest import (
     ADMIN_ID, balance, click, has_button, ledger, png_bytes, seen, wait_media)
 
@@ -269,3 +271,54 @@ async def test_non_admins_get_the_gallery_for_any_subcommand(webhook_stack):
     await ann.send_command("/templates", "off figurine_3d")
     await seen(ann, "Template 1 of 9")
     assert webhook_stack.app.repository and (await webhook_stack.app.repository.template_rows()) == []
+
+
+SHORT = {"en": ("Not enough ⭐: “Oil painting portrait” costs 12⭐, you have 4⭐", "💳 Top up"),
+         "ru": ("Не хватает ⭐: «Портрет маслом» стоит 12⭐, у вас 4⭐", "💳 Пополнить")}
+
+
+@LANGS
+async def test_short_balance_charges_nothing_and_asks_for_the_photo_again(tmp_path, lang):
+    async with LocalStack(tmp_path, webhook=True, telegram_options={"chat_burst": 30},
+                          settings={"SIGNUP_BONUS": "4"}) as stack:
+        text, topup = SHORT[lang]
+        t = T[lang]
+        ann = stack.telegram.user(8100, first_name="Ann", language_code=lang)
+        await _gallery(ann, lang)
+        await ann.tap("◀", message=_cards(ann)[-1])
+        await seen(ann, t["oil"])
+        await click(ann, "Use · 12⭐" if lang == "en" else "Использовать · 12⭐")
+        await ann.send_photo(png_bytes(64))
+        short = await seen(ann, text)
+        assert topup in short.buttons[0]
+        assert await ledger(stack, 8100) == [("signup_bonus", 4)] and not stack.kie.tasks
+
+
+async def test_an_operators_templates_file_with_its_own_examples(tmp_path):
+    from bot.templates import EXAMPLES_DIR
+
+    folder = tmp_path / "mine"
+    (folder / "examples").mkdir(parents=True)
+    (folder / "examples" / "cat.png").write_bytes((EXAMPLES_DIR / "sticker.png").read_bytes())
+    (folder / "templates.toml").write_text('''
+[[template]]
+key = "catify"
+name = { en = "Cat ears", ru = "Кошачьи ушки" }
+description = { en = "Adds cat ears", ru = "Добавляет кошачьи ушки" }
+model = "seedream_45_edit"
+price = 7
+example = "cat.png"
+prompt = "Add cute cat ears to {subject}"
+''', encoding="utf-8")
+    async with LocalStack(tmp_path / "stack", webhook=True, settings={
+            "SIGNUP_BONUS": "50", "TEMPLATES_FILE": str(folder / "templates.toml")}) as stack:
+        ann = stack.telegram.user(8200, first_name="Ann", language_code="en")
+        await ann.send_command("/templates")
+        card = await seen(ann, "Template 1 of 1")
+        assert "Cat ears" in card.text and card.buttons == [["Use · 7⭐"], ["🏠 Menu"]]
+        assert card.media[0].data == (EXAMPLES_DIR / "sticker.png").read_bytes()
+        await click(ann, "Use · 7⭐")
+        await ann.send_photo(png_bytes(64))
+        await wait_media(ann, 2)
+        assert _last_task(stack).input["prompt"] == "Add cute cat ears to the person in the photo"
+        assert await ledger(stack, 8200) == [("signup_bonus", 50), ("spend", -7)]
