@@ -322,3 +322,17 @@ prompt = "Add cute cat ears to {subject}"
         await wait_media(ann, 2)
         assert _last_task(stack).input["prompt"] == "Add cute cat ears to the person in the photo"
         assert await ledger(stack, 8200) == [("signup_bonus", 50), ("spend", -7)]
+
+
+async def test_a_model_switched_off_by_models_hides_its_templates(webhook_stack):
+    tg = webhook_stack.telegram
+    admin = tg.user(ADMIN_ID, first_name="Root", language_code="en")
+    ann = tg.user(8300, first_name="Ann", language_code="en")
+    card = await _gallery(ann, "en")
+    await admin.send_command("/models", "off nano_banana_2_edit")
+    await seen(admin, "is off")
+    answer = await ann.tap("Use · 10⭐", message=card)
+    assert answer.show_alert and answer.text.startswith("This template is no longer available")
+    fresh = await seen(ann, "Template 1 of 3")  # ghibli, headshot and oil portrait stay
+    assert "Anime / Ghibli style" in fresh.text
+    assert await balance(webhook_stack, 8300) == 50
