@@ -336,3 +336,16 @@ async def test_a_model_switched_off_by_models_hides_its_templates(webhook_stack)
     fresh = await seen(ann, "Template 1 of 3")  # ghibli, headshot and oil portrait stay
     assert "Anime / Ghibli style" in fresh.text
     assert await balance(webhook_stack, 8300) == 50
+
+
+async def test_two_photo_template_from_one_album(webhook_stack):
+    ann = webhook_stack.telegram.user(8400, first_name="Аня", language_code="ru")
+    await _gallery(ann, "ru")
+    await ann.tap("◀", message=_cards(ann)[-1])
+    await ann.tap("◀", message=await seen(ann, "Портрет маслом"))
+    await seen(ann, "Полароид с другом")
+    await click(ann, "Использовать · 12⭐")
+    await ann.send_album([png_bytes(48), png_bytes(40)])
+    await wait_media(ann, 2)
+    assert len(_last_task(webhook_stack).input["image_input"]) == 2
+    assert await ledger(webhook_stack, 8400) == [("signup_bonus", 50), ("spend", -12)]
