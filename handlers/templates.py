@@ -80,8 +80,12 @@ async def send_card(bot: Bot, chat_id: int, lang: str, templates: TemplateServic
         templates.file_ids[name] = sent.photo[-1].file_id
 
 
-async def templates_cmd(message: Message, state: FSMContext, lang: str, bot: Bot,
-                        templates: TemplateService) -> None:
+def _chat(query: CallbackQuery) -> int:
+    """The chat of a button (a private chat: the user's id when the message is too old to see)."""
+    return query.message.chat.id if query.message else query.from_user.id
+
+
+async def templates_cmd(message: Message, lang: str, bot: Bot, templates: TemplateService) -> None:
     await templates.refresh()
     await send_card(bot, message.chat.id, lang, templates)
 
@@ -89,7 +93,7 @@ async def templates_cmd(message: Message, state: FSMContext, lang: str, bot: Bot
 async def open_btn(query: CallbackQuery, lang: str, bot: Bot, templates: TemplateService) -> None:
     await query.answer()
     await templates.refresh()
-    await send_card(bot, query.message.chat.id, lang, templates)
+    await send_card(bot, _chat(query), lang, templates)
 
 
 async def page_btn(query: CallbackQuery, callback_data: TplCb, lang: str, bot: Bot,
@@ -98,7 +102,9 @@ async def page_btn(query: CallbackQuery, callback_data: TplCb, lang: str, bot: B
     another template's here, so the old card goes)."""
     await query.answer()
     await templates.refresh()
-    await send_card(bot, query.message.chat.id, lang, templates, callback_data.index)
+    await send_card(bot, _chat(query), lang, templates, callback_data.index)
+    if query.message is None:
+        return
     try:
         await query.message.delete()
     except TelegramAPIError:  # too old to delete: two cards stay, harmless
@@ -108,7 +114,7 @@ async def page_btn(query: CallbackQuery, callback_data: TplCb, lang: str, bot: B
 async def use_btn(query: CallbackQuery, callback_data: TplCb, state: FSMContext, lang: str,
                   bot: Bot, templates: TemplateService) -> None:
     await templates.refresh()
-    chat_id = query.message.chat.id
+    chat_id = _chat(query)
     t = templates.on_sale(callback_data.key)
     if t is None:  # switched off (or its model) since the card was sent
         await query.answer(tr(lang, "tpl_unavailable"), show_alert=True)
@@ -131,14 +137,19 @@ def _index_of(templates: TemplateService, key: str) -> int:
     return next((i for i, t in enumerate(templates.visible()) if t.key == key), 0)
 
 
-async def cancel_btn(query: CallbackQuery, state: FSMContext, lang: str,
+async def cancel_btn(query: CallbackQuery, state: FSMContext, lang: str, bot: Bot,
                      accounts: AccountService) -> None:
     await query.answer()
     if await state.get_state() == TemplateFlow.photo.state:
         await state.set_state(None)
         await state.update_data({PENDING: None})
     text, kb = screens.main_menu(lang, await accounts.balance(query.from_user.id))
-    await query.message.edit_text(tr(lang, "cancelled") + "\n\n" + text, reply_markup=kb)
+    await bot.send_message(_chat(query), tr(lang, "cancelled") + "\n\n" + text, reply_markup=kb)
+    if query.message is not None:
+        try:
+            await query.message.edit_reply_markup(reply_markup=None)  # the question is closed
+        except TelegramAPIError:
+            pass
 
 
 async def _download(bot: Bot, record: dict) -> SourceImage | None:
