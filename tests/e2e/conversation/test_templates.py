@@ -349,3 +349,21 @@ async def test_two_photo_template_from_one_album(webhook_stack):
     await wait_media(ann, 2)
     assert len(_last_task(webhook_stack).input["image_input"]) == 2
     assert await ledger(webhook_stack, 8400) == [("signup_bonus", 50), ("spend", -12)]
+
+
+FAKE_PICTURE = {"en": "This image can't be used", "ru": "Это изображение не подходит"}
+
+
+@LANGS
+async def test_a_file_that_only_claims_to_be_a_picture_gets_the_reason_and_the_question(webhook_stack, lang):
+    t = T[lang]
+    ann = webhook_stack.telegram.user(8500, first_name="Ann", language_code=lang)
+    await _gallery(ann, lang)
+    await click(ann, t["use10"])
+    await seen(ann, t["ask1"])
+    await ann.send_document(b"this is not a png at all", "me.png", "image/png")
+    reply = await seen(ann, FAKE_PICTURE[lang])
+    assert t["ask1"] in reply.text
+    await ann.send_photo(png_bytes(64))  # the same question still stands: a real photo works
+    await wait_media(ann, 2)
+    assert await ledger(webhook_stack, 8500) == [("signup_bonus", 50), ("spend", -10)]
