@@ -210,7 +210,7 @@ async def photo_in(message: Message, state: FSMContext, lang: str, bot: Bot, cat
             user_id=message.from_user.id, chat_id=chat_id, model_key=t.model, options=t.options(),
             prompt=t.render_prompt(), request_key=f"tpl:{chat_id}:{message.message_id}",
             source_images=sources, progress_message_id=status.message_id,
-            expected_cost=price, price=templates.price(t))
+            expected_cost=price, price=templates.price(t), label=f"✨ {t.title(lang)}")
     except InsufficientBalanceError as exc:
         await state.update_data({PENDING: {**pending, "photos": []}})
         await status.edit_text(tr(lang, "tpl_short", name=t.title(lang), cost=exc.cost,

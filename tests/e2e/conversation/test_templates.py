@@ -88,6 +88,8 @@ async def test_one_photo_template_with_wrong_input_first(webhook_stack, lang):
     await ann.send_photo(png_bytes(64))
     result = (await wait_media(ann, 2))[-1]
     assert result.media[0].kind == "photo"
+    # The caption names the template, not our long prompt.
+    assert result.text == f"Nano Banana 2 Edit · ✨ {t['figurine']}"
     assert await ledger(webhook_stack, 7200) == [("signup_bonus", 50), ("spend", -10)]
     task = _last_task(webhook_stack)
     assert task.model == "nano-banana-2"
