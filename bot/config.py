@@ -187,6 +187,26 @@ class Settings(BaseSettings):
     sentry_environment: str | None = Field(None, alias="SENTRY_ENVIRONMENT", max_length=64)
 
     # ---- issue 14: photo templates (templates) ----
+    # Photo templates (README "Photo templates"): the data file, checked against the catalog at
+    # start (one line naming file, template and field); unset = the packaged one.
+    templates_file: Path | None = Field(None, alias="TEMPLATES_FILE", validate_default=True)
+
+    @field_validator("templates_file")
+    @classmethod
+    def _templates_load(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        from bot.templates import TemplateError, load_templates  # plain data, as the catalog
+        from kie_client.catalog import CatalogError, load_catalog
+
+        try:
+            catalog_dir = info.data.get("catalog_dir")
+            specs = load_catalog(catalog_dir) if catalog_dir else None
+        except CatalogError:
+            return value  # CATALOG_DIR's own line says what is wrong
+        try:
+            load_templates(value, specs)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
     # ---- end templates ----
     # ---- issue 14: prompt helper (prompt_helper) ----
     # "✨ Improve" on the summary card: KIE's chat completions (same key) rewrite the prompt in

@@ -23,6 +23,7 @@ from bot.config import Settings
 from handlers import (
     admin,
     admin_models,
+    admin_templates,
     balance,
     errors,
     fallback,
@@ -36,6 +37,7 @@ from handlers import (
     results,
     selftest,
     start,
+    templates,
 )
 from handlers.menu import generate, models, options, prompt
 from handlers.middlewares import (
@@ -51,8 +53,8 @@ from handlers.filters import Magic
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy", "ref",
-            "promo")
+COMMANDS = ("start", "templates", "balance", "library", "lang", "help", "paysupport", "terms",
+            "privacy", "ref", "promo")
 ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest", "models", "ban",
                   "unban", "promo_new", "promos", "promo_off")
 
@@ -148,6 +150,8 @@ def setup_routers() -> Router:
         library.router(),
         admin.router(),
         admin_models.router(),
+        admin_templates.router(),  # /templates <subcommand>; before the gallery's /templates
+        templates.router(),  # its photo step before the draft's (menu/prompt)
         selftest.router(),
         models.router(),
         options.router(),

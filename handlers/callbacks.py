@@ -155,6 +155,21 @@ class SelfTestCb(CallbackData, prefix="st"):
 
 
 # ---- issue 14: photo templates (templates) ----
+class TplAction(StrEnum):
+    OPEN = "o"  # the main menu's button: the gallery from its first card
+    PAGE = "p"  # ◀ ▶: the card at `index` (wrapping around)
+    USE = "u"  # order template `key` at `price` (the price the button showed)
+    CANCEL = "x"  # stop waiting for the photo(s)
+
+
+class TplCb(CallbackData, prefix="tp"):
+    """A photo template button. Use names the template by key (a card outlives reordering) and
+    carries the price it showed, so a changed price is noticed before any charge."""
+
+    action: TplAction
+    index: Small = 0
+    key: str = ""
+    price: Small = 0
 # ---- end templates ----
 # ---- issue 14: prompt helper (prompt_helper) ----
 class AssistAction(StrEnum):

@@ -39,6 +39,8 @@ from handlers.callbacks import (
     RefAction,
     RefCb,
     SelfTestCb,
+    TplAction,
+    TplCb,
 )
 from handlers.texts import tr
 from kie_client.catalog import Job, ModelSpec, OptionSpec
@@ -89,14 +91,16 @@ def _gen(action: GenAction, generation_id: int) -> GenCb:
 
 @lru_cache(maxsize=8)
 def main_menu(lang: str) -> InlineKeyboardMarkup:
-    """The jobs a person has in mind (two per row), then balance, library and help."""
+    """The jobs a person has in mind (two per row), photo templates, then balance, library and
+    help."""
     kb = InlineKeyboardBuilder()
     for job in Job:
         kb.button(text=tr(lang, f"job_{job.value}"), callback_data=_menu(ACTION_OF_JOB[job]))
+    kb.button(text=tr(lang, "btn_templates"), callback_data=TplCb(action=TplAction.OPEN))
     kb.button(text=tr(lang, "btn_balance"), callback_data=_menu(MenuAction.BALANCE))
     kb.button(text=tr(lang, "btn_library"), callback_data=_menu(MenuAction.LIBRARY))
     kb.button(text=tr(lang, "btn_help"), callback_data=_menu(MenuAction.HELP))
-    kb.adjust(2, 2, 2, 2, 1)
+    kb.adjust(2, 2, 2, 1, 2, 1)
     return kb.as_markup()
 
 
@@ -271,6 +275,25 @@ def result_kb(lang: str, generation_id: int, *, is_image: bool) -> InlineKeyboar
 
 
 # ---- issue 14: photo templates (templates) ----
+def template_card_kb(lang: str, index: int, total: int, key: str, price: int) -> InlineKeyboardMarkup:
+    """◀ ▶ (wrapping; none with a single template), "Use · N⭐", Menu."""
+    kb = InlineKeyboardBuilder()
+    if total > 1:
+        kb.button(text="◀", callback_data=TplCb(action=TplAction.PAGE, index=(index - 1) % total))
+        kb.button(text="▶", callback_data=TplCb(action=TplAction.PAGE, index=(index + 1) % total))
+    kb.button(text=tr(lang, "tpl_use", price=price),
+              callback_data=TplCb(action=TplAction.USE, key=key, price=price))
+    kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
+    kb.adjust(*((2,) if total > 1 else ()), 1, 1)
+    return kb.as_markup()
+
+
+@lru_cache(maxsize=8)
+def template_wait_kb(lang: str) -> InlineKeyboardMarkup:
+    """Under the question for the photo(s): Cancel."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=TplCb(action=TplAction.CANCEL))
+    return kb.as_markup()
 # ---- end templates ----
 # ---- issue 14: prompt helper (prompt_helper) ----
 def with_assist_row(kb: InlineKeyboardMarkup, lang: str, d: int, spec: ModelSpec,

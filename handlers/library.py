@@ -6,7 +6,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.services.generation import GenerationService
+from bot.services.generation import LABEL_KEY, GenerationService
 from handlers import keyboards, screens
 from handlers.callbacks import GenAction, GenCb, LibCb, MenuAction, MenuCb
 from handlers.errors import StaleMenu
@@ -48,7 +48,7 @@ async def library_screen(lang: str, user_id: int, page: int, catalog: Catalog,
     first = page * PAGE_SIZE + 1
     lines = [tr(lang, "library_title", total=total, page=page + 1, pages=pages), ""]
     for n, g in enumerate(items, start=first):
-        prompt = g.prompt
+        prompt = (g.options or {}).get(LABEL_KEY) or g.prompt  # a photo template's name
         if len(prompt) > EXCERPT:
             prompt = prompt[: EXCERPT - 1] + "…"
         date = g.created_at.strftime("%d.%m.%Y %H:%M") if g.created_at else ""

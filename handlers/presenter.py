@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.presenter import CAPTION_LIMIT, TEXT_LIMIT, Rendered, trim
+from bot.services.generation import LABEL_KEY
 from handlers import keyboards
 from handlers.failures import failure_text
 from handlers.texts import tr
@@ -44,7 +45,7 @@ class ConversationPresenter:
             key = f"st_{status}" if f"st_{status}" in _STATUS_LINES else "st_generating"
             head = tr(language, key, name=name, elapsed=elapsed)
         lines = [head]
-        prompt = generation.prompt
+        prompt = (generation.options or {}).get(LABEL_KEY) or generation.prompt  # a template's name
         if prompt:
             lines.append(tr(language, "st_prompt", prompt=trim(prompt, _PROMPT_IN_STATUS)))
         markup = None
@@ -54,7 +55,7 @@ class ConversationPresenter:
         return Rendered(trim("\n".join(lines), TEXT_LIMIT), markup)
 
     def result_caption(self, generation: Generation, *, language: str | None) -> str:
-        prompt = generation.prompt
+        prompt = (generation.options or {}).get(LABEL_KEY) or generation.prompt
         if not prompt:
             return trim(self._name(generation), CAPTION_LIMIT)
         return trim(tr(language, "caption", name=self._name(generation), prompt=prompt), CAPTION_LIMIT)

@@ -61,6 +61,9 @@ from bot.services.accounts import AccountService, PaymentResult
 from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
 from bot.services.prompt_helper import PromptHelper
+from bot.services.templates import TemplateService
+from bot.templates import DATA_FILE as TEMPLATES_DATA_FILE
+from bot.templates import load_templates
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
 from bot.services.reconcile import PaymentReconciler
@@ -379,10 +382,14 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     terms = accounts.referral or ReferralTerms()
     referrals = ReferralService(generations.repository, bonus=terms.bonus,
                                 share_percent=terms.share_percent)
+    templates_file = settings.templates_file or TEMPLATES_DATA_FILE
+    templates = TemplateService(generations.repository, catalog,
+                                load_templates(templates_file, catalog.models()),
+                                examples=templates_file.parent / "examples")
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
                             presenter=presenter, albums=albums or AlbumCollector(), models=models,
-                            prompt_helper=prompt_helper, referrals=referrals)
+                            prompt_helper=prompt_helper, referrals=referrals, templates=templates)
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 

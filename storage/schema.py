@@ -213,6 +213,28 @@ support_admin_messages = sa.Table(
 
 
 # ---- issue 14: photo templates (templates) ----
+# Admins' photo templates (/templates in chat): a row either changes a template of the data file
+# (bot/templates/data/templates.toml; NULL = as in the file) or, for a key the file lacks, is a
+# whole template an admin made (model and prompt set). Keyed by the template key.
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("model_key", sa.String(64)),
+    sa.Column("name_en", sa.String(64)),
+    sa.Column("name_ru", sa.String(64)),
+    sa.Column("description_en", sa.Text),
+    sa.Column("description_ru", sa.Text),
+    sa.Column("prompt", sa.Text),
+    sa.Column("photos", sa.SmallInteger),
+    sa.Column("ratio", sa.String(16)),
+    sa.Column("price", sa.Integer),
+    sa.Column("enabled", sa.Boolean),
+    sa.Column("updated_by", sa.BigInteger),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("price IS NULL OR price >= 0", name="ck_templates_price"),
+    sa.CheckConstraint("photos IS NULL OR photos IN (1, 2)", name="ck_templates_photos"),
+)
 # ---- end templates ----
 # ---- issue 14: prompt helper (prompt_helper) ----
 # ---- end prompt_helper ----

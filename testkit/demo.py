@@ -2,7 +2,8 @@
 
 Plays /start → Seedream 4.5 at 16:9 → Bytedance V1 Pro with a photo → a Stars top-up → an edit
 from an album of two photos (Nano Banana 2 Edit) → a Veo 3.1 Lite video from the prompt alone
-(one entry for text and photos) → /library, prints the chat as the user saw it, saves received media into ./demo-output and exits 0
+(one entry for text and photos) → /library → a photo template (✨ Templates: the gallery's first
+card, Use, one photo), prints the chat as the user saw it, saves received media into ./demo-output and exits 0
 only if every step produced what it should (each step waits for its evidence and checks it).
 """
 
@@ -112,6 +113,26 @@ async def album_edit(s: Script) -> int:
     return price
 
 
+async def template_run(s: Script) -> int:
+    """The gallery's first template on one photo; returns its price."""
+    templates = s.stack.app.dispatcher["templates"]
+    first = templates.visible()[0]
+    price = templates.price(first)
+    await s.command("/start")
+    await s.see("Pick a section")
+    await s.tap("✨ Templates")
+    await s.media(5, "photo")  # the card, with its example picture
+    await s.tap(f"Use · {price}⭐")
+    await s.see("send one photo" if first.photos == 1 else "send the first photo")
+    s.echo("  Ann │ [photo]")
+    await s.user.send_photo(demo_photo(200, 240))
+    await s.media(6, "photo")
+    task = list(s.stack.kie.tasks.values())[-1]
+    if task.input.get("prompt") != first.render_prompt():
+        raise DemoFailed("the template's prompt did not reach KIE")
+    return price
+
+
 async def play(s: Script) -> None:
     user = s.user
     await s.command("/start")
@@ -187,6 +208,9 @@ async def play(s: Script) -> None:
     page = await s.see("Your library: 4")
     if "Seedream 4.5" not in page.text or "Veo 3.1 Lite" not in page.text:
         raise DemoFailed("the library does not list the generations")
+
+    template_price = await template_run(s)
+    await s.balance_is(62 - spent - veo_price - template_price)
     problems = await s.stack.app.repository.ledger_check()
     if problems:
         raise DemoFailed(f"ledger check failed: {problems}")

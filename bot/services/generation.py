@@ -41,6 +41,7 @@ from bot.services.pipeline.failures import StageFailures
 from bot.services.pipeline.submit import Submitter
 
 __all__ = [
+    "LABEL_KEY",
     "CallbackOutcome",
     "GenerationService",
     "PriceChangedError",
@@ -57,6 +58,10 @@ log = logging.getLogger("bot.pipeline")
 # handlers take a user's recording (voice message or audio file) as a model's audio input.
 PROVIDER_APIS = ("market", "veo")
 AUDIO_INPUT = True
+
+# What the chat shows instead of the prompt when set (a photo template's name: its prompt is
+# long and ours, not the user's): an underscored option, never sent to KIE.
+LABEL_KEY = "_label"
 
 # While rows of a pass are in flight, look for newly due rows this often (when none finished).
 REFILL_SECONDS = 0.25
@@ -188,7 +193,7 @@ class GenerationService:
         source_generation_id: int | None = None, progress_message_id: int | None = None,
         free: bool = False, source_images: Sequence[SourceImage] = (),
         source_audio: SourceAudio | None = None, audio_seconds: float | None = None,
-        expected_cost: int | None = None,
+        expected_cost: int | None = None, price: int | None = None, label: str | None = None,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
         CatalogError subclasses or SourceImageError; nothing is charged when it raises.
@@ -198,7 +203,8 @@ class GenerationService:
         the prompt alone without them. `source_audio` feeds a model's audio input; its length
         (`audio_seconds`, else the recording's own `seconds`) prices per-audio-second models.
         `expected_cost` is the price the card showed: a different price now raises
-        PriceChangedError and charges nothing."""
+        PriceChangedError and charges nothing. `price` replaces the catalog's price and `label`
+        is shown instead of the prompt (a photo template's ⭐ and name, bot/services/templates.py)."""
         p = self.pipeline
         spec = self.catalog.get(model_key)
         if audio_seconds is None and source_audio is not None:
@@ -207,12 +213,15 @@ class GenerationService:
             self.catalog.check_enabled(model_key)  # no new orders: ModelDisabledError
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
-        cost = 0 if free else self.price(model_key, normalised, audio_seconds=audio_seconds)
+        cost = 0 if free else (price if price is not None else
+                               self.price(model_key, normalised, audio_seconds=audio_seconds))
         if expected_cost is not None and cost != expected_cost:
             # The price moved (an admin's /models) after the card showed it: charge nothing.
             raise PriceChangedError(shown=expected_cost, price=cost)
         stored_options: dict = dict(normalised)
         stored_options[MEDIA_TOKEN_KEY] = new_token()
+        if label:
+            stored_options[LABEL_KEY] = label[:64]
 
         if spec.api != DEFAULT_API:
             stored_options[API_KEY] = spec.api

@@ -11,7 +11,7 @@ On Postgres every new table gets row-level security with no policy and Supabase'
 lose their grants (as 0007 asks of every new table); none of them has a sequence.
 
 Revision ID: 0014_referrals_promo
-Revises: 0010_ledger_reasons
+Revises: 0011_templates
 Create Date: 2026-12-02
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_referrals_promo"
-down_revision = "0010_ledger_reasons"
+down_revision = "0011_templates"
 branch_labels = None
 depends_on = None
 

@@ -24,6 +24,8 @@ Support and bans (storage/repository/_support.py)
     admin message), support_messages_of
 Prompt helper (storage/repository/_assist.py)
     assist_charge (once per press key), assist_refund (once, what that key was charged)
+Photo templates (storage/repository/_templates.py)
+    template_rows, set_template (admins' changes to a template), add_template (a new one, once)
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -50,12 +52,14 @@ from storage.repository._referrals import (
     SignupRules,
 )
 from storage.repository._support import SupportRepository
+from storage.repository._templates import TemplateRepository, TemplateRow
 
 
 class Repository(ReferralRepository, QueryRepository, InboxRepository, CatalogRepository,
-                 SupportRepository, AssistRepository):
+                 SupportRepository, AssistRepository, TemplateRepository):
     """See the module docstring for the method list."""
 
 
 __all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
-           "Promo", "PromoError", "ReferralStats", "ReferralTerms", "Repository", "SignupRules"]
+           "Promo", "PromoError", "ReferralStats", "ReferralTerms", "Repository", "SignupRules",
+           "TemplateRow"]

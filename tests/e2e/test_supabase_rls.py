@@ -1,4 +1,4 @@
-"""Supabase locked down (migration 0007, and the tables of 0008, 0009 and 0014 the same way): what
+"""Supabase locked down (migration 0007, and the tables of 0008, 0009, 0011 and 0014 the same way): what
 `kiebot migrate --sql` prints, pasted into a database that looks like Supabase, leaves nothing for
 the public anon key to read or list, while the bot's own connection (the tables' owner) goes on
 reading and writing.
@@ -25,6 +25,8 @@ from tests.conftest import _admin_dsn, fresh_pg_database, require_tool
 
 TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox", "model_overrides",
           "support_messages", "support_admin_messages",
+          # 0011: photo templates
+          "templates",
           # 0014: referrals, promo codes, daily counters and free uses
           "referrals", "promo_codes", "promo_redemptions", "daily_counters", "daily_free_uses")
 
@@ -72,7 +74,7 @@ def _migrate_sql() -> str:
                           capture_output=True, text=True, timeout=120,
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert proc.returncode == 0, proc.stderr
-    assert "0007_supabase_rls" in proc.stdout and "0009_support" in proc.stdout
+    assert "0007_supabase_rls" in proc.stdout and "0009_support" in proc.stdout and "0011_templates" in proc.stdout
     return proc.stdout
 
 

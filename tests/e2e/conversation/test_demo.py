@@ -17,7 +17,10 @@ async def test_demo_plays_every_step_and_saves_media(tmp_path):
     lite = Catalog().from_price("veo31_lite")
     assert f"Ann │ taps [Veo 3.1 Lite · {lite}⭐]" in out and "Nano Banana 2 Edit" in out
     saved = sorted(p.name for p in (tmp_path / "demo-output").iterdir())
-    assert saved == ["01_photo.png", "02_video.mp4", "03_photo.png", "04_video.mp4"]
+    assert "Ann │ taps [✨ Templates]" in out and "Ann │ taps [Use · 10⭐]" in out
+    assert "3D figurine" in out
+    assert saved == ["01_photo.png", "02_video.mp4", "03_photo.png", "04_video.mp4",
+                     "05_photo.png", "06_photo.png"]  # 05: the template's example card
     assert (tmp_path / "demo-output" / "01_photo.png").read_bytes().startswith(b"\x89PNG")
 
 

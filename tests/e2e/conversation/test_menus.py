@@ -74,6 +74,8 @@ async def test_commands_are_registered_in_both_languages(webhook_stack):
     assert {"command": "start", "description": "Главное меню"} in by_lang["ru"]
     assert [c["command"] for c in by_lang[None]] == [c["command"] for c in by_lang["ru"]]
     assert "credit" not in [c["command"] for c in by_lang[None]]
+    assert {"command": "templates", "description": "Photo templates"} in by_lang[None]
+    assert {"command": "templates", "description": "Фото-шаблоны"} in by_lang["ru"]
     # The admin's own chat has a menu with the admin commands as well.
     admin = {c.params.get("language_code"): c.params["commands"] for c in calls
              if c.params.get("scope", {}).get("type") == "chat"

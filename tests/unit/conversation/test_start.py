@@ -15,6 +15,7 @@ def menu_rows(lang: str) -> list[list[str]]:
     return [[tr(lang, "job_create_image"), tr(lang, "job_edit_photo")],
             [tr(lang, "job_animate_photo"), tr(lang, "job_text_to_video")],
             [tr(lang, "job_talking_photo"), tr(lang, "job_tools")],
+            [tr(lang, "btn_templates")],
             [tr(lang, "btn_balance"), tr(lang, "btn_library")],
             [tr(lang, "btn_help")]]
 
