@@ -10,7 +10,8 @@ from bot.presenter import CAPTION_LIMIT, TEXT_LIMIT, Rendered, trim
 from handlers import keyboards
 from handlers.failures import failure_text
 from handlers.texts import tr
-from kie_client.catalog import Kind
+from bot.services.followups import FollowupOffers
+from kie_client.catalog import Catalog, Kind
 from storage.models import Generation, GenerationStatus
 
 _PROMPT_IN_STATUS = 300
@@ -27,8 +28,10 @@ def _elapsed(seconds: float) -> str:
 class ConversationPresenter:
     """Implements bot.presenter.Presenter. `names` maps model keys to display names."""
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    def __init__(self, names: Mapping[str, str] | None = None,
+                 followups: FollowupOffers | None = None) -> None:
         self._names = dict(names or {})
+        self._followups = followups  # None: the plain Again / Original / Animate buttons
 
     def _name(self, generation: Generation) -> str:
         return self._names.get(generation.model_key, generation.model_key)
@@ -61,9 +64,20 @@ class ConversationPresenter:
 
     def result_markup(self, generation: Generation, *,
                       language: str | None) -> InlineKeyboardMarkup:
+        if self._followups is not None:
+            return self.followup_markup(generation, language=language)
         return keyboards.result_kb(
             language or "en", generation.id, is_image=generation.kind == Kind.IMAGE
         )
+
+    def followup_markup(self, generation: Generation, *, language: str | None,
+                        variants: tuple[int, ...] = ()) -> InlineKeyboardMarkup:
+        """Every follow-up on sale for this result, priced by the live catalog."""
+        menu = self._followups or FollowupOffers(Catalog())
+        return keyboards.followup_kb(
+            language or "en", generation.id, again_price=menu.again_price(generation),
+            animate_price=menu.animate_price(generation), offers=tuple(menu.offers(generation)),
+            variants=variants)
 
     def failure(self, generation: Generation, *, language: str | None) -> Rendered:
         reason = (failure_text(language, generation.error, generation.fail_code)

@@ -306,6 +306,20 @@ TEXTS.update({
     # ---- issue 14: prompt helper (prompt_helper) ----
     # ---- end prompt_helper ----
     # ---- issue 14: follow-ups and variants (followups) ----
+    "fu_btn_again": "🔁 Ещё раз · {price}⭐",
+    "fu_btn_animate": "🎬 Оживить · от {price}⭐",
+    "fu_btn_edit": "✏️ Изменить · {price}⭐",
+    "fu_btn_upscale": "⬆️ Увеличить · {price}⭐",
+    "fu_btn_remove_bg": "✂️ Убрать фон · {price}⭐",
+    "fu_btn_better": "💎 Переделать в {name} · {price}⭐",
+    "fu_starting": "⏳ {name} для вашего результата №{id} · {price}⭐",
+    "fu_short": "Не хватает ⭐: стоимость {cost}⭐, у вас {balance}⭐. Пополните баланс и нажмите кнопку под результатом ещё раз.",
+    "fu_source_gone": "Эта картинка больше не хранится, её нельзя использовать. Ничего не списано.",
+    "fu_edit_ask": "✏️ Меняем ваш результат №{id} в {name}. Опишите изменение, например «сделай ночь», «добавь красную шляпу».",
+    "label_variants": "Варианты",
+    "var_note": "🖼 {n} вариант(а) от {name}. Кнопки ниже — для варианта 1; нажмите номер, чтобы открыть другой с его кнопками.",
+    "var_note_partial": "🖼 Готово {made} из {n} вариантов от {name}; за {failed} неудавшихся возвращено {cost}⭐. Кнопки ниже — для варианта 1; нажмите номер, чтобы открыть другой.",
+    "var_failed_all": "😔 {name}: не удалось сделать ни одного из {n} вариантов ({reason}). Возвращено {cost}⭐.",
     # ---- end followups ----
     # ---- issue 14: referrals, promo codes, daily free (referrals) ----
     # ---- end referrals ----

@@ -1,0 +1,169 @@
+"""One-tap follow-ups under a result, through the real app, the fake Telegram and the KIE
+emulator: each runs on OUR stored copy (what KIE received is the bytes of our stored result),
+is charged once under triple and concurrent taps, and is refunded once when KIE fails it; Edit
+this makes the result the edit model's source; a stale or foreign button is "expired"."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.e2e.conversation.conftest import (
+    balance,
+    click,
+    ledger,
+    seen,
+    start_image_flow,
+    wait_media,
+)
+
+T = {
+    "en": {"upscale": "⬆️ Upscale · 10⭐", "remove_bg": "✂️ Remove background · 2⭐",
+           "better": "💎 Redo in Nano Banana Pro · 18⭐", "edit": "✏️ Edit this · 8⭐",
+           "again": "🔁 Again · 8⭐", "original": "📎 Original file", "animate": "🎬 Animate · from",
+           "refunded": "Refunded to your balance: 18⭐", "describe": "Describe the change",
+           "source": "Source: your result #", "generate": "Generate · 8⭐",
+           "expired": "This menu has expired", "already": "Already started"},
+    "ru": {"upscale": "⬆️ Увеличить · 10⭐", "remove_bg": "✂️ Убрать фон · 2⭐",
+           "better": "💎 Переделать в Nano Banana Pro · 18⭐", "edit": "✏️ Изменить · 8⭐",
+           "again": "🔁 Ещё раз · 8⭐", "original": "📎 Исходный файл", "animate": "🎬 Оживить · от",
+           "refunded": "На баланс возвращено 18⭐", "describe": "Опишите изменение",
+           "source": "Исходник: ваш результат №", "generate": "Сгенерировать · 8⭐",
+           "expired": "Это меню устарело", "already": "Генерация уже запущена"},
+}
+
+
+async def _first_result(stack, user, lang):
+    generate = await start_image_flow(user, lang, "a red fox in snow")
+    await click(user, generate)
+    [result] = await wait_media(user, 1)
+    [g], _ = await stack.app.generations.library(user_id=user.id, page=0, page_size=5)
+    return result, g
+
+
+def _uploaded_for(stack, model: str) -> list[bytes]:
+    """The bytes KIE received as the input of every task of `model` (through its upload host)."""
+    found = []
+    for task in stack.kie.tasks.values():
+        if task.model != model:
+            continue
+        for value in task.input.values():
+            for url in value if isinstance(value, list) else [value]:
+                if isinstance(url, str) and "/files/" in url:
+                    found.append(stack.kie.uploads[url.split("/files/", 1)[1]].data)
+    return found
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_result_shows_every_follow_up_with_its_price(webhook_stack, lang):
+    t = T[lang]
+    ann = webhook_stack.telegram.user(7100, first_name="Ann", language_code=lang)
+    result, _ = await _first_result(webhook_stack, ann, lang)
+    rows = result.buttons
+    assert rows[0] == [t["again"], t["original"]]
+    assert rows[1][0] == t["edit"] and rows[1][1].startswith(t["animate"])
+    assert rows[2] == [t["upscale"], t["remove_bg"]] and rows[3] == [t["better"]]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_upscale_triple_tap_charges_once_and_runs_on_our_stored_copy(webhook_stack, lang):
+    t = T[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7200, first_name="Ann", language_code=lang)
+    result, first = await _first_result(stack, ann, lang)
+    answers = await asyncio.gather(*(ann.tap(t["upscale"], result) for _ in range(3)))
+    assert all(a.answered for a in answers)
+    assert sum(1 for a in answers if a.text and t["already"] in a.text) == 2
+    upscaled = (await wait_media(ann, 2))[-1]
+    await ann.tap(t["upscale"], result)  # a fourth, later tap: still the same row
+    await stack.settle()
+    assert len([e for e in ann.transcript if e.from_bot and e.media]) == 2
+    assert await ledger(stack, 7200) == [("signup_bonus", 50), ("spend", -8), ("spend", -10)]
+    # KIE got one task, whose input is our stored copy of the result (uploaded by us), never
+    # KIE's own result URL.
+    ours = await stack.app.generations.pipeline.media.read(first.stored_paths[0])
+    assert [t_.model for t_ in stack.kie.tasks.values()].count("topaz/image-upscale") == 1
+    assert _uploaded_for(stack, "topaz/image-upscale") == [ours]
+    assert not any(first.result_urls[0] == v for task in stack.kie.tasks.values()
+                   for v in task.input.values())
+    # The upscaled picture has follow-ups of its own (no Upscale of an upscale).
+    flat = [b for row in upscaled.buttons for b in row]
+    assert t["remove_bg"] in flat and t["upscale"] not in flat
+    assert await stack.app.repository.ledger_check() == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_better_model_failure_refunds_once_and_retaps_do_not_charge(webhook_stack, lang):
+    t = T[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7300, first_name="Ann", language_code=lang)
+    result, first = await _first_result(stack, ann, lang)
+    stack.kie.faults.fail_models = {"nano-banana-pro"}
+    await ann.tap(t["better"], result)
+    await seen(ann, t["refunded"])
+    for _ in range(3):  # after the failure: the key is used, nothing is charged or run again
+        await ann.tap(t["better"], result)
+    await stack.settle()
+    assert await ledger(stack, 7300) == [("signup_bonus", 50), ("spend", -8), ("spend", -18),
+                                         ("refund", 18)]
+    assert await balance(stack, 7300) == 42 and await stack.app.repository.ledger_check() == []
+    tasks = [task for task in stack.kie.tasks.values() if task.model == "nano-banana-pro"]
+    assert len(tasks) == 1
+    # Same request on the stronger model: the prompt and the options both models have.
+    assert tasks[0].input["prompt"] == "a red fox in snow"
+    assert tasks[0].input["aspect_ratio"] == "16:9"
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_edit_this_makes_the_result_the_edit_models_source(webhook_stack, lang):
+    t = T[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7400, first_name="Ann", language_code=lang)
+    result, first = await _first_result(stack, ann, lang)
+    await ann.tap(t["edit"], result)
+    await seen(ann, t["describe"])
+    await ann.send_text("make it night")
+    card = await seen(ann, t["source"])
+    assert f"#{first.id}" in card.text or f"№{first.id}" in card.text
+    await asyncio.gather(ann.tap(t["generate"], card), ann.tap(t["generate"], card))
+    edited = (await wait_media(ann, 2))[-1]
+    await stack.settle()
+    assert len([e for e in ann.transcript if e.from_bot and e.media]) == 2
+    assert await ledger(stack, 7400) == [("signup_bonus", 50), ("spend", -8), ("spend", -8)]
+    ours = await stack.app.generations.pipeline.media.read(first.stored_paths[0])
+    assert _uploaded_for(stack, "seedream/4.5-edit") == [ours]
+    assert "make it night" in edited.text
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_foreign_or_forged_follow_up_is_expired(webhook_stack, lang):
+    t = T[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7500, first_name="Ann", language_code=lang)
+    bob = stack.telegram.user(7501, first_name="Bob", language_code=lang)
+    _, first = await _first_result(stack, ann, lang)
+    await bob.send_command("/start")
+    menu = await bob.wait_for_message(lambda m: m.buttons)
+    for data in (f"fu:up:{first.id}", "fu:zz:1", f"fu:bt:{2**63}"):
+        record = _forge(bob, menu, data)
+        await stack.telegram.notifier.wait_for(lambda: record.answer is not None, 20, "answer")
+        assert t["expired"] in (record.answer or {}).get("text", "")
+    await stack.settle()
+    assert await ledger(stack, 7501) == [("signup_bonus", 50)]
+    assert await ledger(stack, 7500) == [("signup_bonus", 50), ("spend", -8)]
+
+
+def _forge(user, message, data: str):
+    """A callback query with data no button of this chat carries (a forged or foreign one)."""
+    from testkit.telegram.state import CallbackQueryRecord
+
+    fake = user.fake
+    stored = next(s for s in reversed(user.chat.live()) if s.message_id == message.message_id)
+    record = CallbackQueryRecord(fake.new_id(), user.id, user.id, stored.message_id, data,
+                                 fake.clock())
+    fake.callback_queries[record.id] = record
+    fake.emit({"callback_query": {"id": record.id, "from": user.info.as_user(),
+                                  "message": dict(stored.message),
+                                  "chat_instance": str(-user.id * 7919), "data": data}})
+    return record
