@@ -1,4 +1,4 @@
-"""Follow-up buttons under a delivered image (bot/services/followups.py): Edit this opens the
+"""Follow-up buttons under a delivered image, and the card's "Variants" row (bot/services/followups.py): Edit this opens the
 edit model's draft with the result as its only source; Upscale, Remove background and Redo with
 a better model start at once, charged once per (result, action) however often they are tapped.
 A button of another user's result, of a result no longer stored, or of a follow-up no longer on
@@ -14,11 +14,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.presenter import Presenter
+from bot.services.accounts import AccountService
 from bot.services.followups import FollowAction, FollowupService, StaleFollowupError
 from bot.services.generation import PriceChangedError, SourceImageError
 from handlers import draft as drafts
 from handlers import keyboards, screens
-from handlers.callbacks import FollowCb
+from handlers.callbacks import FollowCb, VariantsCb
 from handlers.errors import StaleMenu
 from handlers.failures import catalog_text
 from handlers.states import Draft
@@ -114,8 +115,22 @@ async def _delete(bot: Bot, chat_id: int, message_id: int) -> None:
         log.info("duplicate follow-up card not deleted")
 
 
+async def variants(query: CallbackQuery, callback_data: VariantsCb, state: FSMContext, lang: str,
+                   catalog: Catalog, accounts: AccountService) -> None:
+    """The card's "Variants: 1 2 3 4": the card again with the price × N on Generate."""
+    draft = await drafts.current(state, callback_data.draft)
+    if not keyboards.offers_variants(catalog.get(draft["model"])):
+        raise StaleMenu()
+    draft["variants"] = callback_data.n
+    await query.answer()
+    balance = await accounts.balance(query.from_user.id)
+    await screens.show(query, *screens.card(lang, catalog, draft, balance))
+    await drafts.save(state, draft)
+
+
 def router() -> Router:
     r = Router(name="followups")
+    r.callback_query.register(variants, VariantsCb.filter())
     r.callback_query.register(edit_this, FollowCb.filter(F.action == FollowAction.EDIT))
     r.callback_query.register(one_tap, FollowCb.filter(F.action != FollowAction.EDIT))
     return r

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.services.accounts import Pack
@@ -320,10 +320,23 @@ def followup_kb(lang: str, generation_id: int, *, again_price: int | None,
     return kb.as_markup()
 
 
-def variants_row(lang: str, d: int, chosen: int, allowed: int) -> list[tuple[str, VariantsCb]]:
-    """The card's "Variants: 1 2 3 4" buttons (the chosen one marked)."""
-    return [(("✅ " if n == chosen else "") + (f"{tr(lang, 'label_variants')}: {n}" if n == 1 else str(n)),
-             VariantsCb(draft=d, n=n)) for n in range(1, allowed + 1)]
+MAX_VARIANTS = 4
+
+
+def offers_variants(spec: ModelSpec) -> bool:
+    """Image models that take a prompt make 1–4 variants; tools and videos make one."""
+    return spec.kind == "image" and spec.prompt
+
+
+def with_variants(markup: InlineKeyboardMarkup, lang: str, d: int,
+                  chosen: int) -> InlineKeyboardMarkup:
+    """The card's keyboard with a "Variants: 1 2 3 4" row under Generate (and Top up), above
+    the edit buttons (a new markup: `markup` may be a cached one, never changed)."""
+    row = [InlineKeyboardButton(
+        text=("✅ " if n == chosen else "") + (f"{tr(lang, 'label_variants')}: {n}" if n == 1 else str(n)),
+        callback_data=VariantsCb(draft=d, n=n).pack()) for n in range(1, MAX_VARIANTS + 1)]
+    rows = list(markup.inline_keyboard)
+    return InlineKeyboardMarkup(inline_keyboard=[*rows[:-2], row, *rows[-2:]])
 # ---- end followups ----
 # ---- issue 14: referrals, promo codes, daily free (referrals) ----
 # ---- end referrals ----

@@ -79,6 +79,29 @@ class ConversationPresenter:
             animate_price=menu.animate_price(generation), offers=tuple(menu.offers(generation)),
             variants=variants)
 
+    def variants_note(self, made: list[Generation], failed: list[Generation], *,
+                      language: str | None) -> Rendered:
+        """After a variant order's album: what was made (and refunded), numbered buttons that
+        open each picture with its own follow-ups, and the follow-ups of the first."""
+        name, n = self._name(made[0]), len(made) + len(failed)
+        if failed:
+            text = tr(language, "var_note_partial", made=len(made), n=n, name=name,
+                      failed=len(failed), cost=sum(g.cost for g in failed))
+        else:
+            text = tr(language, "var_note", n=n, name=name)
+        markup = self.followup_markup(made[0], language=language,
+                                      variants=tuple(g.id for g in made))
+        return Rendered(trim(text, TEXT_LIMIT), markup)
+
+    def variants_failed(self, made: list[Generation], failed: list[Generation], *,
+                        language: str | None) -> Rendered:
+        lead = failed[0]
+        reason = (failure_text(language, lead.error, lead.fail_code)
+                  if lead.error else tr(language, "failure_default"))
+        text = tr(language, "var_failed_all", name=self._name(lead), n=len(failed),
+                  reason=reason, cost=sum(g.cost for g in failed))
+        return Rendered(trim(text, TEXT_LIMIT), keyboards.menu_only_kb(language or "en"))
+
     def failure(self, generation: Generation, *, language: str | None) -> Rendered:
         reason = (failure_text(language, generation.error, generation.fail_code)
                   if generation.error else tr(language, "failure_default"))

@@ -67,8 +67,16 @@ def audio_seconds(draft: dict) -> float | None:
 
 
 def draft_price(catalog: Catalog, draft: dict) -> int:
-    """What the Generate button shows and GenerationService.start charges for this draft."""
-    return catalog.price(draft["model"], draft["opts"], audio_seconds=audio_seconds(draft))
+    """What the Generate button shows and GenerationService.start charges for this draft
+    (× its variants: N pictures of an image model)."""
+    price = catalog.price(draft["model"], draft["opts"], audio_seconds=audio_seconds(draft))
+    return price * variants_of(catalog.get(draft["model"]), draft)
+
+
+def variants_of(spec: ModelSpec, draft: dict) -> int:
+    """How many pictures the draft asks for: 1 unless its model offers variants."""
+    n = draft.get("variants") or 1
+    return n if keyboards.offers_variants(spec) and isinstance(n, int) and 1 <= n <= 4 else 1
 
 
 def options(lang: str, catalog: Catalog, draft: dict) -> Screen:
@@ -137,7 +145,10 @@ def card(lang: str, catalog: Catalog, draft: dict, balance: int) -> Screen:
     short = balance < price
     if short:
         text += "\n\n" + tr(lang, "short_balance", cost=price, balance=balance, short=price - balance)
-    return text, keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)
+    kb = keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)
+    if keyboards.offers_variants(spec):
+        kb = keyboards.with_variants(kb, lang, draft["d"], variants_of(spec, draft))
+    return text, kb
 
 
 def main_menu(lang: str, balance: int) -> Screen:

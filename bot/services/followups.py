@@ -155,6 +155,21 @@ class FollowupService:
             expected_cost=offer.price,
         )
 
+    async def cancel_rest_of_order(self, g: Generation) -> int:
+        """After the lead of a variant order was cancelled: cancel its other rows still waiting
+        in line (each refunded once, as any cancel); returns the ⭐ refunded for them. Rows
+        already sent to KIE run on and come in the order's album."""
+        options = g.options or {}
+        count = options.get("_variants")
+        if not isinstance(count, int) or count < 2 or options.get("_variant") != 1:
+            return 0
+        refunded = 0
+        rows = await self.generations.repository.variant_rows(g.user_id, g.request_key, count)
+        for row in rows[1:]:
+            if await self.generations.cancel(user_id=g.user_id, generation_id=row.id):
+                refunded += row.cost
+        return refunded
+
     async def _stored_inputs(self, g: Generation) -> list[SourceImage]:
         found = []
         for path, mime in _source_inputs(g):

@@ -18,6 +18,8 @@ Catalog overrides (storage/repository/_catalog.py)
 Support and bans (storage/repository/_support.py)
     set_banned, add_support_message, support_for_forward, record_support_reply (once per
     admin message), support_messages_of
+Variant orders (storage/repository/_variants.py)
+    start_variants (N rows and N spend rows in one transaction), variant_rows
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -35,9 +37,11 @@ from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, Callba
 from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
 from storage.repository._support import SupportRepository
+from storage.repository._variants import VariantRepository
 
 
-class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository):
+class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository,
+                 VariantRepository):
     """See the module docstring for the method list."""
 
 

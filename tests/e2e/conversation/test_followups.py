@@ -167,3 +167,56 @@ def _forge(user, message, data: str):
                                   "message": dict(stored.message),
                                   "chat_instance": str(-user.id * 7919), "data": data}})
     return record
+
+
+V = {"en": {"three": "3", "generate": "Generate · 24⭐", "note": "3 variants of Seedream 4.5",
+            "partial": "2 of 3 variants of Seedream 4.5 were made; 8⭐",
+            "upscale": "⬆️ Upscale · 10⭐"},
+     "ru": {"three": "3", "generate": "Сгенерировать · 24⭐", "note": "3 вариант(а) от Seedream 4.5",
+            "partial": "Готово 2 из 3 вариантов от Seedream 4.5; за 1 неудавшихся возвращено 8⭐",
+            "upscale": "⬆️ Увеличить · 10⭐"}}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_three_variants_come_as_one_album_charged_three_times_once(webhook_stack, lang):
+    v = V[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7600, first_name="Ann", language_code=lang)
+    generate = await start_image_flow(ann, lang, "a red fox in snow")
+    await click(ann, v["three"])
+    card = await ann.wait_until(lambda t: next(
+        (e for e in reversed(t) if e.from_bot and any(v["generate"] in b for row in e.buttons
+                                                      for b in row)), None))
+    assert generate != v["generate"]
+    # A double tap and a replayed tap: one order of three rows, charged 3 × 8 once.
+    await asyncio.gather(ann.tap(v["generate"], card), ann.tap(v["generate"], card))
+    note = await seen(ann, v["note"])
+    await stack.settle()
+    pictures = [e for e in ann.transcript if e.from_bot and e.media]
+    assert len(pictures) == 3 and all(p.kind == "photo" for p in pictures)
+    groups = {p.raw.get("media_group_id") for p in pictures}
+    assert len(groups) == 1 and None not in groups  # one sendMediaGroup
+    assert "a red fox in snow" in pictures[0].text  # the caption on the first
+    assert await ledger(stack, 7600) == [("signup_bonus", 50)] + [("spend", -8)] * 3
+    assert len(stack.kie.tasks) == 3 and await stack.app.repository.ledger_check() == []
+    # After the album: numbered buttons for each picture and the follow-ups of the first.
+    assert note.buttons[0] == ["1", "2", "3"] and v["upscale"] in note.buttons[3]
+    rows, _ = await stack.app.generations.library(user_id=7600, page=0, page_size=10)
+    assert len(rows) == 3 and all(r.status == "succeeded" and r.delivered_at for r in rows)
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_a_failed_variant_is_refunded_its_share_once(webhook_stack, lang):
+    v = V[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7700, first_name="Ann", language_code=lang)
+    await start_image_flow(ann, lang, "a red fox in snow")
+    await click(ann, v["three"])
+    stack.kie.faults.fail_next = 1  # the first of the three tasks fails
+    await click(ann, v["generate"])
+    note = await seen(ann, v["partial"])
+    await stack.settle()
+    assert len([e for e in ann.transcript if e.from_bot and e.media]) == 2
+    assert sorted(await ledger(stack, 7700)) == sorted(
+        [("signup_bonus", 50)] + [("spend", -8)] * 3 + [("refund", 8)])
+    assert await balance(stack, 7700) == 50 - 16 and note.buttons[0] == ["1", "2"]
