@@ -220,3 +220,29 @@ async def test_a_failed_variant_is_refunded_its_share_once(webhook_stack, lang):
     assert sorted(await ledger(stack, 7700)) == sorted(
         [("signup_bonus", 50)] + [("spend", -8)] * 3 + [("refund", 8)])
     assert await balance(stack, 7700) == 50 - 16 and note.buttons[0] == ["1", "2"]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_cancelling_a_queued_order_refunds_every_row_once(tmp_path, lang):
+    from testkit.stack import LocalStack
+
+    v = V[lang]
+    cancel, done, queued = {"en": ("✖ Cancel", "Cancelled. 24⭐ returned", "waiting in line"),
+                            "ru": ("✖ Отмена", "Отменено. На баланс возвращено 24⭐", "в очереди")}[lang]
+    async with LocalStack(tmp_path, webhook=True, settings={"SIGNUP_BONUS": "50"},
+                          telegram_options={"chat_burst": 30}) as stack:
+        ann = stack.telegram.user(7800, first_name="Ann", language_code=lang)
+        await stack.app.jobs.stop()  # the order stays in line
+        stack.app.generations.pipeline.kick = lambda stage: None
+        await start_image_flow(ann, lang, "a red fox in snow")
+        await click(ann, v["three"])
+        await click(ann, v["generate"])
+        status = await seen(ann, queued)
+        await ann.tap(cancel, status)
+        await seen(ann, done)
+        rows, _ = await stack.app.generations.library(user_id=7800, page=0, page_size=10,
+                                                      statuses=("failed",))
+        assert len(rows) == 3 and all(r.error == "cancelled" for r in rows)
+        assert sorted(await ledger(stack, 7800)) == sorted(
+            [("signup_bonus", 50)] + [("spend", -8)] * 3 + [("refund", 8)] * 3)
+        assert await balance(stack, 7800) == 50 and not stack.kie.tasks
