@@ -1,6 +1,7 @@
-"""Follow-up buttons under a delivered image, and the card's "Variants" row (bot/services/followups.py): Edit this opens the
-edit model's draft with the result as its only source; Upscale, Remove background and Redo with
-a better model start at once, charged once per (result, action) however often they are tapped.
+"""Follow-up buttons under a delivered image (bot/services/followups.py), and the card's
+"Variants" row. Edit this opens the edit model's draft with the result as its only source;
+Upscale, Remove background and Redo with a better model start at once, charged once per
+(result, action) however often they are tapped.
 A button of another user's result, of a result no longer stored, or of a follow-up no longer on
 sale is stale: "this menu has expired" (handlers/errors.py)."""
 

@@ -20,6 +20,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.services.accounts import Pack
 from bot.services.followups import FollowAction, Offer
+from storage.repository import MAX_VARIANTS
 from handlers.callbacks import (
     ACTION_OF_JOB,
     JOB_CODES,
@@ -318,9 +319,6 @@ def followup_kb(lang: str, generation_id: int, *, again_price: int | None,
     sizes += [2] * (narrow // 2) + [1] * (narrow % 2) + [1] * wide
     kb.adjust(*sizes)
     return kb.as_markup()
-
-
-MAX_VARIANTS = 4
 
 
 def offers_variants(spec: ModelSpec) -> bool:

@@ -76,7 +76,8 @@ def draft_price(catalog: Catalog, draft: dict) -> int:
 def variants_of(spec: ModelSpec, draft: dict) -> int:
     """How many pictures the draft asks for: 1 unless its model offers variants."""
     n = draft.get("variants") or 1
-    return n if keyboards.offers_variants(spec) and isinstance(n, int) and 1 <= n <= 4 else 1
+    wanted = isinstance(n, int) and 1 <= n <= keyboards.MAX_VARIANTS
+    return n if wanted and keyboards.offers_variants(spec) else 1
 
 
 def options(lang: str, catalog: Catalog, draft: dict) -> Screen:

@@ -20,7 +20,7 @@ from kie_client.providers import DEFAULT_API
 from kie_client.types import CallbackPayload
 from storage.media import MediaStoreError, extension_for, input_path, new_token
 from storage.models import Generation, GenerationStatus, Stage
-from storage.repository._variants import MAX_VARIANTS
+from storage.repository import MAX_VARIANTS
 
 from bot.downloads import sniff_media_type
 from bot.logging import kv

@@ -37,7 +37,7 @@ from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, Callba
 from storage.repository._inbox import InboxRepository, InboxUpdate
 from storage.repository._queries import QueryRepository
 from storage.repository._support import SupportRepository
-from storage.repository._variants import VariantRepository
+from storage.repository._variants import MAX_VARIANTS, VariantRepository
 
 
 class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository,
@@ -45,5 +45,5 @@ class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRep
     """See the module docstring for the method list."""
 
 
-__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
+__all__ = ["CALLBACK_RESULTS", "MAX_VARIANTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
            "Repository"]

@@ -172,8 +172,8 @@ def _forge(user, message, data: str):
 V = {"en": {"three": "3", "generate": "Generate · 24⭐", "note": "3 variants of Seedream 4.5",
             "partial": "2 of 3 variants of Seedream 4.5 were made; 8⭐",
             "upscale": "⬆️ Upscale · 10⭐"},
-     "ru": {"three": "3", "generate": "Сгенерировать · 24⭐", "note": "3 вариант(а) от Seedream 4.5",
-            "partial": "Готово 2 из 3 вариантов от Seedream 4.5; за 1 неудавшихся возвращено 8⭐",
+     "ru": {"three": "3", "generate": "Сгенерировать · 24⭐", "note": "Готово вариантов от Seedream 4.5: 3.",
+            "partial": "Готово вариантов от Seedream 4.5: 2 из 3; за неудавшиеся (1) возвращено 8⭐",
             "upscale": "⬆️ Увеличить · 10⭐"}}
 
 
