@@ -20,13 +20,15 @@ from tests.e2e.conversation.conftest import (
 
 T = {
     "en": {"upscale": "⬆️ Upscale · 10⭐", "remove_bg": "✂️ Remove background · 2⭐",
-           "better": "💎 Redo in Nano Banana Pro · 18⭐", "edit": "✏️ Edit this · 8⭐",
+           "better": "💎 Redo in Nano Banana Pro · 18⭐",
+           "better_edit": "💎 Redo in Nano Banana Pro Edit · 18⭐", "edit": "✏️ Edit this · 8⭐",
            "again": "🔁 Again · 8⭐", "original": "📎 Original file", "animate": "🎬 Animate · from",
            "refunded": "Refunded to your balance: 18⭐", "describe": "Describe the change",
            "source": "Source: your result #", "generate": "Generate · 8⭐",
            "expired": "This menu has expired", "already": "Already started"},
     "ru": {"upscale": "⬆️ Увеличить · 10⭐", "remove_bg": "✂️ Убрать фон · 2⭐",
-           "better": "💎 Переделать в Nano Banana Pro · 18⭐", "edit": "✏️ Изменить · 8⭐",
+           "better": "💎 Переделать в Nano Banana Pro · 18⭐",
+           "better_edit": "💎 Переделать в Nano Banana Pro Edit · 18⭐", "edit": "✏️ Изменить · 8⭐",
            "again": "🔁 Ещё раз · 8⭐", "original": "📎 Исходный файл", "animate": "🎬 Оживить · от",
            "refunded": "На баланс возвращено 18⭐", "describe": "Опишите изменение",
            "source": "Исходник: ваш результат №", "generate": "Сгенерировать · 8⭐",
@@ -64,6 +66,22 @@ async def test_result_shows_every_follow_up_with_its_price(webhook_stack, lang):
     assert rows[0] == [t["again"], t["original"]]
     assert rows[1][0] == t["edit"] and rows[1][1].startswith(t["animate"])
     assert rows[2] == [t["upscale"], t["remove_bg"]] and rows[3] == [t["better"]]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_remove_background_runs_on_our_stored_copy(webhook_stack, lang):
+    t = T[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7250, first_name="Ann", language_code=lang)
+    result, first = await _first_result(stack, ann, lang)
+    await asyncio.gather(ann.tap(t["remove_bg"], result), ann.tap(t["remove_bg"], result))
+    cut = (await wait_media(ann, 2))[-1]
+    await stack.settle()
+    assert len([e for e in ann.transcript if e.from_bot and e.media]) == 2
+    assert await ledger(stack, 7250) == [("signup_bonus", 50), ("spend", -8), ("spend", -2)]
+    ours = await stack.app.generations.pipeline.media.read(first.stored_paths[0])
+    assert _uploaded_for(stack, "recraft/remove-background") == [ours]
+    assert t["remove_bg"] not in [b for row in cut.buttons for b in row]
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
@@ -134,6 +152,15 @@ async def test_edit_this_makes_the_result_the_edit_models_source(webhook_stack, 
     ours = await stack.app.generations.pipeline.media.read(first.stored_paths[0])
     assert _uploaded_for(stack, "seedream/4.5-edit") == [ours]
     assert "make it night" in edited.text
+    # Redo the edit on the stronger edit model: the same prompt and the same input, which is
+    # the edit's stored source photo (our copy of the first result).
+    await ann.tap(t["better_edit"], edited)
+    await wait_media(ann, 3)
+    assert _uploaded_for(stack, "nano-banana-pro") == [ours]
+    [task] = [x for x in stack.kie.tasks.values() if x.model == "nano-banana-pro"]
+    assert task.input["prompt"] == "make it night"
+    assert await ledger(stack, 7400) == [("signup_bonus", 50), ("spend", -8), ("spend", -8),
+                                         ("spend", -18)]
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
