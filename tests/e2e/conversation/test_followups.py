@@ -273,3 +273,27 @@ async def test_cancelling_a_queued_order_refunds_every_row_once(tmp_path, lang):
         assert sorted(await ledger(stack, 7800)) == sorted(
             [("signup_bonus", 50)] + [("spend", -8)] * 3 + [("refund", 8)] * 3)
         assert await balance(stack, 7800) == 50 and not stack.kie.tasks
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_a_follow_up_switched_off_or_unaffordable_charges_nothing(webhook_stack, lang):
+    t = T[lang]
+    short = {"en": "Not enough ⭐: this costs 18⭐, you have 10⭐",
+             "ru": "Не хватает ⭐: стоимость 18⭐, у вас 10⭐"}[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7900, first_name="Ann", language_code=lang)
+    result, _ = await _first_result(stack, ann, lang)
+    # An admin switches the upscaler off after the result was delivered: its button is stale.
+    await stack.app.repository.set_model_override("topaz_upscale", enabled=False)
+    await stack.app.dispatcher.workflow_data["models"].refresh(force=True)
+    answer = await ann.tap(t["upscale"], result)
+    assert t["expired"] in (answer.text or "")
+    # Too little ⭐ for the better model: a polite message with Top up, nothing charged.
+    await stack.app.accounts.admin_credit("7900", "=10", admin_id=1)
+    await ann.tap(t["better"], result)
+    await seen(ann, short)
+    await stack.settle()
+    assert len([e for e in ann.transcript if e.from_bot and e.media]) == 1
+    assert [r for r, _ in await ledger(stack, 7900)].count("spend") == 1
+    assert await balance(stack, 7900) == 10 and not any(
+        task.model in ("topaz/image-upscale", "nano-banana-pro") for task in stack.kie.tasks.values())
