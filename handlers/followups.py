@@ -14,7 +14,6 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
-from bot.presenter import Presenter
 from bot.services.accounts import AccountService
 from bot.services.followups import FollowAction, FollowupService, StaleFollowupError
 from bot.services.generation import PriceChangedError, SourceImageError
@@ -57,7 +56,7 @@ async def edit_this(query: CallbackQuery, callback_data: FollowCb, state: FSMCon
 
 
 async def one_tap(query: CallbackQuery, callback_data: FollowCb, lang: str, bot: Bot,
-                  catalog: Catalog, followups: FollowupService, presenter: Presenter) -> None:
+                  catalog: Catalog, followups: FollowupService) -> None:
     """Charge once for (this result, this action) and start; a repeat finds the first row."""
     g, offer = await _offer(query, callback_data, followups)
     chat_id = query.from_user.id
@@ -95,10 +94,10 @@ async def one_tap(query: CallbackQuery, callback_data: FollowCb, lang: str, bot:
         await query.answer(tr(lang, "already_started"))
         await _delete(bot, chat_id, card.message_id)
         return
+    # The card is the generation's status message from here on: the progress tracker edits it
+    # and the deliverer gives it its final state. Not edited here: an edit after a fast
+    # delivery would put "waiting in line" back on a finished card.
     await query.answer()
-    rendered = presenter.status(started.generation, language=lang, position=started.position,
-                                elapsed_s=0.0)
-    await _edit(bot, chat_id, card.message_id, rendered.text, rendered.reply_markup)
 
 
 async def _edit(bot: Bot, chat_id: int, message_id: int, text: str, markup=None) -> None:

@@ -98,6 +98,9 @@ async def test_upscale_triple_tap_charges_once_and_runs_on_our_stored_copy(webho
     await stack.settle()
     assert len([e for e in ann.transcript if e.from_bot and e.media]) == 2
     assert await ledger(stack, 7200) == [("signup_bonus", 50), ("spend", -8), ("spend", -10)]
+    # One status card (the repeated taps' cards were deleted), brought to its final state.
+    [card] = [e for e in ann.transcript if e.from_bot and not e.media and "Topaz Upscale" in e.text]
+    assert card.edited and "⏳" not in card.text and not card.buttons
     # KIE got one task, whose input is our stored copy of the result (uploaded by us), never
     # KIE's own result URL.
     ours = await stack.app.generations.pipeline.media.read(first.stored_paths[0])
