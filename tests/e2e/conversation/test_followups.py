@@ -300,3 +300,39 @@ async def test_a_follow_up_switched_off_or_unaffordable_charges_nothing(webhook_
     assert [r for r, _ in await ledger(stack, 7900)].count("spend") == 1
     assert await balance(stack, 7900) == 10 and not any(
         task.model in ("topaz/image-upscale", "nano-banana-pro") for task in stack.kie.tasks.values())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request):
+    # A sync fixture picks the database (an async one cannot ask for another by name).
+    return request.getfixturevalue("pg_database") if request.param == "postgres" else None
+
+
+async def test_truly_concurrent_follow_ups_of_one_result_make_one_row(tmp_path, db_url):
+    """The chat's taps reach handlers one at a time (the inbox); two processes would not. Three
+    runs at once through the service itself: the database's unique request key decides."""
+    from testkit.stack import LocalStack
+
+    async with LocalStack(tmp_path, webhook=True, database_url=db_url, settings={"SIGNUP_BONUS": "50"},
+                          telegram_options={"chat_burst": 30}) as stack:
+        await _concurrent_follow_ups(stack)
+
+
+async def _concurrent_follow_ups(stack):
+    ann = stack.telegram.user(7950, first_name="Ann", language_code="en")
+    _, first = await _first_result(stack, ann, "en")
+    service = stack.app.dispatcher.workflow_data["followups"]
+    from bot.services.followups import FollowAction
+
+    g, offer = await service.offer(user_id=7950, generation_id=first.id,
+                                   action=FollowAction.UPSCALE)
+    results = await asyncio.gather(*(service.run(g=g, offer=offer, chat_id=7950)
+                                     for _ in range(3)))
+    assert sum(1 for r in results if r.created) == 1
+    assert len({r.generation.id for r in results}) == 1
+    await wait_media(ann, 2)
+    await stack.settle()
+    assert await ledger(stack, 7950) == [("signup_bonus", 50), ("spend", -8), ("spend", -10)]
+    # The losers' copies of the source were deleted; the winner's is the one KIE got.
+    ours = await stack.app.generations.pipeline.media.read(first.stored_paths[0])
+    assert _uploaded_for(stack, "topaz/image-upscale") == [ours]
