@@ -56,8 +56,8 @@ if TYPE_CHECKING:
 from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
-from bot.services.generation import GenerationService
 from bot.services.followups import FollowupService
+from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
 from bot.services.pipeline.context import Pipeline, PipelineConfig
 from bot.services.pipeline.submit import SlotNotingLimiter
