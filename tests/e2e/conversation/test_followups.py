@@ -336,3 +336,23 @@ async def _concurrent_follow_ups(stack):
     # The losers' copies of the source were deleted; the winner's is the one KIE got.
     ours = await stack.app.generations.pipeline.media.read(first.stored_paths[0])
     assert _uploaded_for(stack, "topaz/image-upscale") == [ours]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_an_order_kie_fails_entirely_is_one_message_and_every_share_refunded(webhook_stack,
+                                                                                  lang):
+    v = V[lang]
+    failed = {"en": "none of the 3 variants could be made", "ru": "ни один вариант из 3"}[lang]
+    stack = webhook_stack
+    ann = stack.telegram.user(7960, first_name="Ann", language_code=lang)
+    await start_image_flow(ann, lang, "a red fox in snow")
+    await click(ann, v["three"])
+    stack.kie.faults.fail_models = {"seedream/4.5-text-to-image"}
+    await click(ann, v["generate"])
+    message = await seen(ann, failed)
+    await stack.settle()
+    assert "24⭐" in message.text
+    assert sum(1 for e in ann.transcript if e.from_bot and failed in e.text) == 1
+    assert not [e for e in ann.transcript if e.from_bot and e.media]
+    assert sorted(await ledger(stack, 7960)) == sorted(
+        [("signup_bonus", 50)] + [("spend", -8)] * 3 + [("refund", 8)] * 3)
