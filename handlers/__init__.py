@@ -19,6 +19,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat, TelegramObject
 
 from bot.config import Settings
+from bot.services.followups import FollowupOffers
 
 from handlers import (
     admin,
@@ -27,6 +28,7 @@ from handlers import (
     balance,
     errors,
     fallback,
+    followups,
     help,
     lang,
     library,
@@ -158,6 +160,7 @@ def setup_routers() -> Router:
         generate.router(),
         results.router(),
         prompt_helper.router(),
+        followups.router(),
         prompt.router(),
         fallback.router(),
     )
@@ -167,4 +170,5 @@ def setup_routers() -> Router:
 def build_presenter(catalog: Catalog | None = None) -> ConversationPresenter:
     if catalog is None:
         catalog = Catalog()
-    return ConversationPresenter({m.key: m.name for m in catalog.models()})
+    return ConversationPresenter({m.key: m.name for m in catalog.models()},
+                                 followups=FollowupOffers(catalog))

@@ -27,6 +27,7 @@ DraftNo = Annotated[int, Field(ge=0, lt=2**63)]  # the draft counter in FSM data
 Index = Annotated[int, Field(ge=-1, lt=2**15)]  # an option or value index, or OPEN_VALUES
 Small = Annotated[int, Field(ge=0, lt=2**31)]  # pages, Stars and credits of a pack
 
+from bot.services.followups import FollowAction
 from kie_client.catalog import Job
 
 
@@ -187,6 +188,19 @@ class AssistCb(CallbackData, prefix="ph"):
     action: AssistAction
 # ---- end prompt_helper ----
 # ---- issue 14: follow-ups and variants (followups) ----
+class FollowCb(CallbackData, prefix="fu"):
+    """A follow-up under a result (bot/services/followups.FollowAction); ownership, the result's
+    state and the follow-up's model are checked on use, so a stale or forged one is "expired"."""
+
+    action: FollowAction
+    generation_id: RowId
+
+
+class VariantsCb(CallbackData, prefix="vn"):
+    """The card's "Variants: 1 2 3 4" row: how many pictures one Generate makes."""
+
+    draft: DraftNo
+    n: Annotated[int, Field(ge=1, le=4)]
 # ---- end followups ----
 # ---- issue 14: referrals, promo codes, daily free (referrals) ----
 class RefAction(StrEnum):

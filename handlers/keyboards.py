@@ -19,13 +19,16 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.services.accounts import Pack
+from bot.services.followups import FollowAction, Offer
 from handlers.callbacks import AssistAction, AssistCb
+from storage.repository import MAX_VARIANTS
 from handlers.callbacks import (
     ACTION_OF_JOB,
     JOB_CODES,
     OPEN_VALUES,
     FlowAction,
     FlowCb,
+    FollowCb,
     GenAction,
     GenCb,
     JobPickCb,
@@ -41,6 +44,7 @@ from handlers.callbacks import (
     SelfTestCb,
     TplAction,
     TplCb,
+    VariantsCb,
 )
 from handlers.texts import tr
 from kie_client.catalog import Job, ModelSpec, OptionSpec
@@ -329,6 +333,65 @@ def assist_kb(lang: str, d: int) -> InlineKeyboardMarkup:
     return kb.as_markup()
 # ---- end prompt_helper ----
 # ---- issue 14: follow-ups and variants (followups) ----
+_FOLLOW_TEXT = {FollowAction.EDIT: "fu_btn_edit", FollowAction.UPSCALE: "fu_btn_upscale",
+                FollowAction.REMOVE_BG: "fu_btn_remove_bg", FollowAction.BETTER: "fu_btn_better"}
+
+
+def followup_kb(lang: str, generation_id: int, *, again_price: int | None,
+                animate_price: int | None, offers: Sequence[Offer] = (),
+                variants: Sequence[int] = ()) -> InlineKeyboardMarkup:
+    """Under a result: Again and Original file, then the follow-ups on sale, each with its
+    price (Animate "from" the cheapest animate model). `variants`: the generation ids of an
+    album's pictures, as numbered buttons that open each one with its own buttons."""
+    kb = InlineKeyboardBuilder()
+    sizes: list[int] = []
+    if len(variants) > 1:
+        for n, gid in enumerate(variants, start=1):
+            kb.button(text=str(n), callback_data=_gen(GenAction.SHOW, gid))
+        sizes.append(len(variants))
+    again = (tr(lang, "btn_again") if again_price is None
+             else tr(lang, "fu_btn_again", price=again_price))
+    kb.button(text=again, callback_data=_gen(GenAction.AGAIN, generation_id))
+    kb.button(text=tr(lang, "btn_original"), callback_data=_gen(GenAction.ORIGINAL, generation_id))
+    sizes.append(2)
+    by_action = {o.action: o for o in offers}
+    row: list[tuple[str, Any]] = []
+    edit = by_action.get(FollowAction.EDIT)
+    if edit is not None:
+        row.append((tr(lang, "fu_btn_edit", price=edit.price),
+                    FollowCb(action=FollowAction.EDIT, generation_id=generation_id)))
+    if animate_price is not None:
+        row.append((tr(lang, "fu_btn_animate", price=animate_price),
+                    _gen(GenAction.ANIMATE, generation_id)))
+    for action in (FollowAction.UPSCALE, FollowAction.REMOVE_BG, FollowAction.BETTER):
+        offer = by_action.get(action)
+        if offer is not None:
+            row.append((tr(lang, _FOLLOW_TEXT[action], price=offer.price, name=offer.name),
+                        FollowCb(action=action, generation_id=generation_id)))
+    for text, data in row:
+        kb.button(text=text, callback_data=data)
+    # Two per row; the "better" button names a model, so it gets a row of its own.
+    wide = 1 if FollowAction.BETTER in by_action else 0
+    narrow = len(row) - wide
+    sizes += [2] * (narrow // 2) + [1] * (narrow % 2) + [1] * wide
+    kb.adjust(*sizes)
+    return kb.as_markup()
+
+
+def offers_variants(spec: ModelSpec) -> bool:
+    """Image models that take a prompt make 1–4 variants; tools and videos make one."""
+    return spec.kind == "image" and spec.prompt
+
+
+def with_variants(markup: InlineKeyboardMarkup, lang: str, d: int,
+                  chosen: int) -> InlineKeyboardMarkup:
+    """The card's keyboard with a "Variants: 1 2 3 4" row under Generate (and Top up), above
+    the edit buttons (a new markup: `markup` may be a cached one, never changed)."""
+    row = [InlineKeyboardButton(
+        text=("✅ " if n == chosen else "") + (f"{tr(lang, 'label_variants')}: {n}" if n == 1 else str(n)),
+        callback_data=VariantsCb(draft=d, n=n).pack()) for n in range(1, MAX_VARIANTS + 1)]
+    rows = list(markup.inline_keyboard)
+    return InlineKeyboardMarkup(inline_keyboard=[*rows[:-2], row, *rows[-2:]])
 # ---- end followups ----
 # ---- issue 14: referrals, promo codes, daily free (referrals) ----
 @lru_cache(maxsize=8)

@@ -11,7 +11,8 @@ from bot.services.generation import LABEL_KEY
 from handlers import keyboards
 from handlers.failures import failure_text
 from handlers.texts import tr
-from kie_client.catalog import Kind
+from bot.services.followups import FollowupOffers
+from kie_client.catalog import Catalog, Kind
 from storage.models import Generation, GenerationStatus
 
 _PROMPT_IN_STATUS = 300
@@ -28,8 +29,10 @@ def _elapsed(seconds: float) -> str:
 class ConversationPresenter:
     """Implements bot.presenter.Presenter. `names` maps model keys to display names."""
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    def __init__(self, names: Mapping[str, str] | None = None,
+                 followups: FollowupOffers | None = None) -> None:
         self._names = dict(names or {})
+        self._followups = followups  # None: the plain Again / Original / Animate buttons
 
     def _name(self, generation: Generation) -> str:
         return self._names.get(generation.model_key, generation.model_key)
@@ -62,9 +65,43 @@ class ConversationPresenter:
 
     def result_markup(self, generation: Generation, *,
                       language: str | None) -> InlineKeyboardMarkup:
+        if self._followups is not None:
+            return self.followup_markup(generation, language=language)
         return keyboards.result_kb(
             language or "en", generation.id, is_image=generation.kind == Kind.IMAGE
         )
+
+    def followup_markup(self, generation: Generation, *, language: str | None,
+                        variants: tuple[int, ...] = ()) -> InlineKeyboardMarkup:
+        """Every follow-up on sale for this result, priced by the live catalog."""
+        menu = self._followups or FollowupOffers(Catalog())
+        return keyboards.followup_kb(
+            language or "en", generation.id, again_price=menu.again_price(generation),
+            animate_price=menu.animate_price(generation), offers=tuple(menu.offers(generation)),
+            variants=variants)
+
+    def variants_note(self, made: list[Generation], failed: list[Generation], *,
+                      language: str | None) -> Rendered:
+        """After a variant order's album: what was made (and refunded), numbered buttons that
+        open each picture with its own follow-ups, and the follow-ups of the first."""
+        name, n = self._name(made[0]), len(made) + len(failed)
+        if failed:
+            text = tr(language, "var_note_partial", made=len(made), n=n, name=name,
+                      failed=len(failed), cost=sum(g.cost for g in failed))
+        else:
+            text = tr(language, "var_note", n=n, name=name)
+        markup = self.followup_markup(made[0], language=language,
+                                      variants=tuple(g.id for g in made))
+        return Rendered(trim(text, TEXT_LIMIT), markup)
+
+    def variants_failed(self, made: list[Generation], failed: list[Generation], *,
+                        language: str | None) -> Rendered:
+        lead = failed[0]
+        reason = (failure_text(language, lead.error, lead.fail_code)
+                  if lead.error else tr(language, "failure_default"))
+        text = tr(language, "var_failed_all", name=self._name(lead), n=len(failed),
+                  reason=reason, cost=sum(g.cost for g in failed))
+        return Rendered(trim(text, TEXT_LIMIT), keyboards.menu_only_kb(language or "en"))
 
     def failure(self, generation: Generation, *, language: str | None) -> Rendered:
         reason = (failure_text(language, generation.error, generation.fail_code)

@@ -8,6 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot.services.accounts import AccountService
+from bot.services.followups import FollowupService
 from bot.services.generation import GenerationService
 from handlers import draft as drafts
 from handlers import screens
@@ -28,12 +29,14 @@ async def _own_generation(query: CallbackQuery, callback_data: GenCb,
 
 
 async def cancel(query: CallbackQuery, callback_data: GenCb, lang: str,
-                 generations: GenerationService) -> None:
-    """Refunded when still waiting in line; once sent to KIE it is too late (an alert says so)."""
+                 generations: GenerationService, followups: FollowupService) -> None:
+    """Refunded when still waiting in line; once sent to KIE it is too late (an alert says so).
+    A variant order's card cancels the order's rows still in line too."""
     g = await _own_generation(query, callback_data, generations)
     if await generations.cancel(user_id=query.from_user.id, generation_id=g.id):
+        rest = await followups.cancel_rest_of_order(g)
         await query.answer()
-        await screens.show(query, tr(lang, "cancel_done", cost=g.cost))
+        await screens.show(query, tr(lang, "cancel_done", cost=g.cost + rest))
     else:
         await query.answer(tr(lang, "cancel_late"), show_alert=True)
 

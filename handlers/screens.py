@@ -81,8 +81,17 @@ def audio_seconds(draft: dict) -> float | None:
 
 
 def draft_price(catalog: Catalog, draft: dict) -> int:
-    """What the Generate button shows and GenerationService.start charges for this draft."""
-    return catalog.price(draft["model"], draft["opts"], audio_seconds=audio_seconds(draft))
+    """What the Generate button shows and GenerationService.start charges for this draft
+    (× its variants: N pictures of an image model)."""
+    price = catalog.price(draft["model"], draft["opts"], audio_seconds=audio_seconds(draft))
+    return price * variants_of(catalog.get(draft["model"]), draft)
+
+
+def variants_of(spec: ModelSpec, draft: dict) -> int:
+    """How many pictures the draft asks for: 1 unless its model offers variants."""
+    n = draft.get("variants") or 1
+    wanted = isinstance(n, int) and 1 <= n <= keyboards.MAX_VARIANTS
+    return n if wanted and keyboards.offers_variants(spec) else 1
 
 
 def options(lang: str, catalog: Catalog, draft: dict) -> Screen:
@@ -149,13 +158,16 @@ def card(lang: str, catalog: Catalog, draft: dict, balance: int, *, free: bool =
         prompt = tr(lang, "card_no_prompt")
     text = tr(lang, "card", name=spec.name, options=keyboards.options_summary(lang, spec, draft["opts"]),
               prompt=prompt, photo=photo, balance=balance)
-    free = free or bool(draft.get("free"))
+    # Today's free generation covers one picture: an order of several variants pays for all.
+    free = (free or bool(draft.get("free"))) and variants_of(spec, draft) == 1
     short = balance < price and not free
     if free:
         text += "\n\n" + tr(lang, "free_card")
     if short:
         text += "\n\n" + tr(lang, "short_balance", cost=price, balance=balance, short=price - balance)
     kb = keyboards.card_kb(lang, draft["d"], price, short=short, prompt=spec.prompt)
+    if keyboards.offers_variants(spec):
+        kb = keyboards.with_variants(kb, lang, draft["d"], variants_of(spec, draft))
     # The prompt helper's row (issue 14): "helper" is its price, put in the draft with the prompt.
     return text, keyboards.with_assist_row(kb, lang, draft["d"], spec, draft["opts"],
                                            draft.get("helper"), native_switch(spec))

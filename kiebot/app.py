@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
+from bot.services.followups import FollowupService
 from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
 from bot.services.prompt_helper import PromptHelper
@@ -389,7 +390,8 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
                             presenter=presenter, albums=albums or AlbumCollector(), models=models,
-                            prompt_helper=prompt_helper, referrals=referrals, templates=templates)
+                            prompt_helper=prompt_helper, referrals=referrals, templates=templates,
+                            followups=FollowupService(generations))
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 
@@ -443,7 +445,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
     session.middleware(TelegramMetrics(metrics))  # every API error and 429 of this process
     sender = ChatSender(bot, max_wait=max(1.0, s.lease_seconds / 3))
     downloader = SafeDownloader(s.kie_result_hosts, max_bytes=s.max_result_bytes)
-    presenter = presenter if presenter is not None else handlers.build_presenter()
+    presenter = presenter if presenter is not None else handlers.build_presenter(catalog)
     config = pipeline_config(s)
     pipeline = Pipeline(
         repository=repository, kie=kie, catalog=catalog, media=media, downloader=downloader,

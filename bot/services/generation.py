@@ -15,11 +15,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kie_client.catalog import Catalog, CatalogError, ImageInputError, Job
+from kie_client.catalog import Catalog, CatalogError, ImageInputError, InvalidOptionError, Job
 from kie_client.providers import DEFAULT_API
 from kie_client.types import CallbackPayload
 from storage.media import MediaStoreError, extension_for, input_path, new_token
 from storage.models import Generation, GenerationStatus, Stage
+from storage.repository import MAX_VARIANTS
 
 from bot.downloads import sniff_media_type
 from bot.logging import kv
@@ -194,6 +195,7 @@ class GenerationService:
         free: bool = False, source_images: Sequence[SourceImage] = (),
         source_audio: SourceAudio | None = None, audio_seconds: float | None = None,
         expected_cost: int | None = None, price: int | None = None, label: str | None = None,
+        variants: int = 1,
     ) -> Started:
         """Validate, charge and queue. Raises InsufficientBalanceError, InFlightLimitError,
         CatalogError subclasses or SourceImageError; nothing is charged when it raises.
@@ -204,7 +206,9 @@ class GenerationService:
         (`audio_seconds`, else the recording's own `seconds`) prices per-audio-second models.
         `expected_cost` is the price the card showed: a different price now raises
         PriceChangedError and charges nothing. `price` replaces the catalog's price and `label`
-        is shown instead of the prompt (a photo template's ⭐ and name, bot/services/templates.py)."""
+        is shown instead of the prompt (a photo template's ⭐ and name, bot/services/templates.py).
+        `variants` > 1 (image models with a prompt): that many rows, charged together
+        (storage/repository/_variants.py); the lead is returned."""
         p = self.pipeline
         spec = self.catalog.get(model_key)
         if audio_seconds is None and source_audio is not None:
@@ -213,8 +217,12 @@ class GenerationService:
             self.catalog.check_enabled(model_key)  # no new orders: ModelDisabledError
         normalised = self.catalog.normalise_options(model_key, options)
         text = self.catalog.validate_prompt(model_key, prompt)
-        cost = 0 if free else (price if price is not None else
+        if variants != 1 and (not 2 <= variants <= MAX_VARIANTS or spec.kind != "image"
+                              or not spec.prompt):
+            raise InvalidOptionError("variants", variants, list(range(1, MAX_VARIANTS + 1)))
+        unit = 0 if free else (price if price is not None else
                                self.price(model_key, normalised, audio_seconds=audio_seconds))
+        cost = unit * variants
         if expected_cost is not None and cost != expected_cost:
             # The price moved (an admin's /models) after the card showed it: charge nothing.
             raise PriceChangedError(shown=expected_cost, price=cost)
@@ -266,12 +274,17 @@ class GenerationService:
                 stored_options[AUDIO_MIME_KEY] = source_audio.mime_type
 
         now = p.clock()
-        result = await p.repository.start_generation(
+        common = dict(
             user_id=user_id, chat_id=chat_id, model_key=model_key, kind=spec.kind.value,
-            cost=cost, options=stored_options, prompt=text, request_key=request_key,
+            options=stored_options, prompt=text, request_key=request_key,
             max_in_flight=p.config.max_in_flight, deadline_at=now + p.config.expiry(spec.kind.value),
             now=now, daily_free=self.daily_free if not free and model_key == self.free_model() else 0,
         )
+        if variants > 1:  # N rows, N spend rows, one transaction; the daily free use is for one
+            common.pop("daily_free")
+            result, _ = await p.repository.start_variants(cost=unit, count=variants, **common)
+        else:
+            result = await p.repository.start_generation(cost=cost, **common)
         g = result.generation
         if not result.created:  # a repeat of the request: the first row stands
             await self._drop_unused_source(stored_options, g)

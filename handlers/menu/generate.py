@@ -83,6 +83,7 @@ async def generate(query: CallbackQuery, callback_data: FlowCb, state: FSMContex
             source_audio=await _source_audio(bot, draft.get("audio")),
             progress_message_id=card_id, audio_seconds=screens.audio_seconds(draft),
             expected_cost=draft.get("price"),
+            variants=screens.variants_of(catalog.get(draft["model"]), draft),
         )
     except InsufficientBalanceError as exc:
         await query.answer(tr(lang, "short_balance", cost=exc.cost, balance=exc.balance,

@@ -354,6 +354,20 @@ TEXTS.update({
     "assist_invalid": "⚠️ The improved prompt doesn't fit this model; your prompt is kept.",
     # ---- end prompt_helper ----
     # ---- issue 14: follow-ups and variants (followups) ----
+    "fu_btn_again": "🔁 Again · {price}⭐",
+    "fu_btn_animate": "🎬 Animate · from {price}⭐",
+    "fu_btn_edit": "✏️ Edit this · {price}⭐",
+    "fu_btn_upscale": "⬆️ Upscale · {price}⭐",
+    "fu_btn_remove_bg": "✂️ Remove background · {price}⭐",
+    "fu_btn_better": "💎 Redo in {name} · {price}⭐",
+    "fu_starting": "⏳ {name} on your result #{id} · {price}⭐",
+    "fu_short": "Not enough ⭐: this costs {cost}⭐, you have {balance}⭐. Top up, then tap the button under the result again.",
+    "fu_source_gone": "That picture is no longer stored, so it can't be used. Nothing was charged.",
+    "fu_edit_ask": "✏️ Editing your result #{id} with {name}. Describe the change, e.g. \"make it night\", \"add a red hat\".",
+    "label_variants": "Variants",
+    "var_note": "🖼 {n} variants of {name}. The buttons below work on variant 1; tap a number to open another with its own buttons.",
+    "var_note_partial": "🖼 {made} of {n} variants of {name} were made; {cost}⭐ for the {failed} that failed was refunded. The buttons below work on variant 1; tap a number to open another.",
+    "var_failed_all": "😔 {name}: none of the {n} variants could be made ({reason}). {cost}⭐ refunded.",
     # ---- end followups ----
     # ---- issue 14: referrals, promo codes, daily free (referrals) ----
     "cmd_ref": "Invite friends",

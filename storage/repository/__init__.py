@@ -26,6 +26,8 @@ Prompt helper (storage/repository/_assist.py)
     assist_charge (once per press key), assist_refund (once, what that key was charged)
 Photo templates (storage/repository/_templates.py)
     template_rows, set_template (admins' changes to a template), add_template (a new one, once)
+Variant orders (storage/repository/_variants.py)
+    start_variants (N rows and N spend rows in one transaction), variant_rows
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -53,13 +55,14 @@ from storage.repository._referrals import (
 )
 from storage.repository._support import SupportRepository
 from storage.repository._templates import TemplateRepository, TemplateRow
+from storage.repository._variants import MAX_VARIANTS, VariantRepository
 
 
 class Repository(ReferralRepository, QueryRepository, InboxRepository, CatalogRepository,
-                 SupportRepository, AssistRepository, TemplateRepository):
+                 SupportRepository, AssistRepository, TemplateRepository, VariantRepository):
     """See the module docstring for the method list."""
 
 
-__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
-           "Promo", "PromoError", "ReferralStats", "ReferralTerms", "Repository", "SignupRules",
-           "TemplateRow"]
+__all__ = ["CALLBACK_RESULTS", "MAX_VARIANTS", "CallbackNote", "CallbackWrite", "InboxUpdate",
+           "ModelOverrideRow", "Promo", "PromoError", "ReferralStats", "ReferralTerms", "Repository",
+           "SignupRules", "TemplateRow"]

@@ -31,6 +31,7 @@ from storage.models import Generation, GenerationStatus
 from bot.delivery import ChatBlockedError, SendFailedError, is_not_modified
 from bot.logging import kv
 from bot.services.pipeline.context import DEFER_SECONDS, Pipeline, RowLease
+from bot.services.pipeline.variants import order_of, order_rows, send_order
 
 log = logging.getLogger("bot.pipeline.deliver")
 
@@ -78,7 +79,13 @@ class Deliverer:
         p = self.p
         if not g.is_final or g.delivered_at is not None:
             return False
-        if g.status == GenerationStatus.failed and g.error == CANCELLED:
+        order = order_of(g)  # a row of a variant order: the lead sends the order's album
+        if order is not None and order[0] != 1:
+            return await p.repository.mark_delivered(g.id, now=p.clock())
+        rows = await order_rows(self, g) if order is not None else None
+        if order is not None and rows is None:
+            return False  # other rows of the order still run
+        if order is None and g.status == GenerationStatus.failed and g.error == CANCELLED:
             # The user pressed Cancel and the handler already answered.
             return await p.repository.mark_delivered(g.id, now=p.clock())
         language, blocked = await self._language(g)
@@ -88,7 +95,9 @@ class Deliverer:
         try:
             # (The card edit is harmless to repeat; the lease is checked before each message.)
             await self._finish_card(g, language)
-            if g.status == SUCCEEDED:
+            if rows is not None:
+                await send_order(self, rows, language=language, lease=lease)
+            elif g.status == SUCCEEDED:
                 await self.send_results(g, chat_id=g.chat_id, language=language, lease=lease)
             else:
                 rendered = p.presenter.failure(g, language=language)

@@ -28,7 +28,8 @@ async def test_image_flow_with_options_and_result_buttons(stack):
     await click(ann, generate)
     [result] = await wait_media(ann, 1)
     assert result.media[0].kind == "photo" and result.media[0].data
-    assert result.buttons == [["🔁 Again", "📎 Original file"], ["🎬 Animate"]]
+    assert result.buttons[0] == ["🔁 Again · 8⭐", "📎 Original file"]
+    assert result.buttons[1][1].startswith("🎬 Animate · from ")  # all: test_followups.py
     assert "a lighthouse at dusk" in result.text
     assert await ledger(stack, 111) == [("signup_bonus", 50), ("spend", -8)]
     # The options screen was one message edited in place: no message per tap.
@@ -40,7 +41,7 @@ async def test_image_flow_with_options_and_result_buttons(stack):
     original = await stack.app.generations.pipeline.media.read(g.stored_paths[0])
     assert doc.media[0].data == original
 
-    await click(ann, "🔁 Again")
+    await click(ann, "🔁 Again · 8⭐")
     again_card = await seen(ann, "Ready to generate")
     assert "16:9" in again_card.text and "a lighthouse at dusk" in again_card.text
     await ann.tap("Generate · 8⭐", again_card)
@@ -59,7 +60,7 @@ async def test_russian_user_sees_russian(webhook_stack):
     assert "Формат: 16:9 · Качество: стандарт (2K)" in card.text and "Баланс: 50⭐" in card.text
     await click(ivan, generate)
     [result] = await wait_media(ivan, 1)
-    assert result.buttons == [["🔁 Ещё раз", "📎 Исходный файл"], ["🎬 Оживить"]]
+    assert result.buttons[0] == ["🔁 Ещё раз · 8⭐", "📎 Исходный файл"]
     texts = "\n".join(e.text for e in ivan.transcript if e.from_bot)
     assert "Balance" not in texts and "Generate" not in texts
 
@@ -146,10 +147,11 @@ async def test_i2v_with_photo_then_animate_an_older_result_uses_only_that_result
     await click(ann, "Generate · 30⭐")
     media = await wait_media(ann, 2)
     assert media[-1].media[0].kind == "video"
-    assert media[-1].buttons == [["🔁 Again", "📎 Original file"]]  # no Animate for videos
+    assert media[-1].buttons == [["🔁 Again · 30⭐", "📎 Original file"]]  # no Animate for videos
 
     # Animate R1: a fresh draft whose only source is R1 (not the photo, not the old prompt).
-    await ann.tap("🎬 Animate", r1_message)
+    animate = next(b for row in r1_message.buttons for b in row if b.startswith("🎬 Animate"))
+    await ann.tap(animate, r1_message)
     await seen(ann, "animate this image")
     await click(ann, "Kling 2.6 Animate · 25⭐")
     await click(ann, "Continue · 25⭐")

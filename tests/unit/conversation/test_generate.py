@@ -17,7 +17,9 @@ from tests.unit.conversation.conftest import (
 )
 
 B = seedream_buttons("en")
-CARD_ROWS = [[B["generate"]], [tr("en", "btn_edit_options"), tr("en", "btn_edit_prompt")],
+# An image model's card offers 1–4 variants (handlers/followups.py) under Generate.
+CARD_ROWS = [[B["generate"]], ["✅ Variants: 1", "2", "3", "4"],
+             [tr("en", "btn_edit_options"), tr("en", "btn_edit_prompt")],
              [tr("en", "btn_other_model"), tr("en", "btn_cancel")]]
 
 

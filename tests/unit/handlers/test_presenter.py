@@ -32,10 +32,24 @@ def test_queued_status_has_position_and_a_cancel_button():
 
 def test_result_buttons_depend_on_kind_and_language():
     p = build_presenter()
-    image = [t for t, _ in _buttons(p.result_markup(_gen(status="succeeded"), language="ru"))]
-    video = [t for t, _ in _buttons(p.result_markup(_gen(status="succeeded", kind="video"), language="en"))]
-    assert image == ["🔁 Ещё раз", "📎 Исходный файл", "🎬 Оживить"]
-    assert video == ["🔁 Again", "📎 Original file"]
+    stored = {"status": "succeeded", "stored_paths": ("1/image/41_0.png",),
+              "options": {"aspect_ratio": "16:9", "quality": "high", "_media_token": "t"}}
+    image = p.result_markup(_gen(**stored), language="ru")
+    rows = [[b.text for b in row] for row in image.inline_keyboard]
+    animate_from = rows[1][1].rsplit(" ", 1)[-1]
+    # Every follow-up with its price; the "better" model (catalog data) on a row of its own.
+    assert rows == [["🔁 Ещё раз · 8⭐", "📎 Исходный файл"],
+                    ["✏️ Изменить · 8⭐", f"🎬 Оживить · от {animate_from}"],
+                    ["⬆️ Увеличить · 10⭐", "✂️ Убрать фон · 2⭐"],
+                    ["💎 Переделать в Nano Banana Pro · 18⭐"]]
+    assert [d for _, d in _buttons(image)][2:] == ["fu:ed:41", "g:anim:41", "fu:up:41", "fu:bg:41",
+                                                   "fu:bt:41"]
+    video = [t for t, _ in _buttons(p.result_markup(
+        _gen(kind="video", model_key="kling_26_t2v", **stored), language="en"))]
+    assert video[1:] == ["📎 Original file"] and video[0].startswith("🔁 Again · ")
+    # A result not (or no longer) stored offers nothing that would need our copy.
+    bare = [t for t, _ in _buttons(p.result_markup(_gen(status="succeeded"), language="en"))]
+    assert bare == ["🔁 Again · 8⭐", "📎 Original file"]
     caption = p.result_caption(_gen(prompt="x" * 5000), language="en")
     assert len(caption) <= 1024 and caption.endswith("…")
 
