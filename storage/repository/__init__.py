@@ -16,8 +16,15 @@ Update inbox (storage/repository/_inbox.py)
 Catalog overrides (storage/repository/_catalog.py)
     model_overrides, set_model_override (admins' /models: on/off and ⭐ price per model)
 Support and bans (storage/repository/_support.py)
-    set_banned, add_support_message, support_for_forward, record_support_reply (once per
+    set_banned, add_support_message, claim_support_message (keyed by the user's message, so
+    a replay forwards nothing twice), add_support_forwards, support_for_forward, record_support_reply (once per
     admin message), support_messages_of
+Broadcasts (storage/repository/_broadcast.py)
+    count_segment, create_broadcast (a draft), get_broadcast, start_broadcast (draft → running
+    with one recipient row per user), set_broadcast_state (pause/resume/cancel), claim_broadcast
+    (leased; a takeover turns "sending" rows into "unknown"), claim_recipients (pending →
+    sending), mark_recipients, finish_broadcast, mark_broadcast_reported, release_broadcast,
+    broadcast_counts, broadcast_recipients_of
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -30,6 +37,7 @@ and races resolve in the database. Database failures surface as storage.errors t
 
 from __future__ import annotations
 
+from storage.repository._broadcast import Broadcast, BroadcastRepository
 from storage.repository._catalog import CatalogRepository, ModelOverrideRow
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._inbox import InboxRepository, InboxUpdate
@@ -37,9 +45,10 @@ from storage.repository._queries import QueryRepository
 from storage.repository._support import SupportRepository
 
 
-class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository):
+class Repository(QueryRepository, InboxRepository, CatalogRepository, SupportRepository,
+                 BroadcastRepository):
     """See the module docstring for the method list."""
 
 
-__all__ = ["CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
+__all__ = ["Broadcast", "CALLBACK_RESULTS", "CallbackNote", "CallbackWrite", "InboxUpdate", "ModelOverrideRow",
            "Repository"]
