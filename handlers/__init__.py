@@ -24,6 +24,7 @@ from handlers import (
     admin,
     admin_models,
     balance,
+    broadcast,
     errors,
     fallback,
     help,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS = ("start", "balance", "library", "lang", "help", "paysupport", "terms", "privacy")
 ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest", "models", "ban",
-                  "unban")
+                  "unban", "broadcast")
 
 
 def bot_commands(lang: str) -> list[BotCommand]:
@@ -143,6 +144,7 @@ def setup_routers() -> Router:
         payments.router(),
         library.router(),
         admin.router(),
+        broadcast.router(),
         admin_models.router(),
         selftest.router(),
         models.router(),

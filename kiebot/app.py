@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
+from bot.services.broadcast import BroadcastRunner, BroadcastService
 from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
 from bot.services.pipeline.context import Pipeline, PipelineConfig
@@ -355,7 +356,8 @@ class App:
 
 def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catalog,
                      generations: GenerationService, accounts: AccountService,
-                     presenter: Presenter, albums: AlbumCollector | None = None) -> Dispatcher:
+                     presenter: Presenter, albums: AlbumCollector | None = None,
+                     broadcasts: BroadcastService | None = None) -> Dispatcher:
     """The dispatcher with every router and the services handlers receive by name; the unit tests
     feed updates to exactly this."""
     import handlers
@@ -372,7 +374,8 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
     models = ModelAdmin(generations.repository, catalog)
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation, settings=settings,
                             catalog=catalog, generations=generations, accounts=accounts,
-                            presenter=presenter, albums=albums or AlbumCollector(), models=models)
+                            presenter=presenter, albums=albums or AlbumCollector(), models=models,
+                            broadcasts=broadcasts or BroadcastService(generations.repository))
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 
@@ -432,6 +435,12 @@ def build_app(settings: Settings, *, owner: str | None = None,
     reconciler = PaymentReconciler(bot, accounts, notify=_late_payment_notice(sender))
     jobs.add_periodic("reconcile-payments", reconciler.run,
                       interval_s=RECONCILE_INTERVAL_S)
+    # Broadcasts go out from the worker role (jobs run there), one process at a time (a lease).
+    broadcaster = BroadcastRunner(
+        repository, sender, handlers.broadcast.BroadcastTexts(), owner=owner,
+        lease_seconds=s.broadcast_lease_seconds, per_second=s.broadcast_per_second,
+        progress_s=s.broadcast_progress_seconds, pass_s=max(1.0, s.broadcast_lease_seconds / 6))
+    jobs.add_periodic("broadcast", broadcaster.run, interval_s=min(1.0, s.job_interval_seconds))
     dispatcher = build_dispatcher(
         s, storage=build_fsm_storage(s), catalog=catalog, generations=generations,
         accounts=accounts, presenter=presenter,

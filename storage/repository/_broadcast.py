@@ -203,15 +203,15 @@ class BroadcastRepository(RepositoryBase):
     async def claim_broadcast(self, *, owner: str, lease_seconds: float,
                               now: datetime | None = None) -> Broadcast | None:
         """The oldest broadcast with work for a worker (running, or finished and not reported
-        yet) whose lease is free or `owner`'s; leased to `owner`. Taking it over from another
-        owner turns its rows left in "sending" into "unknown": that owner may have sent them."""
+        yet) whose lease is free or `owner`'s; leased to `owner`. Its rows left in "sending"
+        become "unknown": whoever claimed them may have sent them, so they are never resent."""
         at = to_utc(now) or utcnow()
         work = sa.or_(broadcasts.c.state == "running",
                       sa.and_(broadcasts.c.state.in_(("done", "cancelled")),
                               broadcasts.c.started_at.is_not(None),
                               broadcasts.c.reported_at.is_(None)))
         async with self._tx() as conn:
-            row = (await conn.execute(sa.select(broadcasts.c.id, broadcasts.c.lease_owner)
+            row = (await conn.execute(sa.select(broadcasts.c.id)
                                       .where(work, _lease_free(owner, at))
                                       .order_by(broadcasts.c.id).limit(1))).first()
             if row is None:
@@ -222,12 +222,14 @@ class BroadcastRepository(RepositoryBase):
                 .values(lease_owner=owner, lease_until=at + timedelta(seconds=lease_seconds)))
             if took.rowcount != 1:
                 return None
-            if row.lease_owner != owner:
-                await conn.execute(
-                    sa.update(broadcast_recipients)
-                    .where(broadcast_recipients.c.broadcast_id == row.id,
-                           broadcast_recipients.c.state == "sending")
-                    .values(state="unknown", error="interrupted", updated_at=at))
+            # At the start of a pass no send of this broadcast is under way anywhere (the
+            # lease was free, ran out, or is ours between passes): a row still in "sending" was
+            # left by a process that died or a pass that failed, and may have reached its chat.
+            await conn.execute(
+                sa.update(broadcast_recipients)
+                .where(broadcast_recipients.c.broadcast_id == row.id,
+                       broadcast_recipients.c.state == "sending")
+                .values(state="unknown", error="interrupted", updated_at=at))
             full = (await conn.execute(sa.select(broadcasts)
                                        .where(broadcasts.c.id == row.id))).one()
         return _broadcast_from(full)
