@@ -272,6 +272,7 @@ class App:
     reconciler: PaymentReconciler | None = None
     metrics: Metrics | None = None
     redis: Any = None  # REDIS_URL's client (build_redis), None without Redis
+    broadcaster: BroadcastRunner | None = None  # the worker's broadcast job (jobs run it)
 
     @property
     def base_url(self) -> str:
@@ -470,7 +471,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
         presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
         web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
         reconciler=reconciler, inbox_writer=writer, drainer=drainer, role=role, redis=redis,
-        metrics=metrics,
+        metrics=metrics, broadcaster=broadcaster,
     )
 
 

@@ -119,7 +119,10 @@ class BroadcastRunner:
         # A pass is bounded so that stopping the process waits for one short pass at most; the
         # next pass (the job's next tick) goes on where it stopped.
         self.pass_s = pass_s
-        self.batch = batch
+        # A batch takes about a second (per_second) and at most a third of the lease (renewed
+        # per batch), so Pause and Cancel act within a second or so and the lease never runs
+        # out under a pass that is still sending.
+        self.batch = max(1, min(batch, per_second, int(per_second * lease_seconds / 3)))
         self._clock = clock
         self._limiter = SlidingWindowLimiter(per_second, 1.0)
         self._edited_at: dict[int, float] = {}
