@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import _admin_dsn, fresh_pg_database, require_tool
 
 TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox", "model_overrides",
-          "support_messages", "support_admin_messages")
+          "support_messages", "support_admin_messages", "broadcasts", "broadcast_recipients")
 
 SUPABASE_LIKE = [
     # Roles are cluster-wide: created only if missing, tolerating a concurrent creator.
@@ -71,6 +71,7 @@ def _migrate_sql() -> str:
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert proc.returncode == 0, proc.stderr
     assert "0007_supabase_rls" in proc.stdout and "0009_support" in proc.stdout
+    assert "0015_broadcast" in proc.stdout
     return proc.stdout
 
 
