@@ -255,3 +255,37 @@ async def test_bad_input_while_composing_gets_a_polite_answer(tmp_path, lang):
         await ann.send_command("/broadcast")
         await stack.settle()
         assert not any(tr(lang, "bc_compose") in e.text for e in ann.transcript)
+
+
+async def test_two_workers_send_beside_a_web_process_each_recipient_once(tmp_path):
+    """The web process takes the admin's taps; broadcasts go out from worker processes only
+    (the jobs run there), and with two of them on one database the lease and the per-row claim
+    still give every recipient exactly one copy."""
+    from kiebot.app import build_app
+    from tests.conftest import free_port
+
+    lang = "en"
+    async with broadcast_stack(tmp_path, PROCESS_ROLE="web", BROADCAST_LEASE_SECONDS="3") as stack:
+        tg = stack.telegram
+        assert not stack.app.jobs.started  # the web role runs no jobs
+        workers = []
+        try:
+            for _ in range(2):
+                settings = stack.settings.model_copy(update={"server_port": free_port()})
+                worker = build_app(settings, role="worker")
+                await worker.start()
+                workers.append(worker)
+            audience = [(7600 + i, "ru", 0) for i in range(45)]
+            await people(stack, audience)
+            admin = tg.user(ADMIN_ID, first_name="Root", language_code=lang)
+            await compose(admin, lang)
+            await click(admin, tr(lang, "bc_btn_seg_ru"))
+            await click(admin, tr(lang, "bc_btn_send", n=45))
+            report = await report_of(stack, admin, lang)
+            assert report == tr(lang, "bc_report", id=1, sent=45, blocked=0, failed=0)
+            await tg.wait_idle()
+            assert all(len(copies(stack, uid)) == 1 for uid, _, _ in audience)
+            assert tg.flood_events == []
+        finally:
+            for worker in workers:
+                await worker.stop()
