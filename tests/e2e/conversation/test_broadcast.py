@@ -289,3 +289,33 @@ async def test_two_workers_send_beside_a_web_process_each_recipient_once(tmp_pat
         finally:
             for worker in workers:
                 await worker.stop()
+
+
+@pytest.mark.parametrize("retry_after", [1, 4])
+async def test_429s_are_waited_out_and_nobody_gets_two(tmp_path, retry_after):
+    """Telegram's retry_after is honoured: a short one is waited out by the sender, a long one
+    (past what the sender may wait) hands the row back for a later pass; either way each
+    recipient gets one copy and the report counts no failure."""
+    lang = "ru"
+    async with broadcast_stack(tmp_path) as stack:
+        tg = stack.telegram
+        audience = [(7700 + i, "en", 0) for i in range(8)]
+        await people(stack, audience)
+        admin = tg.user(ADMIN_ID, first_name="Root", language_code=lang)
+        await compose(admin, lang)
+        await click(admin, tr(lang, "bc_btn_seg_en"))
+        await see_button(admin, tr(lang, "bc_btn_send", n=8))
+        tg.faults.flood_next(2, retry_after=retry_after)
+        await admin.tap(tr(lang, "bc_btn_send", n=8))
+        report = await report_of(stack, admin, lang)
+        assert report == tr(lang, "bc_report", id=1, sent=8, blocked=0, failed=0)
+        await stack.settle()
+        assert all(len(copies(stack, uid)) == 1 for uid, _, _ in audience)
+        # Only the two refusals the test asked for; none of the bot's own making.
+        assert [e.reason for e in tg.flood_events] == ["fault", "fault"]
+        refused = {e.chat_id for e in tg.flood_events}
+        for uid in refused:  # each refused chat was tried again after its wait, once
+            tries = [c for c in tg.calls if c.method == "sendMessage"
+                     and c.params.get("chat_id") == uid]
+            assert [c.status for c in tries][-1] == 200
+            assert tries[-1].at - tries[0].at >= retry_after - 0.05
