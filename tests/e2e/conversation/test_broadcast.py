@@ -185,6 +185,7 @@ async def test_a_crash_mid_broadcast_sends_no_second_copy_and_a_new_process_fini
         tg.faults.release()  # Telegram delivers what it had received
         await tg.wait_idle()
         delivered_before = {u for u, _, _ in audience if copies(stack, u)}
+        assert len(delivered_before) == 10  # the held batch did reach its chats
 
         await stack.start_app()  # a new process, the same database
         report = await report_of(stack, admin, lang)
