@@ -210,6 +210,12 @@ class BroadcastRepository(RepositoryBase):
                       sa.and_(broadcasts.c.state.in_(("done", "cancelled")),
                               broadcasts.c.started_at.is_not(None),
                               broadcasts.c.reported_at.is_(None)))
+        # A read first: the job asks every second or so, and an idle answer must not take
+        # SQLite's write lock.
+        async with self._read() as conn:
+            if (await conn.scalar(sa.select(broadcasts.c.id).where(work, _lease_free(owner, at))
+                                  .limit(1))) is None:
+                return None
         async with self._tx() as conn:
             row = (await conn.execute(sa.select(broadcasts.c.id)
                                       .where(work, _lease_free(owner, at))
