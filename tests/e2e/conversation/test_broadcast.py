@@ -258,7 +258,16 @@ async def test_bad_input_while_composing_gets_a_polite_answer(tmp_path, lang):
         assert not any(tr(lang, "bc_compose") in e.text for e in ann.transcript)
 
 
-async def test_two_workers_send_beside_a_web_process_each_recipient_once(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str:
+    # A sync fixture picks the database: an async one asked for by name from inside the running
+    # loop could not start its own.
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'kiebot.sqlite3'}"
+    return request.getfixturevalue("pg_database")
+
+
+async def test_two_workers_send_beside_a_web_process_each_recipient_once(tmp_path, database_url):
     """The web process takes the admin's taps; broadcasts go out from worker processes only
     (the jobs run there), and with two of them on one database the lease and the per-row claim
     still give every recipient exactly one copy."""
@@ -266,7 +275,8 @@ async def test_two_workers_send_beside_a_web_process_each_recipient_once(tmp_pat
     from tests.conftest import free_port
 
     lang = "en"
-    async with broadcast_stack(tmp_path, PROCESS_ROLE="web", BROADCAST_LEASE_SECONDS="3") as stack:
+    async with broadcast_stack(tmp_path, PROCESS_ROLE="web", BROADCAST_LEASE_SECONDS="3",
+                               DATABASE_URL=database_url) as stack:
         tg = stack.telegram
         assert not stack.app.jobs.started  # the web role runs no jobs
         workers = []
