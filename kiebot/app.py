@@ -329,6 +329,8 @@ class App:
         if self._started and self.role != "worker" and self.drainer is not None:
             await self.drainer.stop(grace_s=s.kie_timeout_seconds + 5)
             await self.dispatcher.emit_shutdown(bot=self.bot, **self.dispatcher.workflow_data)
+        if self.broadcaster is not None:
+            self.broadcaster.stop()  # ends its pass after the batch under way
         # Long enough for an in-flight createTask to get its answer: cancelling it would leave
         # the outcome unknown (submit_unknown) for the next process.
         await self.jobs.stop(grace_s=s.kie_timeout_seconds + 5)

@@ -126,9 +126,17 @@ class BroadcastRunner:
         self._clock = clock
         self._limiter = SlidingWindowLimiter(per_second, 1.0)
         self._edited_at: dict[int, float] = {}
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The process is stopping: a pass under way ends after its current batch (written and
+        handed back, so the next process goes on at once, with nothing left unknown)."""
+        self._stopping = True
 
     async def run(self) -> None:
         """One pass: some batches of the oldest broadcast with work, or its final report."""
+        if self._stopping:
+            return
         b = await self.repository.claim_broadcast(owner=self.owner,
                                                   lease_seconds=self.lease_seconds)
         if b is None:
@@ -157,7 +165,8 @@ class BroadcastRunner:
             outcomes = await asyncio.gather(*(self._send(b, uid) for uid in ids))
             await self.repository.mark_recipients(b.id, list(outcomes))
             await self._edit_card(b.id)
-            if any(o == "pending" for _, o, _ in outcomes) or self._clock() >= end:
+            if (any(o == "pending" for _, o, _ in outcomes) or self._clock() >= end
+                    or self._stopping):
                 break  # a flood wait: let the chat's wait pass before trying it again
         await self.repository.release_broadcast(b.id, owner=self.owner)
 
