@@ -334,7 +334,7 @@ TEXTS.update({
     "bc_seg_balance": "баланс от {n}⭐",
     "bc_preview": "👆 Именно это получат пользователи.\nАудитория: {segment}\nПолучателей сейчас: {n}",
     "bc_preview_failed": "Telegram не принял это сообщение ({reason}), ничего не отправлено. Проверьте ссылку и начните заново: /broadcast.",
-    "bc_btn_send": "📣 Отправить {n}",
+    "bc_btn_send": "📣 Отправить ({n})",
     "bc_btn_pause": "⏸ Пауза",
     "bc_btn_resume": "▶ Продолжить",
     "bc_card_draft": "📣 Рассылка №{id}: не отправлена. Аудитория: {segment}.",
