@@ -114,12 +114,12 @@ async def test_compose_preview_and_send_to_a_segment_once(tmp_path, lang):
 async def test_pause_resume_and_cancel(tmp_path, lang):
     async with broadcast_stack(tmp_path, BROADCAST_PER_SECOND="4") as stack:
         tg = stack.telegram
-        audience = [(7200 + i, lang, 0) for i in range(16)]
+        audience = [(7200 + i, lang, 0) for i in range(30)]
         await people(stack, audience)
         admin = tg.user(ADMIN_ID, first_name="Root", language_code=lang)
         await compose(admin, lang)
         await click(admin, tr(lang, f"bc_btn_seg_{lang}"))
-        n = 17  # the admin speaks the language too
+        n = 31  # the admin speaks the language too
         await click(admin, tr(lang, "bc_btn_send", n=n))
         await see_button(admin, tr(lang, "bc_btn_pause"))
         await admin.wait_until(lambda _: sum(len(copies(stack, u)) for u, _, _ in audience) >= 2)
