@@ -185,8 +185,8 @@ async def _preview(message: Message, state: FSMContext, lang: str, bot: Bot,
         await broadcasts.cancel(draft.id)
         await message.answer(tr(lang, "bc_preview_failed", reason=_reason(exc)))
         return
-    await message.answer(tr(lang, "bc_preview", segment=segment_label(lang, segment, draft.segment_arg),
-                            n=count),
+    label = segment_label(lang, segment, draft.segment_arg)
+    await message.answer(tr(lang, "bc_preview", segment=label, n=count),
                          reply_markup=keyboards.bc_card_kb(lang, draft.id, "draft", count))
 
 

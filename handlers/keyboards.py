@@ -308,7 +308,8 @@ def bc_segments_kb(lang: str) -> InlineKeyboardMarkup:
 
 
 @lru_cache(maxsize=64)
-def bc_card_kb(lang: str, broadcast_id: int, state: str, recipients: int = 0) -> InlineKeyboardMarkup | None:
+def bc_card_kb(lang: str, broadcast_id: int, state: str,
+               recipients: int = 0) -> InlineKeyboardMarkup | None:
     """A broadcast's card: Send/Cancel on the preview, Pause or Resume and Cancel while it
     runs, nothing once it is over."""
     kb = InlineKeyboardBuilder()

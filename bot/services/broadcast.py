@@ -39,7 +39,13 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, MessageEnt
 from kie_client.ratelimit import SlidingWindowLimiter
 from storage.repository import Broadcast
 
-from bot.delivery import ChatBlockedError, ChatSender, FloodWaitError, SendFailedError, is_not_modified
+from bot.delivery import (
+    ChatBlockedError,
+    ChatSender,
+    FloodWaitError,
+    SendFailedError,
+    is_not_modified,
+)
 from bot.logging import kv
 
 log = logging.getLogger(__name__)
