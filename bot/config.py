@@ -242,6 +242,13 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
     # ---- end referrals ----
     # ---- issue 14: broadcast and support (broadcast) ----
+    # Broadcast messages per second at most (Telegram allows 30 overall; the rest is left to
+    # deliveries and replies, which also get the shared budget's slots first).
+    broadcast_per_second: int = Field(20, alias="BROADCAST_PER_SECOND", ge=1, le=30)
+    # The sending worker's lease on a broadcast: another process takes over only after this.
+    broadcast_lease_seconds: float = Field(30.0, alias="BROADCAST_LEASE_SECONDS", gt=0)
+    # How often the admin's progress card is edited at most.
+    broadcast_progress_seconds: float = Field(3.0, alias="BROADCAST_PROGRESS_SECONDS", gt=0)
     # ---- end broadcast ----
 
     @field_validator("log_format", mode="before")

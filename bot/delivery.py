@@ -56,6 +56,11 @@ class SendFailedError(Exception):
     """Telegram kept refusing or was unreachable; the caller keeps the work for a later pass."""
 
 
+class FloodWaitError(SendFailedError):
+    """Telegram asked to wait longer than this sender may (or kept asking): nothing was posted,
+    so the same message may be tried again later."""
+
+
 def is_not_modified(exc: TelegramBadRequest) -> bool:
     return "message is not modified" in str(exc).lower()
 
@@ -186,7 +191,7 @@ class ChatSender:
             attempt += 1
             wait = state.next_at - self._clock()
             if wait > self._max_wait:
-                raise SendFailedError(f"chat {chat_id} is under flood control")
+                raise FloodWaitError(f"chat {chat_id} is under flood control")
             if wait > 0 and (paced or attempt > 1):
                 await self._sleep(wait)
             await (self._messages if paced else self._others).take(cosmetic=cosmetic)
@@ -199,7 +204,7 @@ class ChatSender:
                 # The whole chat waits, so later messages cannot overtake this one.
                 state.next_at = max(state.next_at, self._clock() + delay)
                 if attempt >= self._max_attempts:
-                    raise SendFailedError(f"flood control persisted for chat {chat_id}") from None
+                    raise FloodWaitError(f"flood control persisted for chat {chat_id}") from None
                 continue
             except TelegramForbiddenError:
                 raise ChatBlockedError(chat_id) from None

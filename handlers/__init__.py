@@ -26,6 +26,7 @@ from handlers import (
     admin_models,
     admin_templates,
     balance,
+    broadcast,
     errors,
     fallback,
     followups,
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 COMMANDS = ("start", "templates", "balance", "library", "lang", "help", "paysupport", "terms",
             "privacy", "ref", "promo")
 ADMIN_COMMANDS = ("credit", "user", "stats", "refund", "ledgercheck", "selftest", "models", "ban",
-                  "unban", "promo_new", "promos", "promo_off")
+                  "unban", "promo_new", "promos", "promo_off", "broadcast")
 
 
 def bot_commands(lang: str) -> list[BotCommand]:
@@ -151,6 +152,7 @@ def setup_routers() -> Router:
         payments.router(),
         library.router(),
         admin.router(),
+        broadcast.router(),
         admin_models.router(),
         admin_templates.router(),  # /templates <subcommand>; before the gallery's /templates
         templates.router(),  # its photo step before the draft's (menu/prompt)

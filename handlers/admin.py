@@ -23,6 +23,7 @@ from storage.errors import DuplicateError
 log = logging.getLogger(__name__)
 _LEDGER_LINES = 50  # one Telegram message (4096 characters) holds this many lines safely
 _REPLY_LIMIT = 4000  # room for the "support's answer" line within Telegram's 4096
+_CAPTION_LIMIT = 1000  # the same within a caption's 1024
 _TG_CODE = re.compile(r"\b[A-Z][A-Z0-9_]{3,}\b")
 
 __all__ = ["IsAdmin", "account_error_text", "format_stats", "format_user", "router"]
@@ -196,13 +197,15 @@ async def unban(message: Message, command: CommandObject, lang: str,
 
 
 class RepliesToSupport(Filter):
-    """An admin's text reply to the bot's copy of a /paysupport message: gives the handler
-    `support` = (support id, user id). Any other reply goes on to the next handlers."""
+    """An admin's reply (a text, or a photo with or without a caption) to the bot's copy of a
+    /paysupport message: gives the handler `support` = (support id, user id). Any other reply
+    goes on to the next handlers."""
 
     async def __call__(self, message: Message, accounts: AccountService,
                        bot: Bot) -> bool | dict[str, Any]:
         replied = message.reply_to_message
-        if (replied is None or not message.text or message.text.startswith("/")
+        if (replied is None or not (message.text or message.photo)
+                or (message.text or "").startswith("/")
                 or replied.from_user is None or replied.from_user.id != bot.id):
             return False
         found = await accounts.support_for_forward(message.chat.id, replied.message_id)
@@ -214,15 +217,23 @@ async def support_reply(message: Message, lang: str, bot: Bot, accounts: Account
     """The admin's reply goes to the user as support's answer, in the user's language. Keyed by
     the admin's message, so a replayed update passes it on once (the admin hears so)."""
     support_id, user_id = support
-    text = message.text[:_REPLY_LIMIT]
+    photo = message.photo[-1].file_id if message.photo else None
+    limit = _CAPTION_LIMIT if photo else _REPLY_LIMIT
+    text = ((message.caption if photo else message.text) or "")[:limit]
+    # The stored text of a bare photo says what it was (the column needs a text).
     if not await accounts.record_support_reply(support_id, message.chat.id, message.message_id,
-                                               text):
+                                               text or "[photo]"):
         await message.answer(tr(lang, "adm_support_reply_dup", user_id=user_id))
         return
     user = await accounts.get_user(user_id)
     user_lang = (user.language if user is not None else None) or "en"
     try:
-        await bot.send_message(user_id, tr(user_lang, "support_answer", text=text))
+        if photo:
+            caption = (tr(user_lang, "support_answer", text=text) if text
+                       else tr(user_lang, "support_answer_photo"))
+            await bot.send_photo(user_id, photo, caption=caption)
+        else:
+            await bot.send_message(user_id, tr(user_lang, "support_answer", text=text))
     except TelegramAPIError as exc:
         log.info("support answer not delivered: %s", type(exc).__name__)
         await message.answer(tr(lang, "adm_support_reply_failed", user_id=user_id))

@@ -214,4 +214,30 @@ class RefCb(CallbackData, prefix="rf"):
     action: RefAction
 # ---- end referrals ----
 # ---- issue 14: broadcast and support (broadcast) ----
+class BcAction(StrEnum):
+    SKIP = "skip"  # no link button
+    SEGMENT = "seg"
+    SEND = "send"
+    PAUSE = "pause"
+    RESUME = "res"
+    CANCEL = "cancel"  # a draft or a running broadcast
+    ABORT = "abort"  # composing, before any draft exists
+
+
+class BcSegment(StrEnum):
+    NONE = ""
+    ALL = "all"
+    PAYING = "paying"
+    RU = "ru"
+    EN = "en"
+    ACTIVE = "active"  # asks for the number of days
+    BALANCE = "balance"  # asks for the minimum balance
+
+
+class BcCb(CallbackData, prefix="bc"):
+    """An admin's /broadcast buttons: composing (skip, segment, abort) and a broadcast's card."""
+
+    action: BcAction
+    broadcast_id: RowId = 0
+    segment: BcSegment = BcSegment.NONE
 # ---- end broadcast ----

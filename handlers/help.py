@@ -1,6 +1,7 @@
 """/help and the texts Telegram requires of bots selling digital goods; `/paysupport <message>`
 (or /support) passes the message to every admin (ADMIN_IDS) and stores it (support_messages), so
-an admin's Telegram reply to their copy reaches the user (handlers.admin.support_reply)."""
+an admin's Telegram reply to their copy reaches the user (handlers.admin.support_reply). The
+message is keyed by the user's own message, so a replayed update reaches the admins once."""
 
 from __future__ import annotations
 
@@ -86,9 +87,15 @@ async def paysupport(message: Message, command: CommandObject, lang: str, bot: B
         await message.answer(tr(lang, "paysupport_none"))
         return
     text = text[:_FORWARD_LIMIT]
+    # Keyed by the user's message before anything is forwarded: a replayed update (Telegram's
+    # redelivery, the inbox after a crash) finds it stored and reaches the admins no second time.
+    support_id = await accounts.claim_support_message(
+        message.from_user.id, text, chat_id=message.chat.id, message_id=message.message_id)
+    if support_id is None:
+        await message.answer(tr(lang, "paysupport_sent"))
+        return
     delivered = await forward_to_admins(bot, message, text, admins, accounts)
-    if delivered:
-        await accounts.add_support_message(message.from_user.id, text, delivered)
+    await accounts.add_support_forwards(support_id, delivered)
     await message.answer(tr(lang, "paysupport_sent" if delivered else "paysupport_failed"))
 
 

@@ -416,4 +416,55 @@ def referral_kb(lang: str, share_url: str) -> InlineKeyboardMarkup:
     return kb.as_markup()
 # ---- end referrals ----
 # ---- issue 14: broadcast and support (broadcast) ----
+from handlers.callbacks import BcAction, BcCb, BcSegment  # noqa: E402 (kept inside the markers)
+
+
+@lru_cache(maxsize=8)
+def bc_abort_kb(lang: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=BcCb(action=BcAction.ABORT))
+    return kb.as_markup()
+
+
+@lru_cache(maxsize=8)
+def bc_button_kb(lang: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=tr(lang, "bc_btn_skip"), callback_data=BcCb(action=BcAction.SKIP))
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=BcCb(action=BcAction.ABORT))
+    kb.adjust(1)
+    return kb.as_markup()
+
+
+@lru_cache(maxsize=8)
+def bc_segments_kb(lang: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    for segment in (BcSegment.ALL, BcSegment.PAYING, BcSegment.RU, BcSegment.EN,
+                    BcSegment.ACTIVE, BcSegment.BALANCE):
+        kb.button(text=tr(lang, f"bc_btn_seg_{segment.value}"),
+                  callback_data=BcCb(action=BcAction.SEGMENT, segment=segment))
+    kb.button(text=tr(lang, "btn_cancel"), callback_data=BcCb(action=BcAction.ABORT))
+    kb.adjust(2, 2, 1, 1, 1)
+    return kb.as_markup()
+
+
+@lru_cache(maxsize=64)
+def bc_card_kb(lang: str, broadcast_id: int, state: str,
+               recipients: int = 0) -> InlineKeyboardMarkup | None:
+    """A broadcast's card: Send/Cancel on the preview, Pause or Resume and Cancel while it
+    runs, nothing once it is over."""
+    kb = InlineKeyboardBuilder()
+    if state == "draft":
+        kb.button(text=tr(lang, "bc_btn_send", n=recipients),
+                  callback_data=BcCb(action=BcAction.SEND, broadcast_id=broadcast_id))
+    elif state == "running":
+        kb.button(text=tr(lang, "bc_btn_pause"),
+                  callback_data=BcCb(action=BcAction.PAUSE, broadcast_id=broadcast_id))
+    elif state == "paused":
+        kb.button(text=tr(lang, "bc_btn_resume"),
+                  callback_data=BcCb(action=BcAction.RESUME, broadcast_id=broadcast_id))
+    else:
+        return None
+    kb.button(text=tr(lang, "btn_cancel"),
+              callback_data=BcCb(action=BcAction.CANCEL, broadcast_id=broadcast_id))
+    return kb.as_markup()
 # ---- end broadcast ----

@@ -59,6 +59,7 @@ from bot.presenter import Presenter
 from bot.telegram_session import KiebotSession
 from bot.services.accounts import AccountService, PaymentResult
 from bot.services.followups import FollowupService
+from bot.services.broadcast import BroadcastRunner, BroadcastService
 from bot.services.generation import GenerationService
 from bot.services.models import ModelAdmin
 from bot.services.prompt_helper import PromptHelper
@@ -279,6 +280,7 @@ class App:
     reconciler: PaymentReconciler | None = None
     metrics: Metrics | None = None
     redis: Any = None  # REDIS_URL's client (build_redis), None without Redis
+    broadcaster: BroadcastRunner | None = None  # the worker's broadcast job (jobs run it)
 
     @property
     def base_url(self) -> str:
@@ -335,6 +337,8 @@ class App:
         if self._started and self.role != "worker" and self.drainer is not None:
             await self.drainer.stop(grace_s=s.kie_timeout_seconds + 5)
             await self.dispatcher.emit_shutdown(bot=self.bot, **self.dispatcher.workflow_data)
+        if self.broadcaster is not None:
+            self.broadcaster.stop()  # ends its pass after the batch under way
         # Long enough for an in-flight createTask to get its answer: cancelling it would leave
         # the outcome unknown (submit_unknown) for the next process.
         await self.jobs.stop(grace_s=s.kie_timeout_seconds + 5)
@@ -364,7 +368,8 @@ class App:
 def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catalog,
                      generations: GenerationService, accounts: AccountService,
                      presenter: Presenter, albums: AlbumCollector | None = None,
-                     prompt_helper: PromptHelper | None = None) -> Dispatcher:
+                     prompt_helper: PromptHelper | None = None,
+                     broadcasts: BroadcastService | None = None) -> Dispatcher:
     """The dispatcher with every router and the services handlers receive by name; the unit tests
     feed updates to exactly this."""
     import handlers
@@ -391,7 +396,8 @@ def build_dispatcher(settings: Settings, *, storage: BaseStorage, catalog: Catal
                             catalog=catalog, generations=generations, accounts=accounts,
                             presenter=presenter, albums=albums or AlbumCollector(), models=models,
                             prompt_helper=prompt_helper, referrals=referrals, templates=templates,
-                            followups=FollowupService(generations))
+                            followups=FollowupService(generations),
+                            broadcasts=broadcasts or BroadcastService(generations.repository))
     dispatcher.include_router(handlers.setup_routers())
     return dispatcher
 
@@ -465,6 +471,12 @@ def build_app(settings: Settings, *, owner: str | None = None,
     reconciler = PaymentReconciler(bot, accounts, notify=_late_payment_notice(sender))
     jobs.add_periodic("reconcile-payments", reconciler.run,
                       interval_s=RECONCILE_INTERVAL_S)
+    # Broadcasts go out from the worker role (jobs run there), one process at a time (a lease).
+    broadcaster = BroadcastRunner(
+        repository, sender, handlers.broadcast.BroadcastTexts(), owner=owner,
+        lease_seconds=s.broadcast_lease_seconds, per_second=s.broadcast_per_second,
+        progress_s=s.broadcast_progress_seconds, pass_s=max(1.0, s.broadcast_lease_seconds / 6))
+    jobs.add_periodic("broadcast", broadcaster.run, interval_s=min(1.0, s.job_interval_seconds))
     dispatcher = build_dispatcher(
         s, storage=build_fsm_storage(s), catalog=catalog, generations=generations,
         accounts=accounts, presenter=presenter, prompt_helper=build_prompt_helper(s, kie, repository),
@@ -494,7 +506,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
         presenter=presenter, generations=generations, accounts=accounts, jobs=jobs,
         web_app=web_app, telegram_secret=telegram_secret, _extra_cleanup=cleanup,
         reconciler=reconciler, inbox_writer=writer, drainer=drainer, role=role, redis=redis,
-        metrics=metrics,
+        metrics=metrics, broadcaster=broadcaster,
     )
 
 

@@ -315,4 +315,67 @@ daily_free_uses = sa.Table(
 )
 # ---- end referrals ----
 # ---- issue 14: broadcast and support (broadcast) ----
+# A /paysupport message is keyed by the user's own message (chat, message id): a replayed
+# update finds the key taken and forwards nothing to the admins again. NULLs are distinct, so
+# rows stored before the key existed never collide. (Appended here to keep support's table
+# definition above untouched by this branch.)
+support_messages.append_column(sa.Column("chat_id", sa.BigInteger))
+support_messages.append_column(sa.Column("message_id", sa.BigInteger))
+sa.Index("uq_support_source", support_messages.c.chat_id, support_messages.c.message_id,
+         unique=True)
+
+BROADCAST_STATES = ("draft", "running", "paused", "cancelled", "done")
+BROADCAST_SEGMENTS = ("all", "active", "paying", "balance", "lang")
+# pending → sending (claimed right before the send) → sent | blocked | failed; a row found in
+# "sending" when another process takes the broadcast over becomes "unknown" and is never
+# resent: the message may have reached the chat before the process died.
+RECIPIENT_STATES = ("pending", "sending", "sent", "blocked", "failed", "unknown")
+
+# An admin's /broadcast: what to send (text, or a photo by file_id with a caption, Telegram's
+# entities, an optional URL button), to whom (segment), and how far it got. A draft has no
+# recipients; confirming it materialises them (broadcast_recipients) in the same transaction.
+# The worker sending it holds a lease (lease_owner, lease_until) so two processes never both
+# send; reported_at marks the admin's final report as sent.
+broadcasts = sa.Table(
+    "broadcasts",
+    metadata,
+    sa.Column("id", IdType, primary_key=True, autoincrement=True),
+    sa.Column("admin_id", sa.BigInteger, nullable=False),
+    sa.Column("lang", sa.String(8), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("text", sa.Text),
+    sa.Column("entities", JsonType),
+    sa.Column("photo", sa.String(256)),
+    sa.Column("button_text", sa.String(64)),
+    sa.Column("button_url", sa.String(512)),
+    sa.Column("segment", sa.String(16), nullable=False),
+    sa.Column("segment_arg", sa.String(16)),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("card_message_id", sa.BigInteger),
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("started_at", Timestamp),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("reported_at", Timestamp),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_until", Timestamp),
+    sa.CheckConstraint("kind IN ('text', 'photo')", name="ck_broadcasts_kind"),
+    sa.CheckConstraint(_in("segment", BROADCAST_SEGMENTS), name="ck_broadcasts_segment"),
+    sa.CheckConstraint(_in("state", BROADCAST_STATES), name="ck_broadcasts_state"),
+    sa.Index("ix_broadcasts_state", "state"),
+)
+
+broadcast_recipients = sa.Table(
+    "broadcast_recipients",
+    metadata,
+    sa.Column("broadcast_id", sa.BigInteger,
+              sa.ForeignKey("broadcasts.id", name="fk_broadcast_recipients_broadcast"),
+              primary_key=True, autoincrement=False),
+    sa.Column("user_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.String(8), nullable=False, server_default="pending"),
+    sa.Column("error", sa.String(64)),
+    sa.Column("updated_at", Timestamp),
+    sa.CheckConstraint(_in("state", RECIPIENT_STATES), name="ck_broadcast_recipients_state"),
+    sa.Index("ix_broadcast_recipients_state", "broadcast_id", "state", "user_id"),
+)
 # ---- end broadcast ----

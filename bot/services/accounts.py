@@ -219,6 +219,15 @@ class AccountService:
                                   forwards: list[tuple[int, int]]) -> int:
         return await self._repo.add_support_message(user_id, text, forwards)
 
+    async def claim_support_message(self, user_id: int, text: str, *, chat_id: int,
+                                    message_id: int) -> int | None:
+        """The support id, or None when this user message was stored before (a replay)."""
+        return await self._repo.claim_support_message(user_id, text, chat_id=chat_id,
+                                                      message_id=message_id)
+
+    async def add_support_forwards(self, support_id: int, forwards: list[tuple[int, int]]) -> None:
+        await self._repo.add_support_forwards(support_id, forwards)
+
     async def support_for_forward(self, admin_id: int, message_id: int) -> tuple[int, int] | None:
         return await self._repo.support_for_forward(admin_id, message_id)
 

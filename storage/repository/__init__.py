@@ -20,7 +20,8 @@ Referrals, promo codes, daily free (storage/repository/_referrals.py)
     redeem_promo (once per user, never past max_uses), daily_free_left; register_user,
     credit_purchase, reverse_purchase and start_generation call its hooks in their transactions
 Support and bans (storage/repository/_support.py)
-    set_banned, add_support_message, support_for_forward, record_support_reply (once per
+    set_banned, add_support_message, claim_support_message (keyed by the user's message, so
+    a replay forwards nothing twice), add_support_forwards, support_for_forward, record_support_reply (once per
     admin message), support_messages_of
 Prompt helper (storage/repository/_assist.py)
     assist_charge (once per press key), assist_refund (once, what that key was charged)
@@ -28,6 +29,12 @@ Photo templates (storage/repository/_templates.py)
     template_rows, set_template (admins' changes to a template), add_template (a new one, once)
 Variant orders (storage/repository/_variants.py)
     start_variants (N rows and N spend rows in one transaction), variant_rows
+Broadcasts (storage/repository/_broadcast.py)
+    count_segment, create_broadcast (a draft), get_broadcast, start_broadcast (draft → running
+    with one recipient row per user), set_broadcast_state (pause/resume/cancel), claim_broadcast
+    (leased; a takeover turns "sending" rows into "unknown"), claim_recipients (pending →
+    sending), mark_recipients, finish_broadcast, mark_broadcast_reported, release_broadcast,
+    broadcast_counts, broadcast_recipients_of
 Read models (storage/repository/_queries.py)
     get_generation, get_generation_by_task, list_library, count_library, count_in_flight,
     queue_position, queue_depths, stats, metrics_view (/metrics), progress_view (one query for
@@ -41,6 +48,7 @@ and races resolve in the database. Database failures surface as storage.errors t
 from __future__ import annotations
 
 from storage.repository._assist import AssistRepository
+from storage.repository._broadcast import Broadcast, BroadcastRepository
 from storage.repository._catalog import CatalogRepository, ModelOverrideRow
 from storage.repository._lifecycle import CALLBACK_RESULTS, CallbackNote, CallbackWrite
 from storage.repository._inbox import InboxRepository, InboxUpdate
@@ -59,10 +67,11 @@ from storage.repository._variants import MAX_VARIANTS, VariantRepository
 
 
 class Repository(ReferralRepository, QueryRepository, InboxRepository, CatalogRepository,
-                 SupportRepository, AssistRepository, TemplateRepository, VariantRepository):
+                 SupportRepository, AssistRepository, TemplateRepository, VariantRepository,
+                 BroadcastRepository):
     """See the module docstring for the method list."""
 
 
-__all__ = ["CALLBACK_RESULTS", "MAX_VARIANTS", "CallbackNote", "CallbackWrite", "InboxUpdate",
-           "ModelOverrideRow", "Promo", "PromoError", "ReferralStats", "ReferralTerms", "Repository",
-           "SignupRules", "TemplateRow"]
+__all__ = ["Broadcast", "CALLBACK_RESULTS", "MAX_VARIANTS", "CallbackNote", "CallbackWrite",
+           "InboxUpdate", "ModelOverrideRow", "Promo", "PromoError", "ReferralStats", "ReferralTerms",
+           "Repository", "SignupRules", "TemplateRow"]

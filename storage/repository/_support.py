@@ -24,6 +24,15 @@ def _insert_new(dialect: str) -> Any:
     return insert(table).on_conflict_do_nothing().returning(table.c.message_id)
 
 
+def _insert_ignoring(dialect: str, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING on `table` (any unique key)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
 class SupportRepository(RepositoryBase):
     async def set_banned(self, user_id: int, banned: bool) -> bool:
         """True when the flag changed; UnknownUserError for a user we never saw."""
@@ -57,6 +66,39 @@ class SupportRepository(RepositoryBase):
                     {"admin_id": a, "message_id": m, "support_id": support_id, "kind": "forward",
                      "text": None, "created_at": at} for a, m in forwards])
         return int(support_id)
+
+    async def claim_support_message(self, user_id: int, text: str, *, chat_id: int,
+                                    message_id: int, now: datetime | None = None) -> int | None:
+        """Store a user's support message keyed by their own message (chat, message id), before
+        anything is forwarded: the support id, or None when that message was stored before (a
+        replayed update), so it reaches the admins once. A crash after this and before the
+        forwards loses the forwards rather than sending them twice."""
+        check_id("user_id", user_id)
+        check_id("chat_id", chat_id)
+        check_id("message_id", message_id)
+        check_text("text", text, max_length=_TEXT_LIMIT)
+        at = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            insert = _insert_ignoring(conn.dialect.name, support_messages)
+            row = (await conn.execute(insert.returning(support_messages.c.id), {
+                "user_id": user_id, "text": text, "created_at": at, "chat_id": chat_id,
+                "message_id": message_id})).first()
+        return int(row.id) if row is not None else None
+
+    async def add_support_forwards(self, support_id: int, forwards: list[tuple[int, int]], *,
+                                   now: datetime | None = None) -> None:
+        """The (admin chat, message id) of each admin's copy of a claimed support message."""
+        check_id("support_id", support_id)
+        for admin_id, message_id in forwards:
+            check_id("admin_id", admin_id)
+            check_id("message_id", message_id)
+        if not forwards:
+            return
+        at = to_utc(now) or utcnow()
+        async with self._tx() as conn:
+            await conn.execute(sa.insert(support_admin_messages), [
+                {"admin_id": a, "message_id": m, "support_id": support_id, "kind": "forward",
+                 "text": None, "created_at": at} for a, m in forwards])
 
     async def support_for_forward(self, admin_id: int, message_id: int) -> tuple[int, int] | None:
         """(support id, user id) of the support message whose copy `message_id` in the admin's

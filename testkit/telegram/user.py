@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import secrets
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -172,8 +173,16 @@ class FakeUser:
         self._cursor = stored.message_id
         return entry_for(stored)
 
-    async def send_text(self, text: str) -> TranscriptEntry:
-        return self._post({"text": text})
+    async def send_text(self, text: str, *, reply_to: TranscriptEntry | None = None) -> TranscriptEntry:
+        """`reply_to`: a message of this chat the text is a Telegram reply to."""
+        return self._post({"text": text, **self._reply(reply_to)})
+
+    def _reply(self, reply_to: TranscriptEntry | None) -> dict[str, Any]:
+        if reply_to is None:
+            return {}
+        quoted = {k: v for k, v in self.chat.messages[reply_to.message_id].message.items()
+                  if k != "reply_to_message"}
+        return {"reply_to_message": copy.deepcopy(quoted)}
 
     async def send_command(self, command: str, args: str | None = None) -> TranscriptEntry:
         """"/start" or "start", with deep-link args after a space; carries a bot_command entity."""
@@ -181,12 +190,14 @@ class FakeUser:
         text = f"{name} {args}" if args else name
         return self._post({"text": text, "entities": [{"offset": 0, "length": len(name), "type": "bot_command"}]})
 
-    async def send_photo(self, data: bytes, caption: str | None = None) -> TranscriptEntry:
+    async def send_photo(self, data: bytes, caption: str | None = None, *,
+                         reply_to: TranscriptEntry | None = None) -> TranscriptEntry:
         size = image_size(data)
         if size is None:
             raise FakeUserError("photo bytes are not a PNG, JPEG, GIF or WebP image")
         stored = self.fake.files.add("photo", data, width=size[0], height=size[1], mime_type=_image_mime(data))
-        content: dict[str, Any] = {"photo": self.fake.files.photo_sizes(stored)}
+        content: dict[str, Any] = {"photo": self.fake.files.photo_sizes(stored),
+                                   **self._reply(reply_to)}
         if caption:
             content["caption"] = caption
         return self._post(content, [stored])

@@ -1,4 +1,4 @@
-"""Supabase locked down (migration 0007, and the tables of 0008, 0009, 0011 and 0014 the same way): what
+"""Supabase locked down (migration 0007, and the tables of 0008, 0009, 0011, 0014 and 0015 the same way): what
 `kiebot migrate --sql` prints, pasted into a database that looks like Supabase, leaves nothing for
 the public anon key to read or list, while the bot's own connection (the tables' owner) goes on
 reading and writing.
@@ -28,7 +28,9 @@ TABLES = ("users", "generations", "credit_ledger", "payments", "updates_inbox", 
           # 0011: photo templates
           "templates",
           # 0014: referrals, promo codes, daily counters and free uses
-          "referrals", "promo_codes", "promo_redemptions", "daily_counters", "daily_free_uses")
+          "referrals", "promo_codes", "promo_redemptions", "daily_counters", "daily_free_uses",
+          # 0015: broadcasts
+          "broadcasts", "broadcast_recipients")
 
 SUPABASE_LIKE = [
     # Roles are cluster-wide: created only if missing, tolerating a concurrent creator.
@@ -75,6 +77,7 @@ def _migrate_sql() -> str:
                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert proc.returncode == 0, proc.stderr
     assert "0007_supabase_rls" in proc.stdout and "0009_support" in proc.stdout and "0011_templates" in proc.stdout
+    assert "0015_broadcast" in proc.stdout
     return proc.stdout
 
 

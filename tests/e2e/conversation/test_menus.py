@@ -81,9 +81,9 @@ async def test_commands_are_registered_in_both_languages(webhook_stack):
              if c.params.get("scope", {}).get("type") == "chat"
              and c.params["scope"].get("chat_id") == ADMIN_ID}
     assert set(admin) == {None, "ru"}
-    assert [c["command"] for c in admin[None]][-12:] == [
+    assert [c["command"] for c in admin[None]][-13:] == [
         "credit", "user", "stats", "refund", "ledgercheck", "selftest", "models", "ban", "unban",
-        "promo_new", "promos", "promo_off"]
+        "promo_new", "promos", "promo_off", "broadcast"]
     assert {"command": "refund", "description": "Админ: вернуть платёж в Stars"} in admin["ru"]
 
 
