@@ -10,7 +10,9 @@ from aiogram.types import CallbackQuery
 from bot.services.accounts import AccountService
 from bot.services.followups import FollowupService
 from bot.services.generation import GenerationService
+from bot.services.prompt_helper import PromptHelper
 from handlers import draft as drafts
+from handlers import prompt_helper as helper
 from handlers import screens
 from handlers.callbacks import GenAction, GenCb
 from handlers.errors import StaleMenu
@@ -65,9 +67,10 @@ async def animate(query: CallbackQuery, callback_data: GenCb, state: FSMContext,
 
 
 async def again(query: CallbackQuery, callback_data: GenCb, state: FSMContext, lang: str,
-                catalog: Catalog, accounts: AccountService,
-                generations: GenerationService) -> None:
-    """A new draft with the same model, options and prompt, at the first step still missing."""
+                catalog: Catalog, accounts: AccountService, generations: GenerationService,
+                prompt_helper: PromptHelper | None = None) -> None:
+    """A new draft with the same model, options and prompt, at the first step still missing
+    (its card offers ✨ Improve like any other)."""
     g = await _own_generation(query, callback_data, generations)
     try:
         spec = catalog.get(g.model_key)
@@ -77,6 +80,7 @@ async def again(query: CallbackQuery, callback_data: GenCb, state: FSMContext, l
         raise StaleMenu() from exc
     await query.answer()
     draft = await drafts.new_draft(state, model=spec.key, opts=opts, prompt=g.prompt or None)
+    helper.offer(draft, prompt_helper)
     chat = query.from_user.id
     if drafts.needs_photo(spec, draft):
         # The earlier photo is not kept as a reusable upload; ask for it again.

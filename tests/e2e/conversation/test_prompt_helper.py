@@ -74,6 +74,23 @@ async def test_improve_then_use_it_generates_with_the_improved_prompt(webhook_st
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_the_card_again_opens_offers_improve_too(webhook_stack, lang):
+    """🔁 Again under a result opens the same card, which offers ✨ Improve like any other."""
+    t, stack = T[lang], webhook_stack
+    bea = stack.telegram.user(7002, first_name="Bea", language_code=lang)
+    generate = await start_image_flow(bea, lang, t["prompt"])
+    await click(bea, generate)
+    await wait_media(bea, 1)
+    improve_buttons = sum(1 for e in bea.transcript if e.from_bot for row in e.buttons
+                          for b in row if b == t["improve"])
+    await click(bea, {"en": "🔁 Again · 8⭐", "ru": "🔁 Ещё раз · 8⭐"}[lang])
+    await bea.wait_until(lambda tr: sum(1 for e in tr if e.from_bot for row in e.buttons
+                                        for b in row if b == t["improve"]) > improve_buttons)
+    await click(bea, t["improve"])
+    assert rewrite(t["prompt"]) in (await seen(bea, t["result"])).text
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
 async def test_edit_types_an_own_version_and_keep_mine_keeps_it(webhook_stack, lang):
     t, stack = T[lang], webhook_stack
     bob = stack.telegram.user(7002, first_name="Bob", language_code=lang)
