@@ -493,7 +493,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
         generations=generations, repository=repository,
         callback_secret=s.kie_callback_secret.get_secret_value(),
         hmac_key=_secret(s.kie_webhook_hmac_key), media=media,
-        webhook=(webhook_handler(writer, secret_token=telegram_secret)
+        webhook=(webhook_handler(writer, secret_token=telegram_secret, bot=bot,
+                                 parsed=drainer.parsed if drainer is not None else None)
                  if writer is not None and s.webhook_mode else None),
         health_only=role == "worker",
         metrics=(metrics_handler(metrics, token=_secret(s.metrics_token))

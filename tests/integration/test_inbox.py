@@ -181,6 +181,40 @@ async def test_a_failed_write_is_not_acknowledged(intake, repo):
     assert status == 503  # Telegram delivers it again later
 
 
+async def test_the_webhook_hands_its_validated_update_to_the_drainer(repo, bot):
+    """The drainer of the process that validated an update at the webhook dispatches that very
+    object (not a second parse of the stored JSON); the row is still what makes it durable."""
+    seen: list = []
+    dp = Dispatcher()
+    router = Router()
+
+    async def handle(message: Message) -> None:
+        seen.append(message)
+
+    router.message.register(handle)
+    dp.include_router(router)
+    drainer = InboxDrainer(repo, dp, bot, owner="me", concurrency=4, lease_seconds=30)
+    writer = InboxWriter(repo, on_stored=drainer.wake)
+    handed: list = []
+    original_put = drainer.parsed.put
+    drainer.parsed.put = lambda update_id, update: (handed.append(update), original_put(update_id, update))
+    app = build_web_app(generations=None, repository=repo, callback_secret="x" * 32,
+                        hmac_key=None, media=None,
+                        webhook=webhook_handler(writer, secret_token=SECRET, bot=bot,
+                                                parsed=drainer.parsed))
+    runner, url = await _serve(app)
+    drainer.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            assert (await _post(http, url, message_update(31, 300, "hello")))[0] == 200
+        await wait_until(lambda: len(seen) == 1)
+        assert seen[0] is handed[0].message and seen[0].bot is bot
+        assert len(drainer.parsed) == 0
+    finally:
+        await drainer.stop()
+        await runner.cleanup()
+
+
 async def _store(repo, updates):
     await repo.inbox_add([(u["update_id"], u["message"]["chat"]["id"], json.dumps(u))
                           for u in updates])

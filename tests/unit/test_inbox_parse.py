@@ -85,3 +85,30 @@ def test_kinds_of_update_aiogram_does_not_know_yet_are_kept():
     """Telegram adds update kinds; storing them is harmless (the dispatcher skips them)."""
     body = b'{"update_id": 3, "some_future_kind": {"id": 1}}'
     assert parse_update(body) == (3, None, body.decode())
+
+
+def test_validated_updates_are_bound_to_the_bot_and_handed_over_once():
+    """The webhook's validated Update goes to this process's drainer (ParsedUpdates) bound to
+    the bot, as the dispatcher needs it; taken once, then the stored JSON is the source."""
+    from aiogram import Bot
+
+    from bot.inbox import ParsedUpdates, validate_update
+
+    bot = Bot("42:TEST")
+    body = json.dumps({"update_id": 6, "message": {"message_id": 1, "date": 0,
+                                                   "chat": {"id": 9, "type": "private"}, "text": "hi"}}).encode()
+    update_id, chat_key, payload, update = validate_update(body, bot=bot)
+    assert (update_id, chat_key, payload) == (6, 9, body.decode())
+    assert update.message.text == "hi" and update.message.bot is bot
+    parsed = ParsedUpdates(limit=2)
+    parsed.put(update_id, update)
+    assert parsed.take(6) is update and parsed.take(6) is None
+
+
+def test_parsed_updates_keep_only_the_newest():
+    from bot.inbox import ParsedUpdates
+
+    parsed = ParsedUpdates(limit=2)
+    for n in (1, 2, 3):
+        parsed.put(n, object())
+    assert len(parsed) == 2 and parsed.take(1) is None and parsed.take(3) is not None
