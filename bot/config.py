@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = Field(None, alias="SENTRY_DSN")
     sentry_environment: str | None = Field(None, alias="SENTRY_ENVIRONMENT", max_length=64)
 
-    # ---- issue 14: photo templates (templates) ----
+    # photo templates (issue 14)
     # Photo templates (README "Photo templates"): the data file, checked against the catalog at
     # start (one line naming file, template and field); unset = the packaged one.
     templates_file: Path | None = Field(None, alias="TEMPLATES_FILE", validate_default=True)
@@ -207,8 +207,7 @@ class Settings(BaseSettings):
         except TemplateError as exc:
             raise ValueError(str(exc)) from None
         return value
-    # ---- end templates ----
-    # ---- issue 14: prompt helper (prompt_helper) ----
+    # prompt helper (issue 14)
     # "✨ Improve" on the summary card: KIE's chat completions (same key) rewrite the prompt in
     # English. Free unless priced (⭐ per press, refunded when the chat fails); a few per minute
     # per user; a slow chat is given up after the timeout (the original prompt stays).
@@ -219,10 +218,7 @@ class Settings(BaseSettings):
     prompt_helper_per_minute: int = Field(3, alias="PROMPT_HELPER_PER_MINUTE", ge=1, le=60)
     prompt_helper_timeout_seconds: float = Field(20.0, alias="PROMPT_HELPER_TIMEOUT_SECONDS",
                                                  gt=0, le=120)
-    # ---- end prompt_helper ----
-    # ---- issue 14: follow-ups and variants (followups) ----
-    # ---- end followups ----
-    # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+    # referrals, promo codes, daily free (issue 14)
     # Paid to the friend and to the inviter on the friend's first Stars purchase (never on
     # signup), and the inviter's share (percent, rounded down) of each of the friend's purchases.
     referral_bonus: int = Field(25, alias="REFERRAL_BONUS", ge=0, le=1_000_000)
@@ -240,8 +236,7 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_free_model_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
-    # ---- end referrals ----
-    # ---- issue 14: broadcast and support (broadcast) ----
+    # broadcast and support (issue 14)
     # Broadcast messages per second at most (Telegram allows 30 overall; the rest is left to
     # deliveries and replies, which also get the shared budget's slots first).
     broadcast_per_second: int = Field(20, alias="BROADCAST_PER_SECOND", ge=1, le=30)
@@ -249,7 +244,6 @@ class Settings(BaseSettings):
     broadcast_lease_seconds: float = Field(30.0, alias="BROADCAST_LEASE_SECONDS", gt=0)
     # How often the admin's progress card is edited at most.
     broadcast_progress_seconds: float = Field(3.0, alias="BROADCAST_PROGRESS_SECONDS", gt=0)
-    # ---- end broadcast ----
 
     @field_validator("log_format", mode="before")
     @classmethod

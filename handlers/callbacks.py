@@ -155,7 +155,7 @@ class SelfTestCb(CallbackData, prefix="st"):
     model: str
 
 
-# ---- issue 14: photo templates (templates) ----
+# photo templates (issue 14)
 class TplAction(StrEnum):
     OPEN = "o"  # the main menu's button: the gallery from its first card
     PAGE = "p"  # ◀ ▶: the card at `index` (wrapping around)
@@ -171,8 +171,7 @@ class TplCb(CallbackData, prefix="tp"):
     index: Small = 0
     key: str = ""
     price: Small = 0
-# ---- end templates ----
-# ---- issue 14: prompt helper (prompt_helper) ----
+# prompt helper (issue 14)
 class AssistAction(StrEnum):
     IMPROVE = "imp"  # ✨ Improve on the card
     ACCEPT = "ok"  # use the improved prompt
@@ -186,8 +185,7 @@ class AssistCb(CallbackData, prefix="ph"):
 
     draft: DraftNo
     action: AssistAction
-# ---- end prompt_helper ----
-# ---- issue 14: follow-ups and variants (followups) ----
+# follow-ups and variants (issue 14)
 class FollowCb(CallbackData, prefix="fu"):
     """A follow-up under a result (bot/services/followups.FollowAction); ownership, the result's
     state and the follow-up's model are checked on use, so a stale or forged one is "expired"."""
@@ -201,8 +199,7 @@ class VariantsCb(CallbackData, prefix="vn"):
 
     draft: DraftNo
     n: Annotated[int, Field(ge=1, le=4)]
-# ---- end followups ----
-# ---- issue 14: referrals, promo codes, daily free (referrals) ----
+# referrals, promo codes, daily free (issue 14)
 class RefAction(StrEnum):
     INVITE = "inv"
     PROMO = "promo"
@@ -212,8 +209,7 @@ class RefCb(CallbackData, prefix="rf"):
     """The balance screen's "Invite friends" and "Promo code" buttons."""
 
     action: RefAction
-# ---- end referrals ----
-# ---- issue 14: broadcast and support (broadcast) ----
+# broadcast and support (issue 14)
 class BcAction(StrEnum):
     SKIP = "skip"  # no link button
     SEGMENT = "seg"
@@ -240,4 +236,3 @@ class BcCb(CallbackData, prefix="bc"):
     action: BcAction
     broadcast_id: RowId = 0
     segment: BcSegment = BcSegment.NONE
-# ---- end broadcast ----

@@ -278,7 +278,7 @@ def result_kb(lang: str, generation_id: int, *, is_image: bool) -> InlineKeyboar
     return kb.as_markup()
 
 
-# ---- issue 14: photo templates (templates) ----
+# photo templates (issue 14)
 def template_card_kb(lang: str, index: int, total: int, key: str, price: int) -> InlineKeyboardMarkup:
     """◀ ▶ (wrapping; none with a single template), "Use · N⭐", Menu."""
     kb = InlineKeyboardBuilder()
@@ -298,8 +298,7 @@ def template_wait_kb(lang: str) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=tr(lang, "btn_cancel"), callback_data=TplCb(action=TplAction.CANCEL))
     return kb.as_markup()
-# ---- end templates ----
-# ---- issue 14: prompt helper (prompt_helper) ----
+# prompt helper (issue 14)
 def with_assist_row(kb: InlineKeyboardMarkup, lang: str, d: int, spec: ModelSpec,
                     opts: dict, helper_price: int | None,
                     switch: OptionSpec | None) -> InlineKeyboardMarkup:
@@ -331,8 +330,7 @@ def assist_kb(lang: str, d: int) -> InlineKeyboardMarkup:
         kb.button(text=tr(lang, key), callback_data=AssistCb(draft=d, action=action))
     kb.adjust(1, 2)
     return kb.as_markup()
-# ---- end prompt_helper ----
-# ---- issue 14: follow-ups and variants (followups) ----
+# follow-ups and variants (issue 14)
 _FOLLOW_TEXT = {FollowAction.EDIT: "fu_btn_edit", FollowAction.UPSCALE: "fu_btn_upscale",
                 FollowAction.REMOVE_BG: "fu_btn_remove_bg", FollowAction.BETTER: "fu_btn_better"}
 
@@ -392,8 +390,7 @@ def with_variants(markup: InlineKeyboardMarkup, lang: str, d: int,
         callback_data=VariantsCb(draft=d, n=n).pack()) for n in range(1, MAX_VARIANTS + 1)]
     rows = list(markup.inline_keyboard)
     return InlineKeyboardMarkup(inline_keyboard=[*rows[:-2], row, *rows[-2:]])
-# ---- end followups ----
-# ---- issue 14: referrals, promo codes, daily free (referrals) ----
+# referrals, promo codes, daily free (issue 14)
 @lru_cache(maxsize=8)
 def balance_growth_kb(lang: str) -> InlineKeyboardMarkup:
     """The balance screen: top up, invite friends, a promo code, the menu."""
@@ -414,8 +411,7 @@ def referral_kb(lang: str, share_url: str) -> InlineKeyboardMarkup:
     kb.button(text=tr(lang, "btn_menu"), callback_data=_menu(MenuAction.HOME))
     kb.adjust(1)
     return kb.as_markup()
-# ---- end referrals ----
-# ---- issue 14: broadcast and support (broadcast) ----
+# broadcast and support (issue 14)
 from handlers.callbacks import BcAction, BcCb, BcSegment  # noqa: E402 (kept inside the markers)
 
 
@@ -467,4 +463,3 @@ def bc_card_kb(lang: str, broadcast_id: int, state: str,
     kb.button(text=tr(lang, "btn_cancel"),
               callback_data=BcCb(action=BcAction.CANCEL, broadcast_id=broadcast_id))
     return kb.as_markup()
-# ---- end broadcast ----

@@ -212,7 +212,7 @@ support_admin_messages = sa.Table(
 )
 
 
-# ---- issue 14: photo templates (templates) ----
+# photo templates (issue 14)
 # Admins' photo templates (/templates in chat): a row either changes a template of the data file
 # (bot/templates/data/templates.toml; NULL = as in the file) or, for a key the file lacks, is a
 # whole template an admin made (model and prompt set). Keyed by the template key.
@@ -235,12 +235,7 @@ templates = sa.Table(
     sa.CheckConstraint("price IS NULL OR price >= 0", name="ck_templates_price"),
     sa.CheckConstraint("photos IS NULL OR photos IN (1, 2)", name="ck_templates_photos"),
 )
-# ---- end templates ----
-# ---- issue 14: prompt helper (prompt_helper) ----
-# ---- end prompt_helper ----
-# ---- issue 14: follow-ups and variants (followups) ----
-# ---- end followups ----
-# ---- issue 14: referrals, promo codes, daily free (referrals) ----
+# referrals, promo codes, daily free (issue 14)
 # Who invited whom, fixed when the friend registers (the friend's first deep link, ref_<code>);
 # first_charge_id is the friend's first purchase, the one that paid both bonuses (set once: the
 # gate for the bonuses, next to their keyed ledger rows).
@@ -313,8 +308,7 @@ daily_free_uses = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("generation_id", name="uq_daily_free_generation"),
 )
-# ---- end referrals ----
-# ---- issue 14: broadcast and support (broadcast) ----
+# broadcast and support (issue 14)
 # A /paysupport message is keyed by the user's own message (chat, message id): a replayed
 # update finds the key taken and forwards nothing to the admins again. NULLs are distinct, so
 # rows stored before the key existed never collide. (Appended here to keep support's table
@@ -378,4 +372,3 @@ broadcast_recipients = sa.Table(
     sa.CheckConstraint(_in("state", RECIPIENT_STATES), name="ck_broadcast_recipients_state"),
     sa.Index("ix_broadcast_recipients_state", "broadcast_id", "state", "user_id"),
 )
-# ---- end broadcast ----

@@ -160,7 +160,7 @@ TEXTS: dict[str, str] = {
     "cmd_unban": "Admin: unblock a user",
     "terms": "Terms: ⭐ are spent on generations at the price shown on the button. Failed generations are refunded in ⭐ automatically. Don't request illegal content. Payment questions: /paysupport.",
     "privacy": "Privacy: we store your Telegram id, name, language, prompts, source photos and results only to provide the service. Nothing is sold or shared.",
-    "help": "How it works:\n1. Pick what you want to do (create an image, edit a photo, animate it…) and a model.\n2. Adjust options, send a prompt (and a photo if the model needs one).\n3. Press Generate. The price is on the button; failed runs are refunded.\n\nUnder each result: Again, Edit this, Animate, Upscale and more, each with its price. ✨ Improve on the card rewrites your prompt in rich English.\n\nCommands: /start menu, /templates photo templates, /balance, /promo CODE, /ref invite friends and earn ⭐, /library, /lang language, /paysupport, /terms, /privacy.",
+    "help": "How it works:\n1. Pick what you want to do (create an image, edit a photo, animate it…) and a model.\n2. Adjust options, send a prompt (and a photo if the model needs one).\n3. Press Generate. The price is on the button; failed runs are refunded.\n\nUnder each result: Again, Edit this, Animate, Upscale, Remove background and more, each with its price. ✨ Improve on the card rewrites your prompt in rich English.\n\nCommands: /start menu, /templates photo templates, /balance, /promo CODE, /ref invite friends and earn ⭐, /library, /lang language, /paysupport, /terms, /privacy.",
     "help_admin": "Admin commands (only you see them):\n/credit <id|@username> +N|-N|=N [reason] — change a balance; the user is told\n/user <id|@username> — balance, recent generations and payments\n/stats — generations and credits: today, the last 7 days, all time\n/refund <charge id> — return a Stars payment and debit its credits; the user is told\n/ledgercheck — check every balance against the ledger\n/selftest — run any model for free and watch it live\n/models — every model: switch it off or on, set its price (new orders only)\n/ban <id|@username>, /unban <id|@username> — block or unblock a user\nReply to a support message to answer the user\n/templates — photo templates: list, on/off, price, texts, add (/templates help)\n/broadcast — a message to all users or a segment: preview, pace, pause, report",
     # library
     "library_empty": "Your library is empty. Make something first!",
@@ -301,7 +301,7 @@ TEXTS.update({
     "adm_err_generic": "This change can't be made. Nothing was changed.",
     "adm_refund_unreachable": "Telegram could not be reached, so nothing was refunded. Please send /refund again in a minute.",
     "adm_ledger_more": "\n…and {n} more",
-    # ---- issue 14: photo templates (templates) ----
+    # photo templates (issue 14)
     "btn_templates": "✨ Templates",
     "cmd_templates": "Photo templates",
     "tpl_card": "✨ {name}\n{description}\n\n📷 {photos} · {price}⭐\nTemplate {index} of {total}",
@@ -331,8 +331,7 @@ TEXTS.update({
     "tpl_adm_taken": "The key {tpl} is already used by a template.",
     "tpl_adm_invalid": "Not saved: {problem}",
     "tpl_adm_bad_price": "The price must be a whole number from 1 to {max}, or reset (got {value}).",
-    # ---- end templates ----
-    # ---- issue 14: prompt helper (prompt_helper) ----
+    # prompt helper (issue 14)
     "btn_assist": "✨ Improve",
     "btn_assist_priced": "✨ Improve · {price}⭐",
     "btn_assist_switch": "🌐 Auto-translate & enhance: {state}",
@@ -352,8 +351,7 @@ TEXTS.update({
     "assist_accepted": "✅ The improved prompt is on the card.",
     "assist_kept": "↩️ Your prompt is kept.",
     "assist_invalid": "⚠️ The improved prompt doesn't fit this model; your prompt is kept.",
-    # ---- end prompt_helper ----
-    # ---- issue 14: follow-ups and variants (followups) ----
+    # follow-ups and variants (issue 14)
     "fu_btn_again": "🔁 Again · {price}⭐",
     "fu_btn_animate": "🎬 Animate · from {price}⭐",
     "fu_btn_edit": "✏️ Edit this · {price}⭐",
@@ -368,8 +366,7 @@ TEXTS.update({
     "var_note": "🖼 {n} variants of {name}. The buttons below work on variant 1; tap a number to open another with its own buttons.",
     "var_note_partial": "🖼 {made} of {n} variants of {name} were made; {cost}⭐ for the {failed} that failed was refunded. The buttons below work on variant 1; tap a number to open another.",
     "var_failed_all": "😔 {name}: none of the {n} variants could be made ({reason}). {cost}⭐ refunded.",
-    # ---- end followups ----
-    # ---- issue 14: referrals, promo codes, daily free (referrals) ----
+    # referrals, promo codes, daily free (issue 14)
     "cmd_ref": "Invite friends",
     "cmd_promo": "Redeem a promo code",
     "cmd_promo_new": "Admin: new promo code",
@@ -411,8 +408,7 @@ TEXTS.update({
     "adm_promo_state_used_up": "used up",
     "adm_promo_switched": "Promo code {code} is now {state}.",
     "adm_promo_unknown": "There is no promo code {code}.",
-    # ---- end referrals ----
-    # ---- issue 14: broadcast and support (broadcast) ----
+    # broadcast and support (issue 14)
     "cmd_broadcast": "Admin: message users",
     "bc_compose": "📣 New broadcast. Send the message users should get: a text, or a photo with a caption (formatting is kept).",
     "bc_bad_content": "A broadcast can be a text or a photo with a caption. Please send one of those.",
@@ -459,5 +455,4 @@ TEXTS.update({
     "bc_state_cancelled": "cancelled",
     "bc_gone": "This broadcast no longer exists.",
     "support_answer_photo": "💬 Support's answer",
-    # ---- end broadcast ----
 })
