@@ -25,15 +25,8 @@ from typing import Any
 
 import httpx
 
-from .client import KieClient
-from .errors import (
-    KieAPIStatusError,
-    KieConnectionError,
-    KieError,
-    KieResponseError,
-    KieValidationError,
-    error_for,
-)
+from .client import KieClient, retry_delay
+from .errors import KieError, KieResponseError, error_for
 from .retry import RetryPolicy, parse_retry_after
 
 __all__ = ["ChatClient", "ChatCompletion", "CHAT_RETRY", "chat_path"]
@@ -92,20 +85,7 @@ class ChatClient:
                 await self.kie._sleep(delay)
 
     def _retry_delay(self, err: KieError, attempt: int) -> float | None:
-        if attempt >= self.retry.max_attempts:
-            return None
-        if isinstance(err, KieConnectionError):
-            ok = True
-        elif isinstance(err, KieAPIStatusError) and not isinstance(err, KieValidationError):
-            ok = err.code in self.retry.retry_statuses
-        else:
-            ok = False
-        if not ok:
-            return None
-        retry_after = getattr(err, "retry_after", None)
-        if retry_after is not None and retry_after > self.retry.max_retry_after:
-            return None
-        return self.retry.backoff_delay(attempt, retry_after)
+        return retry_delay(self.retry, err, attempt)  # the KIE client's rule for reads
 
     async def _attempt(self, url: str, body: dict[str, Any], attempt: int) -> ChatCompletion:
         kie = self.kie

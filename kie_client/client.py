@@ -265,24 +265,7 @@ class KieClient:
         return min(float(retry_after), self.retry.max_retry_after)
 
     def _retry_delay(self, err: KieError, kind: CallKind, attempt: int) -> float | None:
-        if attempt >= self.retry.max_attempts:
-            return None
-        retry_after = getattr(err, "retry_after", None)
-        if kind == "create":
-            ok = (isinstance(err, KieConnectionError) and not err.request_sent) or isinstance(
-                err, KieRateLimitError
-            )
-        elif isinstance(err, KieConnectionError):
-            ok = True
-        elif isinstance(err, KieAPIStatusError) and not isinstance(err, KieValidationError):
-            ok = err.code in self.retry.retry_statuses
-        else:
-            ok = False
-        if not ok:
-            return None
-        if retry_after is not None and retry_after > self.retry.max_retry_after:
-            return None
-        return self.retry.backoff_delay(attempt, retry_after)
+        return retry_delay(self.retry, err, attempt, create=kind == "create")
 
     @staticmethod
     def _final_error(err: KieError, kind: CallKind) -> KieError:
@@ -463,3 +446,28 @@ def _upload_path(value: str) -> str:
     if not path:
         raise ValueError("upload_path must be a non-empty folder path, e.g. 'images/user-uploads'")
     return path
+
+
+def retry_delay(policy: RetryPolicy, err: KieError, attempt: int, *,
+                create: bool = False) -> float | None:
+    """How long to wait before trying again after `err` on attempt `attempt`, or None to give
+    up: the policy's statuses for reads; for a create only what certainly never made a task (a
+    connection that failed before the request was sent, or a 429)."""
+    if attempt >= policy.max_attempts:
+        return None
+    retry_after = getattr(err, "retry_after", None)
+    if create:
+        ok = (isinstance(err, KieConnectionError) and not err.request_sent) or isinstance(
+            err, KieRateLimitError
+        )
+    elif isinstance(err, KieConnectionError):
+        ok = True
+    elif isinstance(err, KieAPIStatusError) and not isinstance(err, KieValidationError):
+        ok = err.code in policy.retry_statuses
+    else:
+        ok = False
+    if not ok:
+        return None
+    if retry_after is not None and retry_after > policy.max_retry_after:
+        return None
+    return policy.backoff_delay(attempt, retry_after)

@@ -8,12 +8,12 @@ on the generation), so a change applies to new orders and never to one already c
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
 from kie_client.catalog import Catalog, RuntimeOverride, UnknownModelError
+from bot.services.reload import ThrottledReload
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
@@ -34,27 +34,18 @@ class ModelAdmin:
                  refresh_seconds: float = REFRESH_SECONDS) -> None:
         self.repository = repository
         self.catalog = catalog
-        self._monotonic = monotonic
-        self._every = refresh_seconds
-        self._next = float("-inf")
-        self._lock = asyncio.Lock()
+        self._reload = ThrottledReload(lambda: self.repository.model_overrides(), self._apply,
+                                       what="model overrides", every=refresh_seconds,
+                                       monotonic=monotonic)
 
     async def refresh(self, *, force: bool = False) -> None:
-        """Load the overrides when they may be stale. A database hiccup keeps the last ones."""
-        if not force and self._monotonic() < self._next:
-            return
-        async with self._lock:
-            if not force and self._monotonic() < self._next:
-                return
-            try:
-                rows = await self.repository.model_overrides()
-            except Exception as exc:  # the bot keeps selling at the last known prices
-                log.warning("model overrides not refreshed: %s", type(exc).__name__)
-                self._next = self._monotonic() + self._every
-                return
-            self.catalog.apply_runtime(
-                {r.model_key: RuntimeOverride(enabled=r.enabled, price=r.price) for r in rows})
-            self._next = self._monotonic() + self._every
+        """Load the overrides when they may be stale. A database hiccup keeps the last ones
+        (the bot keeps selling at the last known prices)."""
+        await self._reload(force=force)
+
+    def _apply(self, rows: list) -> None:
+        self.catalog.apply_runtime(
+            {r.model_key: RuntimeOverride(enabled=r.enabled, price=r.price) for r in rows})
 
     def lines(self) -> list[ModelLine]:
         return [ModelLine(s.key, s.name, self.catalog.enabled(s.key), self.catalog.base_price(s.key),

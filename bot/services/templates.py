@@ -13,7 +13,6 @@ showed; a different one now is refused before any charge, as the model card's Ge
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from bot.templates import EXAMPLES_DIR, Template, TemplateError, check_template
 from kie_client.catalog import Catalog
+from bot.services.reload import ThrottledReload
 from storage.repository import Repository, TemplateRow
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,9 @@ class TemplateService:
         self.examples = examples
         self._base = {t.key: t for t in base}
         self._current: dict[str, Template] = dict(self._base)
-        self._monotonic = monotonic
-        self._every = refresh_seconds
-        self._next = float("-inf")
-        self._lock = asyncio.Lock()
+        self._reload = ThrottledReload(lambda: self.repository.template_rows(), self._apply,
+                                       what="templates", every=refresh_seconds,
+                                       monotonic=monotonic)
         # Telegram's file_id of each example picture once sent (per process and bot): the bytes
         # are uploaded once, then every card reuses Telegram's copy.
         self.file_ids: dict[str, str] = {}
@@ -85,29 +84,21 @@ class TemplateService:
         return check_template(template, self._specs(), examples=self.examples)
 
     async def refresh(self, *, force: bool = False) -> None:
-        """Re-read admins' rows when they may be stale; a database hiccup keeps the last ones."""
-        if not force and self._monotonic() < self._next:
-            return
-        async with self._lock:
-            if not force and self._monotonic() < self._next:
-                return
+        """Re-read admins' rows when they may be stale; a database hiccup keeps the last ones
+        (the gallery keeps what it had)."""
+        await self._reload(force=force)
+
+    def _apply(self, rows: list) -> None:
+        current = dict(self._base)
+        for row in rows:
+            merged = _overlay(self._base.get(row.key), row)
+            if merged is None:
+                continue
             try:
-                rows = await self.repository.template_rows()
-            except Exception as exc:  # the gallery keeps what it had
-                log.warning("templates not refreshed: %s", type(exc).__name__)
-                self._next = self._monotonic() + self._every
-                return
-            current = dict(self._base)
-            for row in rows:
-                merged = _overlay(self._base.get(row.key), row)
-                if merged is None:
-                    continue
-                try:
-                    current[row.key] = self._check(merged)
-                except TemplateError as exc:  # e.g. its model left the catalog: skip the row
-                    log.warning("template row ignored: %s", exc)
-            self._current = current
-            self._next = self._monotonic() + self._every
+                current[row.key] = self._check(merged)
+            except TemplateError as exc:  # e.g. its model left the catalog: skip the row
+                log.warning("template row ignored: %s", exc)
+        self._current = current
 
     # -- what users see ---------------------------------------------------------------------
 
