@@ -17,6 +17,12 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+# httpx's first request imports its anyio backend (26 modules, ~100 ms) in the middle of the
+# event loop — the first download after start held every callback for that long. Imported here,
+# with the rest of the start-up, so `kiebot run` has them before it is ready.
+import anyio._backends._asyncio  # noqa: F401  (anyio imports its asyncio backend lazily)
+import httpcore._backends.anyio  # noqa: F401  (httpcore's AutoBackend imports it lazily)
+
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
