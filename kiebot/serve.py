@@ -38,7 +38,8 @@ def database_refusal(exc: StorageError) -> StartRefused:
 
 
 async def serve(settings: Settings, role: str | None = None) -> int:
-    configure_logging(settings.log_level, fmt=settings.log_format)
+    # Lines are written by a thread of their own, off the event loop (bot/logging.py).
+    lines = configure_logging(settings.log_level, fmt=settings.log_format, background=True)
     # Before anything can log: the app installs its own layer again on start.
     secrets = secrets_of(settings)
     handle = install_redaction(secrets)
@@ -58,6 +59,7 @@ async def serve(settings: Settings, role: str | None = None) -> int:
                            settings.port_variable) from None
     finally:
         handle.uninstall()
+        lines.stop()
 
 
 async def _serve(settings: Settings, role: str | None, redact) -> int:

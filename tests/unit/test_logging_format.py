@@ -4,6 +4,7 @@ LOG_LEVEL honoured."""
 from __future__ import annotations
 
 import io
+import threading
 import json
 import logging
 
@@ -97,3 +98,45 @@ def test_json_fields_without_the_redaction_layer():
     entry = json.loads(JsonFormatter().format(record))  # made directly: no factory, no filter
     assert (entry["event"], entry["interval_s"], entry["msg"]) == (
         "jobs started", 5.0, "jobs started interval_s=5.0")
+
+
+def test_background_lines_are_written_by_their_own_thread_masked_and_whole():
+    """kiebot run writes log lines from a thread (configure_logging(background=True)): the
+    lines come out in order, masked, kv() fields intact, tracebacks as text — written by the
+    writer thread, never by the one that logged — and stop() writes out everything queued."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    writers: list[str] = []
+
+    class Recording(io.StringIO):
+        def write(self, text: str) -> int:
+            writers.append(threading.current_thread().name)
+            return super().write(text)
+
+    stream = Recording()
+    handle = None
+    try:
+        background = configure_logging("INFO", fmt="json", stream=stream, background=True)
+        handle = install_redaction([SECRET])
+        log = logging.getLogger("bot.pipeline")
+        for i in range(50):
+            log.info(kv("delivered", generation=i, url=f"https://x.test/?token={SECRET}"))
+        try:
+            raise RuntimeError(f"failed with {SECRET}")
+        except RuntimeError:
+            log.exception(kv("stage pass failed", stage="deliver"))
+        background.stop()
+        entries = lines(stream)
+        assert [e["generation"] for e in entries[:50]] == list(range(50))
+        assert entries[0]["url"] == "https://x.test/?token=***"
+        assert entries[50]["event"] == "stage pass failed" and "RuntimeError" in entries[50]["exc"]
+        assert SECRET not in stream.getvalue()
+        assert writers and threading.main_thread().name not in writers
+        # After stop() lines go straight to the stream again, nothing is left in a queue.
+        log.info("after stop")
+        assert lines(stream)[-1]["msg"] == "after stop"
+    finally:
+        if handle is not None:
+            handle.uninstall()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

@@ -45,7 +45,8 @@ async def test_full_run_at_debug_leaks_no_secret(tmp_path, caplog):
         root.setLevel(old_level)
     text = stream.getvalue() + "\n" + caplog.text
     assert "createTask started model=seedream_45_t2i" in text
-    assert "callback received" in text and "stored 1 file" in text and "delivered" in text
+    assert f"callbacks received count=1 storing=1 generations={g.id}" in text
+    assert "stored 1 file" in text and "delivered" in text
     assert "token=***" in text
     for name, value in secrets.items():
         assert value not in text, f"{name} leaked into the logs"
