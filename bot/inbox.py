@@ -47,6 +47,7 @@ from pydantic import ValidationError
 
 from bot.group_commit import GroupCommit
 from bot.logging import kv
+from bot.loop_share import LoopShare
 
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
@@ -207,12 +208,19 @@ class InboxWriter:
 
 
 def webhook_handler(writer: InboxWriter, *, secret_token: str, bot: Bot | None = None,
-                    parsed: ParsedUpdates | None = None) -> Callable[[web.Request], Any]:
+                    parsed: ParsedUpdates | None = None,
+                    share: LoopShare | None = None) -> Callable[[web.Request], Any]:
     """POST /tg/webhook: the secret checked (401, as aiogram's handler answers), the update
     parsed (400 with the reason, never a 500) and stored; 200 only once it is durable. With
-    `parsed` (the drainer's), the validated update is handed to this process's drainer."""
+    `parsed` (the drainer's), the validated update is handed to this process's drainer;
+    `share` (the process's LoopShare) is told while an answer is in flight."""
+    share = share or LoopShare()
 
     async def handle(request: web.Request) -> web.Response:
+        with share.acknowledging():
+            return await answer(request)
+
+    async def answer(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret_token.encode()):
             return web.Response(status=401, text="Unauthorized")

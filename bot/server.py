@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import mimetypes
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from storage.media import LocalMediaStore, UnsafePathError
 
 from bot.health import Check, Readiness
 from bot.logging import kv
+from bot.loop_share import LoopShare
 from bot.services.pipeline.complete import CallbackOutcome
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ log = logging.getLogger("bot.server")
 CALLBACK_MAX_BYTES = 256 * 1024
 WEBHOOK_PATH = "/tg/webhook"
 OK_BODY = {"code": 200, "msg": "success"}
+OK_BYTES = json.dumps(OK_BODY).encode()  # encoded once: every accepted callback answers it
 
 
 def webhook_secret(bot_token: str, callback_secret: str) -> str:
@@ -52,13 +55,20 @@ def _json_error(status: int, message: str) -> web.Response:
 
 class CallbackView:
     def __init__(self, generations: GenerationService, *, callback_secret: str,
-                 hmac_key: str | None, max_bytes: int = CALLBACK_MAX_BYTES) -> None:
+                 hmac_key: str | None, max_bytes: int = CALLBACK_MAX_BYTES,
+                 share: LoopShare | None = None) -> None:
         self.generations = generations
         self._secret = callback_secret
         self._hmac_key = hmac_key
         self._max_bytes = max_bytes
+        self._share = share or LoopShare()
 
     async def handle(self, request: web.Request) -> web.Response:
+        # While KIE waits on this answer, the pipeline starts no new row (bot/loop_share.py).
+        with self._share.acknowledging():
+            return await self._answer(request)
+
+    async def _answer(self, request: web.Request) -> web.Response:
         raw_id = request.match_info.get("generation_id", "")
         # isascii: str.isdigit() also accepts "²" and other Unicode digits int() refuses.
         if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
@@ -94,7 +104,7 @@ class CallbackView:
             return _json_error(404, "unknown generation")
         if outcome is CallbackOutcome.task_mismatch:
             return _json_error(409, "task does not belong to this generation")
-        return web.json_response(OK_BODY)
+        return web.Response(body=OK_BYTES, content_type="application/json")
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
@@ -161,14 +171,17 @@ def build_web_app(
     health_only: bool = False,
     metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
     readiness: Readiness | None = None,
+    share: LoopShare | None = None,
 ) -> web.Application:
     """The routes. `webhook` is Telegram's intake (bot/inbox.py: webhook_handler); a worker
     process (`health_only`) serves /healthz and /readyz alone, and /metrics (bot/metrics.py:
     metrics_handler) when given, as every role does. `readiness`: the parts /readyz checks
-    (kiebot/app.py: database, Redis, media store, KIE); the database alone without it."""
+    (kiebot/app.py: database, Redis, media store, KIE); the database alone without it.
+    `share`: the process's LoopShare, which the callback handler tells while it answers."""
     app = web.Application(client_max_size=CALLBACK_MAX_BYTES * 4)
     if not health_only:
-        view = CallbackView(generations, callback_secret=callback_secret, hmac_key=hmac_key)
+        view = CallbackView(generations, callback_secret=callback_secret, hmac_key=hmac_key,
+                            share=share)
         app.router.add_post("/kie/callback/{generation_id}", view.handle)
 
     add_health_routes(app, readiness or database_readiness(repository))

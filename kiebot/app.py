@@ -50,6 +50,7 @@ from bot.inbox import (
 )
 from bot.jobs import JobRunner
 from bot.logging import RedactionHandle, install_redaction, kv
+from bot.loop_share import LoopShare
 from bot.metrics import Metrics, TelegramMetrics, metrics_handler
 from bot.server import WEBHOOK_PATH, build_web_app, database_probe, webhook_secret
 
@@ -425,7 +426,9 @@ def build_app(settings: Settings, *, owner: str | None = None,
     owner = owner or _owner()
     engine = create_engine(s.database_url, pool_size=s.db_pool_size,
                            max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
-    repository = Repository(engine)
+    # Background work yields to the HTTP acknowledgements of this process (bot/loop_share.py).
+    share = LoopShare()
+    repository = Repository(engine, turn=share.turn)
     media = build_media_store(s)
     catalog = Catalog(price_overrides=s.price_overrides or None, markup=s.price_markup,
                       specs=load_catalog(s.catalog_dir) if s.catalog_dir else None)
@@ -456,6 +459,7 @@ def build_app(settings: Settings, *, owner: str | None = None,
     pipeline = Pipeline(
         repository=repository, kie=kie, catalog=catalog, media=media, downloader=downloader,
         sender=sender, presenter=presenter, config=config, owner=owner,
+        yield_to_acks=share.yield_to_acks,
     )
     generations = GenerationService(pipeline, daily_free=s.daily_free_generations,
                                     daily_free_model=s.daily_free_model)
@@ -494,12 +498,14 @@ def build_app(settings: Settings, *, owner: str | None = None,
         callback_secret=s.kie_callback_secret.get_secret_value(),
         hmac_key=_secret(s.kie_webhook_hmac_key), media=media,
         webhook=(webhook_handler(writer, secret_token=telegram_secret, bot=bot,
-                                 parsed=drainer.parsed if drainer is not None else None)
+                                 parsed=drainer.parsed if drainer is not None else None,
+                                 share=share)
                  if writer is not None and s.webhook_mode else None),
         health_only=role == "worker",
         metrics=(metrics_handler(metrics, token=_secret(s.metrics_token))
                  if s.metrics_enabled else None),
         readiness=build_readiness(repository=repository, media=media, kie=kie, redis=redis),
+        share=share,
     )
     return App(
         settings=s, engine=engine, repository=repository, media=media, kie=kie, catalog=catalog,

@@ -48,6 +48,10 @@ IDLE_CONNECTIONS = 2  # Connection objects kept between transactions (InlineSQLi
 CHECKPOINT_EVERY_COMMITS = 256
 BEGIN_RETRY_FIRST_S = 0.001
 BEGIN_RETRY_MAX_S = 0.05
+# An urgent writer (an HTTP answer waits on it) looks again this often while another process
+# (a worker beside a web process) holds the lock: at 50 ms between tries a callback batch
+# waited up to 50 ms past the other writer's commit.
+BEGIN_RETRY_URGENT_MAX_S = 0.002
 
 
 class InlineConnection:
@@ -111,14 +115,16 @@ class InlineSQLite:
         return self._engine
 
     @contextlib.asynccontextmanager
-    async def transaction(self, mode: Mode) -> AsyncIterator[InlineConnection]:
-        """`write`: BEGIN IMMEDIATE (the caller holds the process's WriteQueue); `snapshot`: a
-        deferred read transaction; `read`: no BEGIN, each statement its own WAL snapshot."""
+    async def transaction(self, mode: Mode, *, urgent: bool = False
+                          ) -> AsyncIterator[InlineConnection]:
+        """`write`: BEGIN IMMEDIATE (the caller holds the process's WriteQueue; `urgent`: retried
+        more often while another process holds the lock); `snapshot`: a deferred read
+        transaction; `read`: no BEGIN, each statement its own WAL snapshot."""
         conn = self._checkout()
         clean = False
         try:
             if mode == "write":
-                await self._begin_immediate(conn)
+                await self._begin_immediate(conn, urgent=urgent)
             elif mode == "snapshot":
                 conn.exec_driver_sql("BEGIN")
             try:
@@ -150,7 +156,7 @@ class InlineSQLite:
         else:
             conn.close()
 
-    async def _begin_immediate(self, conn: Connection) -> None:
+    async def _begin_immediate(self, conn: Connection, *, urgent: bool = False) -> None:
         raw = conn.connection.dbapi_connection
         assert raw is not None
         loop = asyncio.get_running_loop()
@@ -167,7 +173,7 @@ class InlineSQLite:
                         raise
                 conn.rollback()  # SQLAlchemy's side of the failed begin
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, BEGIN_RETRY_MAX_S)
+                delay = min(delay * 2, BEGIN_RETRY_URGENT_MAX_S if urgent else BEGIN_RETRY_MAX_S)
         finally:
             raw.execute(f"PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_MS}")
 

@@ -443,6 +443,7 @@ class GenerationService:
                                                           name=f"lease-{g.id}")
             delivered = False
             try:
+                await p.yield_to_acks()  # KIE's and Telegram's acknowledgements go first
                 self.progress.track(g)
                 if handler is None:
                     delivered = await self.deliverer.deliver(g, lease=lease)

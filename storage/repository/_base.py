@@ -4,7 +4,7 @@ timestamp normalisation and row → record mapping."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -128,9 +128,19 @@ def payment_from(row: Any) -> Payment:
     return Payment(**_aware(row._mapping, payments))
 
 
+async def _one_turn() -> None:
+    await asyncio.sleep(0)
+
+
 class RepositoryBase:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *,
+                 turn: Callable[[], Awaitable[None]] | None = None) -> None:
+        """`turn`: what an inline SQLite transaction awaits first, so that other tasks and
+        HTTP answers get the loop between transactions (default: one loop turn; the app
+        passes bot.loop_share.LoopShare.turn, which yields only once a turn's share of
+        background work is spent)."""
         self._engine = engine
+        self._turn = turn or _one_turn
         self._reader = read_only(engine)
         self._snapshot_reader = read_only(engine, snapshot=True)
         self._write_lock = write_lock(engine)
@@ -153,12 +163,14 @@ class RepositoryBase:
             async with self._transaction(self._engine) as conn:
                 yield conn
             return
-        if self._inline is not None:
-            # Inline transactions never suspend: one turn of the loop first, so a caller running
+        if self._inline is not None and not urgent:
+            # Inline transactions never suspend: a turn of the loop first, so a caller running
             # transactions back to back still lets HTTP answers and other tasks in between —
-            # taken before queueing, so the write lock is never held across it.
-            await asyncio.sleep(0)
-        async with self._write_lock.hold(urgent=urgent), self._transaction(self._engine) as conn:
+            # taken before queueing, so the write lock is never held across it. An urgent one
+            # (an HTTP answer waits on it) goes at once.
+            await self._turn()
+        async with self._write_lock.hold(urgent=urgent), \
+                self._transaction(self._engine, urgent=urgent) as conn:
             yield conn
 
     def _read(self, *, snapshot: bool = False, scan: bool = False) -> Any:
@@ -174,14 +186,15 @@ class RepositoryBase:
 
     @asynccontextmanager
     async def _transaction(self, engine: AsyncEngine, *, mode: str = "write",
-                           inline: bool = True) -> AsyncIterator[Any]:
+                           inline: bool = True, urgent: bool = False) -> AsyncIterator[Any]:
         """On file-backed SQLite the transaction runs inline on the loop (storage/inline_sqlite.py:
         an eighth of aiosqlite's CPU per statement); `mode` is write, read or snapshot there."""
         try:
             if self._inline is not None and inline:
                 if mode != "write":
-                    await asyncio.sleep(0)  # as in _tx: one turn of the loop per transaction
-                async with self._inline.transaction(mode) as inline_conn:  # type: ignore[arg-type]
+                    await self._turn()  # as in _tx
+                async with self._inline.transaction(  # type: ignore[arg-type]
+                        mode, urgent=urgent) as inline_conn:
                     yield inline_conn
                 return
             async with engine.begin() as conn:

@@ -29,6 +29,7 @@ from storage.schema import credit_ledger, generations, payments, users
 
 LIBRARY_STATUSES = (GenerationStatus.succeeded,)
 QUEUED = GenerationStatus.queued
+PROGRESS_CHUNK = 100  # ids per progress_view query (and per turn of the loop)
 
 
 class QueryRepository(LifecycleRepository):
@@ -210,9 +211,11 @@ class QueryRepository(LifecycleRepository):
     async def progress_view(
         self, generation_ids: Iterable[int]
     ) -> list[tuple[Generation, str | None, int]]:
-        """(generation, its user's language, queue_position) for each id that exists, in one
-        query: the progress tracker reads every tracked row each tick. The position is as
-        `queue_position` (0 when not queued)."""
+        """(generation, its user's language, queue_position) for each id that exists: the
+        progress tracker reads every tracked row each tick. The position is as
+        `queue_position` (0 when not queued). Reads only (no write lock), a query per
+        PROGRESS_CHUNK ids, each taking its turn of the loop: hundreds of cards at once were one
+        transaction holding the loop and the write lock for tens of milliseconds."""
         ids = sorted({check_id("generation_id", i) for i in generation_ids})
         if not ids:
             return []
@@ -223,10 +226,9 @@ class QueryRepository(LifecycleRepository):
             .subquery()
         )
         out: list[tuple[Generation, str | None, int]] = []
-        async with self._tx() as conn:
-            # Chunked: SQLite caps bound parameters per statement.
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
+        for start in range(0, len(ids), PROGRESS_CHUNK):
+            chunk = ids[start:start + PROGRESS_CHUNK]
+            async with self._read() as conn:
                 rows = await conn.execute(
                     sa.select(generations, users.c.language.label("_language"),
                               ranked.c.pos.label("_position"))

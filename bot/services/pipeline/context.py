@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -182,6 +182,10 @@ class RowLease:
 DEFER_SECONDS = 20.0
 
 
+async def _go_on() -> None:
+    return None
+
+
 @dataclass
 class Pipeline:
     repository: Repository
@@ -200,6 +204,9 @@ class Pipeline:
     kick: Callable[[Stage], None] = field(default=lambda stage: None)
     # KIE's API shapes by name (ModelSpec.api); by default every shape `kie` speaks.
     providers: Providers | None = None
+    # Awaited before each row's work: lets HTTP acknowledgements in flight go first
+    # (bot/loop_share.py: LoopShare.yield_to_acks); by default it does not wait.
+    yield_to_acks: Callable[[], Awaitable[None]] = field(default=_go_on)
 
     def __post_init__(self) -> None:
         if self.providers is None:

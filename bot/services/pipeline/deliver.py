@@ -263,6 +263,8 @@ class ProgressTracker:
                 self._tracked.pop(gid, None)
                 continue
             g, language, position = found
+            # Cosmetic: each card waits for acknowledgements in flight and its share of the loop.
+            await p.yield_to_acks()
             entry.last_edit = self._monotonic()
             started = p.clock()
             try:
