@@ -36,6 +36,7 @@ from storage.repository._base import (
     utcnow,
 )
 from storage.repository._money import IN_FLIGHT, MoneyRepository
+from storage.repository._prepared import DriverMany
 from storage.schema import credit_ledger, daily_free_uses, generations, users
 
 TRANSITION_FIELDS = frozenset({
@@ -133,7 +134,12 @@ def _callback_statements() -> tuple[Any, Any]:
     return to_storing, wake
 
 
-_TO_STORING, _WAKE = _callback_statements()
+_TO_STORING, _WAKE = (DriverMany(statement) for statement in _callback_statements())
+_CALLBACK_ROWS_SQLITE = (  # the rows a callback batch reads, at the driver (ids inlined as ?)
+    f"SELECT {generations.c.id.name}, {generations.c.status.name}, {generations.c.task_id.name} "
+    f"FROM {generations.name} WHERE {generations.c.id.name} IN ({{marks}}) "
+    f"ORDER BY {generations.c.id.name}"
+)
 
 
 def _fields(fields: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
@@ -377,10 +383,14 @@ class LifecycleRepository(MoneyRepository):
         storing: list[dict[str, Any]] = []
         woken: list[dict[str, Any]] = []
         async with self._tx(urgent=True) as conn:  # KIE's 200 waits on it
-            rows = await conn.execute(
-                sa.select(g.id, g.status, g.task_id).where(g.id.in_(ids))
-                .order_by(g.id).with_for_update()
-            )
+            if conn.dialect.name == "sqlite":  # the write lock is held: no FOR UPDATE there
+                rows = await conn.exec_driver_sql(
+                    _CALLBACK_ROWS_SQLITE.format(marks=",".join("?" * len(ids))), tuple(ids))
+            else:
+                rows = await conn.execute(
+                    sa.select(g.id, g.status, g.task_id).where(g.id.in_(ids))
+                    .order_by(g.id).with_for_update()
+                )
             state = {r.id: (GenerationStatus(r.status), r.task_id) for r in rows}
             for note in notes:
                 if note.generation_id not in state:
@@ -390,18 +400,16 @@ class LifecycleRepository(MoneyRepository):
                 outcome, new_status = _plan_callback(note, status, task_id)
                 written.append(outcome)
                 if outcome is CallbackWrite.storing:
-                    storing.append(dict(b_id=note.generation_id, b_task=note.task_id, b_now=now,
+                    storing.append(dict(b_id=note.generation_id, b_task=note.task_id,
                                         b_urls=list(note.result_urls or ())))
                 elif outcome is CallbackWrite.woken:
-                    woken.append(dict(b_id=note.generation_id, b_task=note.task_id, b_now=now,
+                    woken.append(dict(b_id=note.generation_id, b_task=note.task_id,
                                       b_status=new_status.value, b_state=note.kie_state,
                                       b_moves=new_status != status))
                 if outcome in (CallbackWrite.storing, CallbackWrite.woken):
                     state[note.generation_id] = (new_status, note.task_id)
-            if storing:
-                await conn.execute(_TO_STORING, storing)
-            if woken:
-                await conn.execute(_WAKE, woken)
+            await _TO_STORING.execute(conn, {"b_now": now}, storing)
+            await _WAKE.execute(conn, {"b_now": now}, woken)
         return written
 
     async def record_stage_failure(
