@@ -340,18 +340,21 @@ def followup_kb(lang: str, generation_id: int, *, again_price: int | None,
                 variants: Sequence[int] = ()) -> InlineKeyboardMarkup:
     """Under a result: Again and Original file, then the follow-ups on sale, each with its
     price (Animate "from" the cheapest animate model). `variants`: the generation ids of an
-    album's pictures, as numbered buttons that open each one with its own buttons."""
-    kb = InlineKeyboardBuilder()
-    sizes: list[int] = []
+    album's pictures, as numbered buttons that open each one with its own buttons.
+
+    Built as rows directly, not through InlineKeyboardBuilder: its as_markup() deep-copies
+    every button, and this keyboard goes under every delivered result."""
+    def button(text: str, data: Any) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+    rows: list[list[InlineKeyboardButton]] = []
     if len(variants) > 1:
-        for n, gid in enumerate(variants, start=1):
-            kb.button(text=str(n), callback_data=_gen(GenAction.SHOW, gid))
-        sizes.append(len(variants))
+        rows.append([button(str(n), _gen(GenAction.SHOW, gid))
+                     for n, gid in enumerate(variants, start=1)])
     again = (tr(lang, "btn_again") if again_price is None
              else tr(lang, "fu_btn_again", price=again_price))
-    kb.button(text=again, callback_data=_gen(GenAction.AGAIN, generation_id))
-    kb.button(text=tr(lang, "btn_original"), callback_data=_gen(GenAction.ORIGINAL, generation_id))
-    sizes.append(2)
+    rows.append([button(again, _gen(GenAction.AGAIN, generation_id)),
+                 button(tr(lang, "btn_original"), _gen(GenAction.ORIGINAL, generation_id))])
     by_action = {o.action: o for o in offers}
     row: list[tuple[str, Any]] = []
     edit = by_action.get(FollowAction.EDIT)
@@ -366,14 +369,14 @@ def followup_kb(lang: str, generation_id: int, *, again_price: int | None,
         if offer is not None:
             row.append((tr(lang, _FOLLOW_TEXT[action], price=offer.price, name=offer.name),
                         FollowCb(action=action, generation_id=generation_id)))
-    for text, data in row:
-        kb.button(text=text, callback_data=data)
-    # Two per row; the "better" button names a model, so it gets a row of its own.
+    # Two per row; the "better" button names a model (it comes last), so it gets a row of its own.
     wide = 1 if FollowAction.BETTER in by_action else 0
     narrow = len(row) - wide
-    sizes += [2] * (narrow // 2) + [1] * (narrow % 2) + [1] * wide
-    kb.adjust(*sizes)
-    return kb.as_markup()
+    for start in range(0, narrow, 2):
+        rows.append([button(text, data) for text, data in row[start:min(start + 2, narrow)]])
+    if wide:
+        rows.append([button(*row[-1])])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def offers_variants(spec: ModelSpec) -> bool:
