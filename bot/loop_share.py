@@ -17,6 +17,11 @@ LoopShare bounds that:
   `yield_to_acks()` — the pipeline takes it before each row: while acknowledgements are in
   flight new row work waits (never longer than `ack_wait_s`, so a flood of requests cannot
   starve deliveries), then takes a `turn()`.
+- `acknowledging(hold=True)` — KIE's callbacks: while one is answered, `turn()` itself waits
+  too (at most `ack_wait_s`), so rows already under way pause at their next transaction and the
+  callback's two loop turns (its group commit, its answer) are short. Telegram's webhook does
+  not hold: under a crowd an update is always being acknowledged, and handling updates must
+  go on meanwhile.
 
 No library schedules asyncio work by priority (the loop is FIFO by design); this is a counter,
 a timestamp and one marker callback, with its reasons in docs/architecture.md.
@@ -39,9 +44,11 @@ class LoopShare:
         self._budget = budget_s
         self._ack_wait = ack_wait_s
         self._acks = 0
+        self._holds = 0
         self._turn_started = float("-inf")
         self._marker_pending = False
-        self._quiet: asyncio.Future[None] | None = None
+        self._quiet: asyncio.Future[None] | None = None  # resolved when _acks drops to 0
+        self._released: asyncio.Future[None] | None = None  # ... when _holds drops to 0
 
     @property
     def acknowledging_now(self) -> int:
@@ -49,20 +56,27 @@ class LoopShare:
         return self._acks
 
     @contextlib.contextmanager
-    def acknowledging(self) -> Iterator[None]:
+    def acknowledging(self, *, hold: bool = False) -> Iterator[None]:
         self._acks += 1
+        self._holds += hold
         try:
             yield
         finally:
             self._acks -= 1
-            if self._acks == 0 and self._quiet is not None:
-                if not self._quiet.done():
-                    self._quiet.set_result(None)
-                self._quiet = None
+            self._holds -= hold
+            if self._acks == 0:
+                self._quiet = _resolve(self._quiet)
+            if self._holds == 0:
+                self._released = _resolve(self._released)
 
     async def turn(self) -> None:
         """Go on at once while this loop turn's background budget lasts; otherwise continue in
-        a later turn (after the loop has read its sockets)."""
+        a later turn (after the loop has read its sockets). While a holding acknowledgement is
+        in flight, wait for it first (at most `ack_wait_s`)."""
+        if self._holds:
+            if self._released is None:
+                self._released = asyncio.get_running_loop().create_future()
+            await self._wait(self._released)
         while time.perf_counter() - self._turn_started >= self._budget:
             if not self._marker_pending:
                 # Scheduled before our own resumption, so it runs first in the next turn and
@@ -80,7 +94,17 @@ class LoopShare:
         if self._acks:
             if self._quiet is None:
                 self._quiet = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._ack_wait):
-                    await asyncio.shield(self._quiet)
+            await self._wait(self._quiet)
         await self.turn()
+
+    async def _wait(self, event: asyncio.Future[None]) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._ack_wait):
+                await asyncio.shield(event)
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    """Wake everyone waiting on `future`; the next waiter makes a new one."""
+    if future is not None and not future.done():
+        future.set_result(None)
+    return None

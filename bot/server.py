@@ -64,8 +64,8 @@ class CallbackView:
         self._share = share or LoopShare()
 
     async def handle(self, request: web.Request) -> web.Response:
-        # While KIE waits on this answer, the pipeline starts no new row (bot/loop_share.py).
-        with self._share.acknowledging():
+        # While KIE waits on this answer, background work pauses (bot/loop_share.py).
+        with self._share.acknowledging(hold=True):
             return await self._answer(request)
 
     async def _answer(self, request: web.Request) -> web.Response:

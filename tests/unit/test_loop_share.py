@@ -100,3 +100,27 @@ async def test_no_acknowledgement_means_no_wait(clock: Clock):
     share = LoopShare(budget_s=1.0)
     clock.now += 10  # a fresh budget after the first deferral
     await asyncio.wait_for(share.yield_to_acks(), timeout=30)
+
+
+async def test_a_holding_acknowledgement_pauses_transactions_already_under_way(clock: Clock):
+    share = LoopShare(budget_s=1.0, ack_wait_s=60)
+    clock.now += 10
+    progressed: list[int] = []
+
+    async def row() -> None:
+        for step in range(3):
+            await share.turn()  # what each of its transactions awaits first
+            progressed.append(step)
+
+    with share.acknowledging():  # a webhook update: rows already running go on
+        task = asyncio.create_task(row())
+        await turns_until(lambda: len(progressed) == 3)
+        await task
+    progressed.clear()
+    with share.acknowledging(hold=True):  # a KIE callback: they wait for its answer
+        task = asyncio.create_task(row())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert progressed == []
+    await asyncio.wait_for(task, timeout=30)
+    assert progressed == [0, 1, 2]

@@ -162,6 +162,7 @@ class Deliverer:
             caption = p.presenter.result_caption(g, language=language) if first else None
             markup = p.presenter.result_markup(g, language=language) if first else None
             size = await p.media.size(path)  # a missing object raises here, before any send
+            await p.yield_to_acks()  # building and sending an upload: a share of the loop each
             await _still_ours(lease)
             if size > UPLOAD_LIMIT:
                 rendered = p.presenter.link_instead(g, await p.media.share_url(path),
