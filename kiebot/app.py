@@ -424,7 +424,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
         raise ValueError(f"unknown process role {role!r}; expected all, web or worker")
     owner = owner or _owner()
     engine = create_engine(s.database_url, pool_size=s.db_pool_size,
-                           max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
+                           max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout,
+                           transaction_pooler=s.transaction_pooler)
     repository = Repository(engine)
     media = build_media_store(s)
     catalog = Catalog(price_overrides=s.price_overrides or None, markup=s.price_markup,

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import sqlite3
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
@@ -30,6 +32,21 @@ MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 DEFAULT_POOL_SIZE = 20
 DEFAULT_MAX_OVERFLOW = 20
 DEFAULT_POOL_TIMEOUT_S = 60.0
+# Postgres reached directly (not through a transaction pooler): statements are prepared once per
+# connection and kept (SQLAlchemy's per-connection cache of asyncpg prepared statements, this many
+# per connection), so a statement costs one round trip instead of prepare + execute + close.
+STATEMENT_CACHE_SIZE = 256
+# A pooled Postgres connection is pinged on checkout only when it sat idle in the pool longer
+# than this (pool_pre_ping pinged every checkout: BEGIN; ";"; ROLLBACK — three round trips per
+# transaction). A connection used moments ago is alive; one that idled may have been closed by the
+# server, a pooler or a middlebox, and is replaced before anyone's statement meets it.
+PING_IDLE_S = 5.0
+# Host names and ports that say "transaction pooler" (TRANSACTION_POOLER below): Supabase's
+# transaction pooler listens on 6543 (pooler.supabase.com; its session mode on 5432 is treated
+# the same, harmlessly), Neon's pooled hosts end in -pooler, PgBouncer's hosts often say so.
+POOLER_PORTS = frozenset({6543})
+POOLER_HOST_MARKS = ("pooler", "pgbouncer")
+
 # Execution option marking read-only work (read_only(engine) below): on SQLite it sends no
 # BEGIN IMMEDIATE, so reads never queue for the write lock.
 READ_ONLY = "kiebot_read_only"
@@ -73,9 +90,15 @@ def read_only(engine: AsyncEngine, *, snapshot: bool = False) -> AsyncEngine:
     """The same engine (same pool, same listeners) for work that only reads. On SQLite it
     takes no write lock (each statement is its own WAL snapshot: a reader never waits for the
     writer), while a transaction that writes still takes the lock up front with BEGIN
-    IMMEDIATE. `snapshot=True`: one deferred read transaction (plain BEGIN), for several
-    statements that must see the same state. Never write through it."""
-    return engine.execution_options(**{READ_ONLY: "snapshot" if snapshot else True})
+    IMMEDIATE. On Postgres reached directly, likewise no BEGIN/COMMIT: each statement runs in
+    autocommit as its own snapshot (through a transaction pooler reads stay in a transaction,
+    which is what keeps a statement's round trips on one server connection). `snapshot=True`:
+    one read transaction (plain BEGIN), for several statements that must see the same state.
+    Never write through it."""
+    options: dict[str, Any] = {READ_ONLY: "snapshot" if snapshot else True}
+    if not snapshot and is_postgres(engine) and not uses_transaction_pooler(engine):
+        options["isolation_level"] = "AUTOCOMMIT"
+    return engine.execution_options(**options)
 
 
 class WriteQueue:
@@ -165,17 +188,39 @@ def statement_engines(engine: AsyncEngine) -> list[Any]:
     return [engine.sync_engine] + ([inline.engine] if inline is not None else [])
 
 
+_POOLED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def uses_transaction_pooler(engine: AsyncEngine) -> bool:
+    """Whether this Postgres engine was built for a transaction pooler (create_engine)."""
+    return _POOLED.get(engine.sync_engine.pool, False)
+
+
+def looks_like_transaction_pooler(url: str | URL) -> bool:
+    """Auto-detection for DB_TRANSACTION_POOLER=auto: port 6543 (Supabase's transaction
+    pooler), a host naming a pooler (…pooler.supabase.com, Neon's …-pooler hosts, pgbouncer),
+    or ?pgbouncer=true in the URL. A pooler elsewhere must be named by the setting."""
+    parsed = make_url(normalise_url(url) if isinstance(url, str) else url)
+    host = (parsed.host or "").lower()
+    flag = str(parsed.query.get("pgbouncer", "")).lower() in {"1", "true", "yes", "on"}
+    return flag or parsed.port in POOLER_PORTS or any(mark in host for mark in POOLER_HOST_MARKS)
+
+
 def create_engine(
     url: str | None = None,
     *,
     pool_size: int | None = None,
     max_overflow: int | None = None,
     pool_timeout: float | None = None,
+    transaction_pooler: bool | None = None,
     **engine_kwargs: Any,
 ) -> AsyncEngine:
     """Build the AsyncEngine; nothing connects until first use. The pool settings apply to
     Postgres (None: DEFAULT_POOL_SIZE etc.); SQLite has one writer and keeps SQLAlchemy's
-    pool. Other keyword arguments go to create_async_engine."""
+    pool. `transaction_pooler` (Postgres): True when the URL goes through a transaction pooler
+    (PgBouncer or Supavisor in transaction mode), False when it reaches Postgres (or a session
+    pooler) directly, None to guess from the URL (looks_like_transaction_pooler). Other keyword
+    arguments go to create_async_engine."""
     text_url = normalise_url(url)
     try:
         parsed = make_url(text_url)
@@ -185,7 +230,9 @@ def create_engine(
         return _sqlite_engine(parsed, **engine_kwargs)
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     engine_kwargs.update({k: v for k, v in pool.items() if v is not None})
-    return _postgres_engine(parsed, **engine_kwargs)
+    if transaction_pooler is None:
+        transaction_pooler = looks_like_transaction_pooler(parsed)
+    return _postgres_engine(parsed, transaction_pooler=transaction_pooler, **engine_kwargs)
 
 
 def _sqlite_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
@@ -234,24 +281,63 @@ def _sqlite_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
     return engine
 
 
-def _postgres_engine(url: URL, **engine_kwargs: Any) -> AsyncEngine:
-    # Supabase's transaction pooler hands each transaction to any backend connection, so
-    # server-side prepared statements must be neither cached nor reused by name.
+def _postgres_engine(url: URL, *, transaction_pooler: bool, **engine_kwargs: Any) -> AsyncEngine:
     query = dict(url.query)
-    query.setdefault("prepared_statement_cache_size", "0")
+    query.pop("pgbouncer", None)  # ours (looks_like_transaction_pooler), not asyncpg's
+    connect_args = dict(engine_kwargs.pop("connect_args", {}) or {})
+    if transaction_pooler:
+        # A transaction pooler hands each transaction to any backend connection, so server-side
+        # prepared statements must be neither cached nor reused by name.
+        query.setdefault("prepared_statement_cache_size", "0")
+        connect_args.setdefault("statement_cache_size", 0)
+    else:
+        query.setdefault("prepared_statement_cache_size", str(STATEMENT_CACHE_SIZE))
+    connect_args.setdefault("prepared_statement_name_func", _unique_statement_name)
     # libpq spells it sslmode (Supabase's connection strings carry ?sslmode=require); asyncpg
     # takes the same values as `ssl` and rejects `sslmode` with a TypeError at connect time.
     if "sslmode" in query:
         query.setdefault("ssl", query.pop("sslmode"))
     url = url.set(query=query)
-    connect_args = dict(engine_kwargs.pop("connect_args", {}) or {})
-    connect_args.setdefault("statement_cache_size", 0)
-    connect_args.setdefault("prepared_statement_name_func", _unique_statement_name)
-    engine_kwargs.setdefault("pool_pre_ping", True)
+    ping_idle = not engine_kwargs.get("pool_pre_ping", False)  # an explicit pre-ping wins
     engine_kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
     engine_kwargs.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
     engine_kwargs.setdefault("pool_timeout", DEFAULT_POOL_TIMEOUT_S)
-    return create_async_engine(url, connect_args=connect_args, **engine_kwargs)
+    # Last in, first out: under a light load the same few connections serve everything (and stay
+    # warm, so they are not pinged), while the rest idle and are the ones pinged or recycled.
+    engine_kwargs.setdefault("pool_use_lifo", True)
+    engine = create_async_engine(url, connect_args=connect_args, **engine_kwargs)
+    _POOLED[engine.sync_engine.pool] = transaction_pooler
+    if ping_idle:
+        _ping_when_idle(engine.sync_engine.pool, PING_IDLE_S)
+    return engine
+
+
+_RETURNED = "kiebot_returned_at"
+
+
+def _ping_when_idle(pool: Any, idle_s: float) -> None:
+    """pool_pre_ping for connections that idled: a checkout pings only a connection returned to
+    the pool more than `idle_s` ago; a dead one raises DisconnectionError, on which the pool
+    discards it and hands out another (SQLAlchemy's "pessimistic disconnect handling")."""
+
+    @event.listens_for(pool, "connect")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_RETURNED, 0.0) <= idle_s:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise sa_exc.DisconnectionError("connection found dead on checkout") from exc
+        record.info[_RETURNED] = time.monotonic()
 
 
 def _unique_statement_name() -> str:
