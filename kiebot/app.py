@@ -160,9 +160,11 @@ def build_media_store(settings: Settings):
 
 def build_fsm_storage(settings: Settings) -> BaseStorage:
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage
+        # aiogram's RedisStorage whose isolation reads a chat's FSM with its lock and writes it
+        # back with the release: two round trips per update (bot/fsm_redis.py).
+        from bot.fsm_redis import KiebotRedisStorage
 
-        return RedisStorage.from_url(settings.redis_url)
+        return KiebotRedisStorage.from_url(settings.redis_url)
     return MemoryStorage()
 
 
