@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from storage.errors import DatabaseURLError, StorageError
 from storage.inline_sqlite import InlineSQLite
@@ -45,6 +46,12 @@ PING_IDLE_S = 5.0
 # transaction pooler listens on 6543 (pooler.supabase.com; its session mode on 5432 is treated
 # the same, harmlessly), Neon's pooled hosts end in -pooler, PgBouncer's hosts often say so.
 POOLER_PORTS = frozenset({6543})
+# A Postgres connection opened beyond DB_POOL_SIZE (one of DB_MAX_OVERFLOW) is closed once it has
+# sat unused this long, not the moment it is returned: under a steady crowd the pool's use
+# hovers around its size, and closing every connection past it at once meant opening another
+# moments later (a new backend, TLS and login, every statement prepared again: ~4 ms of the
+# bot's CPU and more of the server's each; 96 connections opened in one 2,000-update run).
+OVERFLOW_LINGER_S = 30.0
 POOLER_HOST_MARKS = ("pooler", "pgbouncer")
 
 # Execution option marking read-only work (read_only(engine) below): on SQLite it sends no
@@ -305,6 +312,7 @@ def _postgres_engine(url: URL, *, transaction_pooler: bool, **engine_kwargs: Any
     # Last in, first out: under a light load the same few connections serve everything (and stay
     # warm, so they are not pinged), while the rest idle and are the ones pinged or recycled.
     engine_kwargs.setdefault("pool_use_lifo", True)
+    engine_kwargs.setdefault("poolclass", LingeringQueuePool)
     engine = create_async_engine(url, connect_args=connect_args, **engine_kwargs)
     _POOLED[engine.sync_engine.pool] = transaction_pooler
     if ping_idle:
@@ -313,6 +321,62 @@ def _postgres_engine(url: URL, *, transaction_pooler: bool, **engine_kwargs: Any
 
 
 _RETURNED = "kiebot_returned_at"
+
+
+class LingeringQueuePool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio QueuePool (at most pool_size + max_overflow connections, a checkout
+    waits up to `timeout` beyond that), except that a connection past pool_size is not closed
+    when it is returned: it waits idle like the others and is closed once it has been idle for
+    OVERFLOW_LINGER_S, so a load that keeps needing it keeps it (see OVERFLOW_LINGER_S)."""
+
+    def __init__(self, creator: Any, pool_size: int = 5, max_overflow: int = 10,
+                 timeout: float = 30.0, use_lifo: bool = False, **kw: Any) -> None:
+        super().__init__(creator, pool_size=pool_size, max_overflow=max_overflow,
+                         timeout=timeout, use_lifo=use_lifo, **kw)
+        self._size = pool_size
+        if pool_size > 0 and max_overflow > 0:  # room for every connection to wait idle
+            self._pool = self._queue_class(pool_size + max_overflow, use_lifo=use_lifo)
+
+    # QueuePool reads its size off its queue's bound, which is larger here.
+    def size(self) -> int:
+        return self._size
+
+    def checkedout(self) -> int:
+        return self._size - self._pool.qsize() + self._overflow
+
+    def recreate(self) -> LingeringQueuePool:
+        self.logger.info("Pool recreating")
+        return self.__class__(
+            self._creator, pool_size=self._size, max_overflow=self._max_overflow,
+            pre_ping=self._pre_ping, use_lifo=self._pool.use_lifo, timeout=self._timeout,
+            recycle=self._recycle, echo=self.echo, logging_name=self._orig_logging_name,
+            reset_on_return=self._reset_on_return, _dispatch=self.dispatch, dialect=self._dialect)
+
+    def _do_return_conn(self, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+        super()._do_return_conn(record)
+        self._close_lingering()
+
+    def _do_get(self) -> Any:
+        self._close_lingering()
+        return super()._do_get()
+
+    def _close_lingering(self) -> None:
+        """While more than pool_size connections are open, close the one idle longest if it has
+        idled past OVERFLOW_LINGER_S (one per call: returns and checkouts come often enough)."""
+        if self._overflow <= 0:
+            return
+        idle = getattr(getattr(self._pool, "_queue", None), "_queue", None)  # oldest first
+        if not idle:
+            return
+        oldest = idle[0]
+        if time.monotonic() - oldest.info.get(_RETURNED, time.monotonic()) <= OVERFLOW_LINGER_S:
+            return
+        del idle[0]  # idle records only: no waiter is woken by taking one away
+        try:
+            oldest.close()
+        finally:
+            self._dec_overflow()
 
 
 def _ping_when_idle(pool: Any, idle_s: float) -> None:

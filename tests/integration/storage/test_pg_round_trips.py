@@ -163,3 +163,41 @@ async def test_an_explicit_pre_ping_is_kept(pg_database):
             assert await conn.scalar(sa.text("SELECT 1")) == 1
     finally:
         await engine.dispose()
+
+
+async def test_connections_past_the_pool_size_linger_then_close(pg_database, monkeypatch):
+    monkeypatch.setattr(db, "OVERFLOW_LINGER_S", 0.3)
+    engine = create_engine(pg_database, pool_size=2, max_overflow=2, pool_timeout=5)
+    pool = engine.sync_engine.pool
+    assert isinstance(pool, db.LingeringQueuePool) and pool.size() == 2
+    opened = []
+    sa.event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+    try:
+        async def burst(n: int) -> None:
+            conns = [await engine.connect() for _ in range(n)]
+            for conn in conns:
+                assert await conn.scalar(sa.text("SELECT 1")) == 1
+            for conn in conns:
+                await conn.close()
+
+        await burst(4)
+        assert (len(opened), pool.checkedin(), pool.checkedout(), pool.overflow()) == (4, 4, 0, 2)
+        await burst(4)  # the same four again: none opened, none closed
+        assert len(opened) == 4 and pool.checkedin() == 4
+        held = [await engine.connect() for _ in range(4)]
+        waiter = asyncio.create_task(burst(1))  # a fifth waits for one of the four
+        await asyncio.sleep(0.1)
+        assert not waiter.done() and pool.checkedout() == 4
+        await held[0].close()
+        await asyncio.wait_for(waiter, 10)
+        for conn in held[1:]:
+            await conn.close()
+        assert len(opened) == 4
+        await asyncio.sleep(0.4)  # idle past the linger: the two past the size go
+        await burst(1)
+        await burst(1)
+        assert (pool.checkedin(), pool.overflow(), pool.checkedout()) == (2, 0, 0)
+        assert "Pool size: 2" in pool.status()
+        assert pool.recreate().size() == 2
+    finally:
+        await engine.dispose()
