@@ -201,3 +201,48 @@ async def test_connections_past_the_pool_size_linger_then_close(pg_database, mon
         assert pool.recreate().size() == 2
     finally:
         await engine.dispose()
+
+
+async def test_begin_commits_rolls_back_and_always_returns_its_connection(pg_database):
+    from storage.db import GreenletConnection, begin
+
+    engine = create_engine(pg_database, pool_size=1, max_overflow=0, pool_timeout=2)
+    pool = engine.sync_engine.pool
+    try:
+        async with begin(engine) as conn:
+            assert isinstance(conn, GreenletConnection) and conn.dialect.name == "postgresql"
+            await conn.execute(sa.text("CREATE TABLE t (n int)"))
+            await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+            async with conn.begin_nested():
+                await conn.execute(sa.text("INSERT INTO t VALUES (2)"))
+            with pytest.raises(RuntimeError):
+                async with conn.begin_nested():
+                    await conn.execute(sa.text("INSERT INTO t VALUES (3)"))
+                    raise RuntimeError
+        with pytest.raises(ZeroDivisionError):
+            async with begin(engine) as conn:
+                await conn.execute(sa.text("INSERT INTO t VALUES (4)"))
+                1 / 0
+        with pytest.raises(sa.exc.IntegrityError):
+            async with begin(engine) as conn:
+                await conn.execute(sa.text("ALTER TABLE t ADD PRIMARY KEY (n)"))
+                await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+
+        async def slow() -> None:
+            async with begin(engine) as conn:
+                await conn.execute(sa.text("INSERT INTO t VALUES (5)"))
+                await conn.execute(sa.text("SELECT pg_sleep(5)"))
+
+        task = asyncio.create_task(slow())
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool.checkedout() == 0  # the one connection is back (a leak would time out below)
+        async with begin(read_only(engine)) as conn:
+            assert [r[0] for r in await conn.execute(sa.text("SELECT n FROM t ORDER BY n"))] == [1, 2]
+            assert await conn.scalar(sa.text("SELECT count(*) FROM t")) == 2
+            assert list(await conn.scalars(sa.text("SELECT n FROM t ORDER BY n"))) == [1, 2]
+            assert await conn.run_sync(lambda sync: sync.scalar(sa.text("SELECT max(n) FROM t"))) == 2
+    finally:
+        await engine.dispose()
