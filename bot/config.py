@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(20, alias="DB_POOL_SIZE", ge=1)
     db_max_overflow: int = Field(20, alias="DB_MAX_OVERFLOW", ge=0)
     db_pool_timeout: float = Field(60.0, alias="DB_POOL_TIMEOUT", gt=0)
+    # Whether DATABASE_URL goes through a transaction pooler (PgBouncer / Supavisor in
+    # transaction mode, e.g. Supabase's port 6543): then no prepared statement is kept between
+    # transactions and reads run inside one. auto: guessed from the URL (storage.db
+    # looks_like_transaction_pooler: port 6543, a host naming a pooler, ?pgbouncer=true).
+    db_transaction_pooler: Literal["auto", "true", "false"] = Field(
+        "auto", alias="DB_TRANSACTION_POOLER")
     media_store: Literal["local", "supabase"] = Field("local", alias="MEDIA_STORE")
     media_dir: Path = Field(Path("data/media"), alias="MEDIA_DIR")
     supabase_url: str | None = Field(None, alias="SUPABASE_URL")
@@ -245,7 +251,7 @@ class Settings(BaseSettings):
     # How often the admin's progress card is edited at most.
     broadcast_progress_seconds: float = Field(3.0, alias="BROADCAST_PROGRESS_SECONDS", gt=0)
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "db_transaction_pooler", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -491,6 +497,11 @@ class Settings(BaseSettings):
         """Passwords inside DATABASE_URL / REDIS_URL, for the log redaction layer."""
         found = [url_password(getattr(self, name)) for name in _URL_FIELDS]
         return [p for p in found if p]
+
+    @property
+    def transaction_pooler(self) -> bool | None:
+        """DB_TRANSACTION_POOLER as storage.db.create_engine takes it (None: guess from the URL)."""
+        return {"auto": None, "true": True, "false": False}[self.db_transaction_pooler]
 
     @property
     def webhook_mode(self) -> bool:

@@ -17,13 +17,13 @@ LEDGER_LINES = 5
 
 async def balance_text(lang: str, user_id: int, accounts: AccountService) -> str:
     """The balance with the last few ledger rows, newest first."""
-    entries = await accounts.ledger(user_id, limit=LEDGER_LINES)
+    balance, entries = await accounts.balance_and_ledger(user_id, limit=LEDGER_LINES)
     lines = [
         tr(lang, "ledger_line", date=e.created_at.strftime("%d.%m %H:%M"),
            delta=f"{e.delta:+d}", reason=_reason(lang, e.reason))
         for e in entries
     ]
-    return tr(lang, "balance", balance=await accounts.balance(user_id),
+    return tr(lang, "balance", balance=balance,
               lines="\n".join(lines) or tr(lang, "balance_no_history"))
 
 

@@ -161,9 +161,11 @@ def build_media_store(settings: Settings):
 
 def build_fsm_storage(settings: Settings) -> BaseStorage:
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage
+        # aiogram's RedisStorage whose isolation reads a chat's FSM with its lock and writes it
+        # back with the release: two round trips per update (bot/fsm_redis.py).
+        from bot.fsm_redis import KiebotRedisStorage
 
-        return RedisStorage.from_url(settings.redis_url)
+        return KiebotRedisStorage.from_url(settings.redis_url)
     return MemoryStorage()
 
 
@@ -425,7 +427,8 @@ def build_app(settings: Settings, *, owner: str | None = None,
         raise ValueError(f"unknown process role {role!r}; expected all, web or worker")
     owner = owner or _owner()
     engine = create_engine(s.database_url, pool_size=s.db_pool_size,
-                           max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout)
+                           max_overflow=s.db_max_overflow, pool_timeout=s.db_pool_timeout,
+                           transaction_pooler=s.transaction_pooler)
     # Background work yields to the HTTP acknowledgements of this process (bot/loop_share.py).
     share = LoopShare()
     repository = Repository(engine, turn=share.turn)

@@ -95,7 +95,9 @@ async def _run(url, action) -> None:
 def _engine(url: str | None | AsyncEngine) -> tuple[AsyncEngine, bool]:
     if isinstance(url, AsyncEngine):
         return url, False
-    return create_engine(url), True
+    # Pooler-safe whatever the URL looks like (no statement kept between transactions): the
+    # migrations run rarely and the URL may name a transaction pooler auto-detection misses.
+    return create_engine(url, transaction_pooler=True), True
 
 
 def _unavailable(engine: AsyncEngine, exc: BaseException) -> DatabaseUnavailableError:

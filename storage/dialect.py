@@ -58,6 +58,23 @@ def insert_ignoring_duplicates(conn: AsyncConnection, table: sa.Table, *, key: s
     return _insert(conn)(table).values(rows).on_conflict_do_nothing(index_elements=[key])
 
 
+_NEW_KEYS: dict[tuple[str, str, str], Any] = {}
+
+
+def insert_new_keys(conn: AsyncConnection, table: sa.Table, *, key: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key, built once per dialect and table,
+    for executemany with a list of rows: SQLAlchemy's insertmanyvalues sends it as multi-row
+    INSERTs from one cached compiled form (a multi-row .values(rows) has no cache key and is
+    compiled afresh every time) and returns one row per row inserted."""
+    cache_key = (conn.dialect.name, table.name, key)
+    statement = _NEW_KEYS.get(cache_key)
+    if statement is None:
+        statement = _NEW_KEYS[cache_key] = (
+            _insert(conn)(table).on_conflict_do_nothing(index_elements=[key])
+            .returning(table.c[key]))
+    return statement
+
+
 def insert_new(conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: a row only when it was inserted. One
     statement where a SAVEPOINT + INSERT + RELEASE took three."""

@@ -155,6 +155,10 @@ class AccountService:
     async def ledger(self, user_id: int, limit: int = 5) -> list:
         return await self._repo.ledger(user_id, limit=limit)
 
+    async def balance_and_ledger(self, user_id: int, limit: int = 5) -> tuple[int, list]:
+        """balance() and ledger() in one read (the balance screen)."""
+        return await self._repo.balance_and_ledger(user_id, limit=limit)
+
     async def set_language(self, user_id: int, language: str) -> None:
         if language not in ("ru", "en"):
             raise AccountError(f"unsupported language {language!r}", code="bad_language")

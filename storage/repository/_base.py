@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import inline_sqlite, is_postgres, read_only, write_lock
+from storage.db import begin, inline_sqlite, is_postgres, read_only, write_lock
 from storage.errors import (
     DatabaseUnavailableError,
     InvalidAmountError,
@@ -197,7 +197,7 @@ class RepositoryBase:
                         mode, urgent=urgent) as inline_conn:
                     yield inline_conn
                 return
-            async with engine.begin() as conn:
+            async with begin(engine) as conn:
                 yield conn
         except StorageError:
             raise

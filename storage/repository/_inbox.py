@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from storage.dialect import claim_inbox, insert_ignoring_duplicates
+from storage.dialect import claim_inbox, insert_ignoring_duplicates, insert_new_keys
 from storage.repository._base import RepositoryBase, check_text, to_utc, utcnow
 from storage.schema import updates_inbox
 
@@ -56,6 +56,12 @@ class InboxRepository(RepositoryBase):
         values = list(rows.values())
         added = 0
         async with self._tx(urgent=True) as conn:  # Telegram's 200 waits on it
+            if self._postgres:
+                # One executemany of a statement compiled once (insertmanyvalues batches it
+                # into multi-row INSERTs); RETURNING counts the rows that were new.
+                result = await conn.execute(
+                    insert_new_keys(conn, updates_inbox, key="update_id"), values)
+                return len(result.all())
             # Multi-row INSERTs (not executemany: a rowcount both drivers report), in chunks of
             # a few fixed sizes so their compiled forms stay cached (chunk_sizes).
             start = 0

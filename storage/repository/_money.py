@@ -308,6 +308,17 @@ class MoneyRepository(RepositoryBase):
             rows = await conn.execute(SELECT_LEDGER, {"uid": user_id, "limit": limit})
             return [ledger_from(r) for r in rows]
 
+    async def balance_and_ledger(self, user_id: int, limit: int = 10) -> tuple[int, list[LedgerEntry]]:
+        """The balance (0 for an unknown user) and `ledger(user_id, limit)`, read on one
+        connection: the balance screen's two reads cost one checkout, not two."""
+        check_id("user_id", user_id)
+        limit = check_amount("limit", limit)
+        async with self._read() as conn:
+            entries = [ledger_from(r) for r in await conn.execute(
+                SELECT_LEDGER, {"uid": user_id, "limit": limit})]
+            row = (await conn.execute(SELECT_USER, {"uid": user_id})).first()
+        return (int(row.balance) if row is not None else 0), entries
+
     async def payments_for(self, user_id: int, limit: int = 10) -> list[Payment]:
         check_id("user_id", user_id)
         limit = check_amount("limit", limit)

@@ -53,3 +53,15 @@ def test_bad_values_name_the_variable_and_never_echo_it(env, name, value):  # no
     assert [line for line in info.value.lines if line.startswith(f"{name}: ")], info.value.lines
     if name != "LOG_FORMAT":
         assert value not in text
+
+
+def test_db_transaction_pooler_is_auto_by_default_and_named_when_bad(env):  # noqa: F811
+    assert load_settings().transaction_pooler is None
+    for value, expected in ((" TRUE ", True), ("false", False), ("auto", None), ("", None)):
+        env.setenv("DB_TRANSACTION_POOLER", value)
+        assert load_settings().transaction_pooler is expected
+    env.setenv("DB_TRANSACTION_POOLER", "maybe")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert [line for line in info.value.lines if line.startswith("DB_TRANSACTION_POOLER: ")] == [
+        "DB_TRANSACTION_POOLER: Input should be 'auto', 'true' or 'false'"]

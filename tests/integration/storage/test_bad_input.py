@@ -124,7 +124,10 @@ def test_postgres_engine_disables_prepared_statement_caches():
 
 
 async def test_postgres_connections_use_no_statement_cache(pg_url):
-    engine = create_engine(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    # Through a transaction pooler (DB_TRANSACTION_POOLER=true; guessed for Supabase's 6543,
+    # tests/integration/storage/test_pg_round_trips.py): a direct URL keeps its statements.
+    engine = create_engine(pg_url.replace("postgresql+asyncpg://", "postgresql://"),
+                           transaction_pooler=True)
     seen = []
     sa.event.listen(engine.sync_engine, "do_connect", lambda d, r, cargs, cparams: seen.append(cparams))
     try:

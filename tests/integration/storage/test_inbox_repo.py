@@ -152,3 +152,10 @@ async def test_a_replayed_set_does_not_undo_a_later_change(repo):
         await repo.admin_set(5, 35, admin_id=1, idempotency_key="credit:1:62")
     assert (await repo.get_user(5)).balance == 36
     assert await repo.ledger_check() == []
+
+
+async def test_a_large_batch_counts_only_its_new_rows(repo):
+    # Past one INSERT's worth (SQLite: chunks of at most 512; Postgres: insertmanyvalues pages).
+    assert await repo.inbox_add([_row(i, i % 7) for i in range(1, 1201)]) == 1200
+    assert await repo.inbox_add([_row(i, None) for i in range(1101, 1701)]) == 500
+    assert await repo.inbox_unhandled() == 1700

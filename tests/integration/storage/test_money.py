@@ -292,3 +292,14 @@ async def test_register_writes_only_when_something_changed(repo, engine):
     user, _, w = await register(timedelta(seconds=15) + R)
     assert w == [] and (await repo.get_user(9)).start_payload == "promo"
     assert await repo.ledger_check() == []
+
+
+async def test_balance_and_ledger_is_both_reads_at_once(repo):
+    assert await repo.balance_and_ledger(1) == (0, [])  # unknown user
+    await _user(repo, bonus=10)
+    await repo.admin_adjust(1, 5, admin_id=9, note="gift")
+    await repo.admin_adjust(1, -3, admin_id=9, note="take")
+    balance, entries = await repo.balance_and_ledger(1, limit=2)
+    assert balance == 12 == (await repo.get_user(1)).balance
+    assert entries == await repo.ledger(1, limit=2)
+    assert [e.delta for e in entries] == [-3, 5]
