@@ -5,8 +5,10 @@ One instance per process (built in the composition root). What Telegram limits i
 - messages are paced ≤ 1 per `per_chat_interval` per chat (a lock per chat keeps them in order);
   edits and chat actions are not (a delivery edits its status card and sends the media in the
   same chat at once, instead of waiting a second in every chat);
-- messages take a slot of a global budget (`global_per_second` in any `1 s + global_margin`:
-  the margin absorbs jitter between our stamp and Telegram's count); edits and chat actions
+- messages take a slot of a global budget (`global_per_second` in any `1 s + global_margin`);
+  a slot counts from when its answer arrives, never from when the request left, so however
+  late a request reaches Telegram it is inside our window for as long as it is inside
+  Telegram's (the same settling as kie_client/ratelimit.py; see _Budget); edits and chat actions
   take slots of a second budget of the same size, so they never slow messages down, and there
   cosmetic calls (progress-card edits, chat actions: `cosmetic=True`) only get slots no
   urgent call (a delivery's final card edit) is waiting for;
@@ -19,7 +21,7 @@ memory with any number of chats).
 from __future__ import annotations
 
 import asyncio
-import collections
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -76,12 +78,21 @@ class _Chat:
 
 class _Budget:
     """At most `limit` slots in any `window` seconds; cosmetic callers only get slots no urgent
-    caller is waiting for."""
+    caller is waiting for.
+
+    A slot is *in flight* from `take()` until `settle()` (the answer is in), and from then on
+    counts from the answer's time. Telegram counts a request when it arrives, which is between
+    the two, so for any window of Telegram's the last request started in it saw every other one
+    either in flight or settled inside its own window: jitter on the way (a busy loop, a slow
+    connection) cannot put more than `limit` into one of Telegram's seconds. A settled slot
+    counts from at most `settle_cap` after it was taken: a long upload is not made to hold its
+    slot for its whole transfer plus a second (its arrival is its start, as far as we know)."""
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float],
-                 sleep: Callable[[float], Awaitable[Any]]) -> None:
+                 sleep: Callable[[float], Awaitable[Any]], *, settle_cap: float = 0.25) -> None:
         self._limit = limit
         self._window = window
+        self._settle_cap = settle_cap
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
@@ -89,37 +100,50 @@ class _Budget:
         self._urgent_waiting = 0
         self._urgent_idle = asyncio.Event()
         self._urgent_idle.set()
-        self._stamps: collections.deque[float] = collections.deque()
+        # When each settled slot counts from (a heap: capped stamps can come out of order).
+        self._stamps: list[float] = []
+        self._in_flight = 0
+        self._settled = asyncio.Event()
 
-    async def take(self, *, cosmetic: bool) -> None:
+    async def take(self, *, cosmetic: bool) -> float:
+        """Wait for a slot; the caller must `settle()` it once the request is answered."""
         if cosmetic:
             # One cosmetic caller at a time, and only while no urgent caller waits: it can take
             # at most the one slot it was already queued for ahead of an urgent one.
             async with self._cosmetic_lock:
                 while self._urgent_waiting:
                     await self._urgent_idle.wait()
-                await self._take()
-            return
+                return await self._take()
         self._urgent_waiting += 1
         self._urgent_idle.clear()
         try:
-            await self._take()
+            return await self._take()
         finally:
             self._urgent_waiting -= 1
             if not self._urgent_waiting:
                 self._urgent_idle.set()
 
-    async def _take(self) -> None:
+    def settle(self, taken_at: float) -> None:
+        """The request taken a slot for (at `taken_at`) is answered or failed."""
+        self._in_flight -= 1
+        heapq.heappush(self._stamps, min(self._clock(), taken_at + self._settle_cap))
+        self._settled.set()
+
+    async def _take(self) -> float:
         async with self._lock:  # FIFO among waiters
             while True:
                 now = self._clock()
                 # (the epsilon: a float wait of a few ulps would not move the clock at all)
                 while self._stamps and self._stamps[0] + self._window <= now + 1e-9:
-                    self._stamps.popleft()
-                if len(self._stamps) < self._limit:
-                    self._stamps.append(now)
-                    return
-                await self._sleep(self._window - (now - self._stamps[0]))
+                    heapq.heappop(self._stamps)
+                if len(self._stamps) + self._in_flight < self._limit:
+                    self._in_flight += 1
+                    return now
+                if self._stamps:
+                    await self._sleep(self._window - (now - self._stamps[0]))
+                else:  # every slot is in flight: the first answer starts the clock
+                    self._settled.clear()
+                    await self._settled.wait()
 
 
 class ChatSender:
@@ -129,7 +153,7 @@ class ChatSender:
         *,
         per_chat_interval: float = 1.0,
         global_per_second: int = 30,
-        global_margin: float = 0.05,
+        global_margin: float = 0.02,
         max_attempts: int = 8,
         max_wait: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -194,9 +218,13 @@ class ChatSender:
                 raise FloodWaitError(f"chat {chat_id} is under flood control")
             if wait > 0 and (paced or attempt > 1):
                 await self._sleep(wait)
-            await (self._messages if paced else self._others).take(cosmetic=cosmetic)
+            budget = self._messages if paced else self._others
+            taken_at = await budget.take(cosmetic=cosmetic)
             try:
-                result = await self.bot(method)
+                try:
+                    result = await self.bot(method)
+                finally:
+                    budget.settle(taken_at)
             except TelegramRetryAfter as exc:
                 delay = float(exc.retry_after)
                 log.warning(kv("telegram flood wait", chat=chat_id, retry_after=exc.retry_after,
