@@ -69,6 +69,45 @@ async def test_batches_are_capped():
     assert sizes == [4, 4, 2]
 
 
+async def test_a_lone_caller_is_answered_in_the_loop_turn_after_its_own():
+    """Nothing being written: the caller writes its batch in its own task after one turn of the
+    loop (for others arriving in the same turn to join), and its answer does not wait further
+    turns for a drain task to start and for the result to come back."""
+
+    async def write(notes):  # a write that never has to wait (inline SQLite)
+        return [CallbackWrite.storing for _ in notes]
+
+    group = GroupCommit(write, name="test")
+    submit = group.submit(_note(1))
+    assert submit.send(None) is None  # the one turn (asyncio.sleep(0))
+    with pytest.raises(StopIteration) as done:
+        submit.send(None)
+    assert done.value.value is CallbackWrite.storing
+    assert group.waiting == 0
+
+
+async def test_a_batch_whose_writer_is_cancelled_mid_write_is_written_by_the_next():
+    """The leading caller goes away while its batch is being written: the others of its batch
+    (and its own item) are written again by a drain task, and every remaining caller answered."""
+    started = asyncio.Event()
+    written: list[list[int]] = []
+
+    async def write(notes):
+        if not written and not started.is_set():
+            started.set()
+            await asyncio.Event().wait()  # hangs until cancelled
+        written.append([n.generation_id for n in notes])
+        return [CallbackWrite.woken for _ in notes]
+
+    group = GroupCommit(write, name="test")
+    leader = asyncio.create_task(group.submit(_note(1)))
+    others = [asyncio.create_task(group.submit(_note(i))) for i in (2, 3)]
+    await started.wait()
+    leader.cancel()
+    assert await asyncio.gather(*others) == [CallbackWrite.woken] * 2
+    assert written == [[1, 2, 3]]
+
+
 @pytest.mark.parametrize("cancel_first", [True, False])
 async def test_a_caller_that_goes_away_does_not_break_the_batch(cancel_first):
     release = asyncio.Event()
