@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # Sweep idle per-chat entries once this many accumulate.
 _PRUNE_AT = 1024
+# A settled global slot counts from its answer, but from no later than this after it was taken.
+_SETTLE_CAP_S = 0.25
 
 
 class ChatBlockedError(Exception):
@@ -85,14 +87,13 @@ class _Budget:
     the two, so for any window of Telegram's the last request started in it saw every other one
     either in flight or settled inside its own window: jitter on the way (a busy loop, a slow
     connection) cannot put more than `limit` into one of Telegram's seconds. A settled slot
-    counts from at most `settle_cap` after it was taken: a long upload is not made to hold its
+    counts from at most _SETTLE_CAP_S after it was taken: a long upload is not made to hold its
     slot for its whole transfer plus a second (its arrival is its start, as far as we know)."""
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float],
-                 sleep: Callable[[float], Awaitable[Any]], *, settle_cap: float = 0.25) -> None:
+                 sleep: Callable[[float], Awaitable[Any]]) -> None:
         self._limit = limit
         self._window = window
-        self._settle_cap = settle_cap
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
@@ -126,7 +127,7 @@ class _Budget:
     def settle(self, taken_at: float) -> None:
         """The request taken a slot for (at `taken_at`) is answered or failed."""
         self._in_flight -= 1
-        heapq.heappush(self._stamps, min(self._clock(), taken_at + self._settle_cap))
+        heapq.heappush(self._stamps, min(self._clock(), taken_at + _SETTLE_CAP_S))
         self._settled.set()
 
     async def _take(self) -> float:

@@ -4,8 +4,8 @@ Used where many small durable writes arrive at once and each caller must wait fo
 committed before it answers: Telegram updates into the inbox (bot/inbox.py) and KIE callbacks
 (bot/services/pipeline/complete.py). One write per caller would queue 200 of them for 200 turns at
 SQLite's write lock (or 200 pool checkouts on Postgres); here the first caller writes the batch
-of everyone who arrived in its loop turn, and everyone arriving while it writes forms the next. No library does this for
-asyncio + SQLAlchemy, and it is a dozen lines.
+of everyone who arrived in its loop turn, and everyone arriving while it writes forms the next.
+No library does this for asyncio + SQLAlchemy, and it is a few dozen lines.
 """
 
 from __future__ import annotations

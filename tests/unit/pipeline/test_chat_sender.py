@@ -81,11 +81,9 @@ class GatedBot(RecordingBot):
         self.arrivals: list[float] = []
 
     async def __call__(self, method):
-        if len(self.calls) < self.held:
-            self.calls.append((self.clock.now, method))
+        self.calls.append((self.clock.now, method))
+        if len(self.calls) <= self.held:
             await self.gate.wait()
-        else:
-            self.calls.append((self.clock.now, method))
         self.arrivals.append(self.clock.now)
         return True
 
