@@ -109,6 +109,17 @@ def read_only(engine: AsyncEngine, *, snapshot: bool = False) -> AsyncEngine:
     return engine.execution_options(**options)
 
 
+def autocommit_writer(engine: AsyncEngine) -> AsyncEngine | None:
+    """Postgres reached directly: the same engine in autocommit, for a write that is one
+    statement — atomic on its own, so BEGIN and COMMIT would only add two round trips.
+    None elsewhere: SQLite writers queue for the write lock (Repository._tx), and through a
+    transaction pooler a statement's round trips stay on one server connection only inside a
+    transaction (see read_only)."""
+    if not is_postgres(engine) or uses_transaction_pooler(engine):
+        return None
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 class WriteQueue:
     """The in-process queue SQLite writers take turns on before BEGIN IMMEDIATE (see write_lock).
 

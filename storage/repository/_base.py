@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.db import begin, inline_sqlite, is_postgres, read_only, write_lock
+from storage.db import (
+    autocommit_writer,
+    begin,
+    inline_sqlite,
+    is_postgres,
+    read_only,
+    write_lock,
+)
 from storage.errors import (
     DatabaseUnavailableError,
     InvalidAmountError,
@@ -121,7 +128,9 @@ def generation_from(row: Any) -> Generation:
 
 
 def ledger_from(row: Any) -> LedgerEntry:
-    return LedgerEntry(**_aware(row._mapping, credit_ledger))
+    """From a row of `credit_ledger` (extra selected columns are ignored)."""
+    return LedgerEntry(**_aware({k: v for k, v in row._mapping.items() if k in credit_ledger.c},
+                                credit_ledger))
 
 
 def payment_from(row: Any) -> Payment:
@@ -146,6 +155,7 @@ class RepositoryBase:
         self._write_lock = write_lock(engine)
         self._inline = inline_sqlite(engine)
         self._postgres = is_postgres(engine)
+        self._autocommit = autocommit_writer(engine)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -172,6 +182,13 @@ class RepositoryBase:
         async with self._write_lock.hold(urgent=urgent), \
                 self._transaction(self._engine, urgent=urgent) as conn:
             yield conn
+
+    def _one_statement(self) -> Any:
+        """A write made of one statement (atomic by itself): in autocommit on Postgres reached
+        directly (no BEGIN/COMMIT round trips), else a transaction as _tx."""
+        if self._autocommit is not None:
+            return self._transaction(self._autocommit)
+        return self._tx()
 
     def _read(self, *, snapshot: bool = False, scan: bool = False) -> Any:
         """Reading only: on SQLite it does not take the write lock (see storage.db.read_only),

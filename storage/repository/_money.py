@@ -31,8 +31,10 @@ from storage.repository._base import (
 from storage.repository._prepared import (
     ADD_TO_BALANCE,
     SELECT_LEDGER,
+    SELECT_LEDGER_WITH_BALANCE,
     SELECT_USER,
     SELECT_USER_AWAITING,
+    signup_in_one_statement,
 )
 from storage.schema import credit_ledger, payments, users
 
@@ -73,7 +75,8 @@ class MoneyRepository(RepositoryBase):
         needs the exact time of the user's latest update to judge it.
 
         A new user is tied to their inviter (a ref_ deep link) here, and `signup_rules`
-        (storage/repository/_referrals.py SignupRules) may withhold the bonus."""
+        (storage/repository/_referrals.py SignupRules) may withhold the bonus. A plain signup
+        (neither) on Postgres is one statement (_prepared.signup_in_one_statement)."""
         check_id("user_id", user_id)
         check_amount("signup_bonus", signup_bonus, allow_zero=True)
         if start_payload is not None:
@@ -87,6 +90,16 @@ class MoneyRepository(RepositoryBase):
             if not _needs_touch(known, username, first_name, last_name, start_payload, now,
                                 awaiting_delivery=bool(row.awaiting_delivery)):
                 return known, False
+        if (row is None and self._autocommit is not None
+                and self._plain_signup(start_payload, signup_rules if signup_bonus > 0 else None)):
+            async with self._one_statement() as conn:
+                new = (await conn.execute(signup_in_one_statement(), dict(
+                    uid=user_id, username=username, first_name=first_name, last_name=last_name,
+                    language=language, bonus=signup_bonus, now=now,
+                    start_payload=start_payload))).first()
+            if new is not None:
+                return user_from(new), True
+            # (a twin update inserted the user first: refreshed below)
         async with self._tx() as conn:
             created = False
             if row is None:  # (a twin update may insert first: then this is a refresh)
@@ -309,15 +322,18 @@ class MoneyRepository(RepositoryBase):
             return [ledger_from(r) for r in rows]
 
     async def balance_and_ledger(self, user_id: int, limit: int = 10) -> tuple[int, list[LedgerEntry]]:
-        """The balance (0 for an unknown user) and `ledger(user_id, limit)`, read on one
-        connection: the balance screen's two reads cost one checkout, not two."""
+        """The balance (0 for an unknown user) and `ledger(user_id, limit)`: the balance screen
+        in one statement, the balance on every ledger row (a second read only for a user with
+        no ledger rows)."""
         check_id("user_id", user_id)
         limit = check_amount("limit", limit)
         async with self._read() as conn:
-            entries = [ledger_from(r) for r in await conn.execute(
-                SELECT_LEDGER, {"uid": user_id, "limit": limit})]
+            rows = (await conn.execute(
+                SELECT_LEDGER_WITH_BALANCE, {"uid": user_id, "limit": limit})).all()
+            if rows:
+                return int(rows[0].user_balance or 0), [ledger_from(r) for r in rows]
             row = (await conn.execute(SELECT_USER, {"uid": user_id})).first()
-        return (int(row.balance) if row is not None else 0), entries
+        return (int(row.balance) if row is not None else 0), []
 
     async def payments_for(self, user_id: int, limit: int = 10) -> list[Payment]:
         check_id("user_id", user_id)

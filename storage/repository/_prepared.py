@@ -32,6 +32,12 @@ SELECT_LEDGER = (
     .limit(sa.bindparam("limit"))
 )
 
+# SELECT_LEDGER with the user's balance on every row (the balance screen in one statement; a
+# user without ledger rows needs SELECT_USER as well).
+SELECT_LEDGER_WITH_BALANCE = SELECT_LEDGER.add_columns(
+    sa.select(users.c.balance).where(users.c.id == _uid).scalar_subquery().label("user_balance")
+)
+
 ADD_TO_BALANCE = (
     sa.update(users).where(users.c.id == _uid)
     .values(balance=users.c.balance + sa.bindparam("amount"))
@@ -105,3 +111,42 @@ class DriverMany:
 def _processed(processors: dict[str, Any], name: str, value: Any) -> Any:
     processor = processors.get(name)
     return value if processor is None or value is None else processor(value)
+
+
+@cache
+def signup_in_one_statement() -> Any:
+    """Postgres: a new user and their signup bonus in one statement, for a plain signup (no
+    referral, no promo, no signup rules: nothing to read or decide first).
+
+    The user row is inserted with the bonus as its balance and the bonus's ledger row is inserted
+    from what that insert returned, in data-modifying CTEs: one statement is atomic, so run in
+    autocommit it costs one round trip where BEGIN, two INSERTs, the balance UPDATE, a SELECT and
+    COMMIT took six (a crowd's /start is mostly signups). A user who already exists returns no
+    row and writes nothing; a bonus row already present (uq_ledger_signup_once) fails the whole
+    statement, so a balance never goes without its ledger row. A zero bonus writes no ledger row."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    now = sa.bindparam("now", type_=users.c.created_at.type)
+    bonus = sa.bindparam("bonus", type_=sa.Integer)
+    new_user = (
+        insert(users).values(
+            id=_uid, username=sa.bindparam("username", type_=users.c.username.type),
+            first_name=sa.bindparam("first_name", type_=users.c.first_name.type),
+            last_name=sa.bindparam("last_name", type_=users.c.last_name.type),
+            language=sa.bindparam("language", type_=users.c.language.type),
+            balance=bonus, blocked=False, created_at=now, last_seen_at=now,
+            start_payload=sa.bindparam("start_payload", type_=users.c.start_payload.type),
+        )
+        .on_conflict_do_nothing(index_elements=[users.c.id])
+        .returning(*users.c)
+        .cte("new_user")
+    )
+    bonus_row = (
+        sa.insert(credit_ledger).from_select(
+            ["user_id", "delta", "reason", "created_at"],
+            sa.select(new_user.c.id, bonus, sa.literal("signup_bonus"), now).where(bonus > 0),
+        )
+        .returning(credit_ledger.c.id)
+        .cte("bonus_row")
+    )
+    return sa.select(new_user).add_cte(bonus_row)

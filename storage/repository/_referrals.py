@@ -166,6 +166,13 @@ def _promo_from(row: Any) -> Promo:
 class ReferralRepository(MoneyRepository):
     # -- hooks called inside MoneyRepository's transactions ------------------------------------
 
+    @staticmethod
+    def _plain_signup(start_payload: str | None, rules: SignupRules | None) -> bool:
+        """Whether _on_signup would read, write and decide nothing for this signup: no ref_ or
+        promo_ link, and no rule that could withhold the bonus."""
+        return (inviter_of(start_payload) is None and promo_of(start_payload) is None
+                and (rules is None or (not rules.invited_only and rules.daily_cap <= 0)))
+
     async def _on_signup(self, conn: AsyncConnection, user_id: int, start_payload: str | None,
                          rules: SignupRules | None, now: datetime) -> bool:
         """A new user: tie them to their inviter (a ref_ link of an existing other user) and

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 import storage.db as db
 from storage.db import create_engine, looks_like_transaction_pooler, read_only, uses_transaction_pooler
 from storage.repository import Repository
+from storage.repository._referrals import referral_code
 
 pytestmark = pytest.mark.postgres
 
@@ -246,3 +247,62 @@ async def test_begin_commits_rolls_back_and_always_returns_its_connection(pg_dat
             assert await conn.run_sync(lambda sync: sync.scalar(sa.text("SELECT max(n) FROM t"))) == 2
     finally:
         await engine.dispose()
+
+
+async def _queries_of(engine, work) -> list[str]:
+    """The first word of each query sent while `work` ran on an engine of one connection: the
+    statements (SQLAlchemy's cursor events) and asyncpg's own BEGIN and COMMIT (its query
+    logger, which sees only those)."""
+    sent: list[str] = []
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+
+    def log(record) -> None:
+        sent.append(record.query.split()[0].rstrip(";").upper())
+
+    def statement(conn, cursor, text, parameters, context, executemany) -> None:
+        sent.append(text.split()[0].upper())
+
+    raw.add_query_logger(log)
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    try:
+        await work()
+    finally:
+        raw.remove_query_logger(log)
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", statement)
+    return sent
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_a_plain_signup_is_one_statement_when_reached_directly(pg_database, pooled):
+    """A crowd's /start is mostly signups: reached directly, the new user and the bonus's ledger
+    row are one statement in autocommit (read + 1 round trip, where the transaction took read +
+    6); through a pooler, and for a signup with a referral, it stays a transaction."""
+    engine = create_engine(pg_database, pool_size=1, max_overflow=0, transaction_pooler=pooled)
+    repo = Repository(engine)
+    try:
+        async def plain():
+            user, created = await repo.register_user(
+                800 + pooled, username="ann", first_name="Ann", last_name=None, language="en",
+                signup_bonus=7)
+            assert created and user.balance == 7 and user.username == "ann"
+
+        sent = await _queries_of(engine, plain)
+        if pooled:
+            assert "WITH" not in sent and "BEGIN" in sent
+        else:
+            assert sent == ["SELECT", "WITH"]
+        assert [(e.delta, e.reason) for e in await repo.ledger(800 + pooled)] == [(7, "signup_bonus")]
+        assert await repo.ledger_check() == []
+
+        async def invited():
+            _, created = await repo.register_user(
+                810 + pooled, username=None, first_name="Bo", last_name=None, language="en",
+                signup_bonus=7, start_payload="ref_" + referral_code(800 + pooled))
+            assert created
+
+        sent = await _queries_of(engine, invited)
+        assert "BEGIN" in sent and "WITH" not in sent
+    finally:
+        await engine.dispose()
+
