@@ -8,7 +8,7 @@ transaction (InboxWriter: group commit), which keeps the per-update cost of dura
 
 The drainer (InboxDrainer) claims unhandled rows with a lease and feeds them to the aiogram
 Dispatcher: one chat's updates one at a time in update_id order, different chats concurrently
-(at most INBOX_CONCURRENCY at once, which also bounds the database connections handlers use).
+(at most INBOX_CONCURRENCY at once; the database pool bounds the connections they use).
 Handled rows are marked in batches. A process that dies mid-handler leaves its rows leased; when
 the lease runs out another (or the restarted) process handles them again, so every handler must
 be safe to run twice for one update (request keys, charge ids, admin message keys).
@@ -249,7 +249,7 @@ class InboxDrainer:
     """Claims inbox rows and feeds them to the dispatcher, per chat in order (module docstring)."""
 
     def __init__(self, repository: Repository, dispatcher: Dispatcher, bot: Bot, *, owner: str,
-                 concurrency: int = 32, lease_seconds: float = 30.0,
+                 concurrency: int = 128, lease_seconds: float = 30.0,
                  poll_interval_s: float = 1.0) -> None:
         self._repository = repository
         self._dispatcher = dispatcher
