@@ -155,6 +155,8 @@ class RepositoryBase:
         self._write_lock = write_lock(engine)
         self._inline = inline_sqlite(engine)
         self._postgres = is_postgres(engine)
+        # Postgres reached directly: for a write that is one statement (no BEGIN/COMMIT);
+        # None elsewhere.
         self._autocommit = autocommit_writer(engine)
 
     @property
@@ -182,13 +184,6 @@ class RepositoryBase:
         async with self._write_lock.hold(urgent=urgent), \
                 self._transaction(self._engine, urgent=urgent) as conn:
             yield conn
-
-    def _one_statement(self) -> Any:
-        """A write made of one statement (atomic by itself): in autocommit on Postgres reached
-        directly (no BEGIN/COMMIT round trips), else a transaction as _tx."""
-        if self._autocommit is not None:
-            return self._transaction(self._autocommit)
-        return self._tx()
 
     def _read(self, *, snapshot: bool = False, scan: bool = False) -> Any:
         """Reading only: on SQLite it does not take the write lock (see storage.db.read_only),

@@ -92,7 +92,7 @@ class MoneyRepository(RepositoryBase):
                 return known, False
         if (row is None and self._autocommit is not None
                 and self._plain_signup(start_payload, signup_rules if signup_bonus > 0 else None)):
-            async with self._one_statement() as conn:
+            async with self._transaction(self._autocommit) as conn:  # one statement: autocommit
                 new = (await conn.execute(signup_in_one_statement(), dict(
                     uid=user_id, username=username, first_name=first_name, last_name=last_name,
                     language=language, bonus=signup_bonus, now=now,
