@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage import direct
 from storage.db import (
     autocommit_writer,
     begin,
@@ -32,6 +34,11 @@ from storage.models import Generation, GenerationStatus, LedgerEntry, Payment, S
 from storage.schema import credit_ledger, generations, payments, users
 
 MAX_AMOUNT = 10**9
+# What a statement may raise that the repository reports as a typed StorageError: SQLAlchemy's
+# errors, and asyncpg's own where a statement runs straight on the driver (storage/direct.py).
+_DATABASE_ERRORS = (sa_exc.DBAPIError, sa_exc.TimeoutError, sa_exc.DisconnectionError,
+                    sa_exc.ResourceClosedError, OSError)
+_DRIVER_ERRORS = (*_DATABASE_ERRORS, asyncpg.PostgresError, *direct.CONNECTION_LOST)
 
 
 def utcnow() -> datetime:
@@ -213,15 +220,35 @@ class RepositoryBase:
                 yield conn
         except StorageError:
             raise
-        except sa_exc.IntegrityError as exc:
-            raise StorageError(f"constraint violated: {self._describe(exc)}") from exc
-        except sa_exc.DataError as exc:
-            raise InvalidFieldError(f"value rejected by the database: {self._describe(exc)}") from exc
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-                sa_exc.DisconnectionError, sa_exc.ResourceClosedError, OSError) as exc:
-            raise DatabaseUnavailableError(f"database unavailable: {self._describe(exc)}") from exc
-        except sa_exc.DBAPIError as exc:
-            raise StorageError(f"database error: {self._describe(exc)}") from exc
+        except _DATABASE_ERRORS as exc:
+            raise self._storage_error(exc) from exc
+
+    async def _direct(self, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of one statement run in autocommit straight on asyncpg (storage/direct.py):
+        only on Postgres reached directly (`self._autocommit` is set). Failures come out as
+        the same typed StorageErrors as a transaction's."""
+        try:
+            return await direct.fetch(self._engine, statement, params)
+        except _DRIVER_ERRORS as exc:
+            raise self._storage_error(exc) from exc
+
+    async def _read_rows(self, statement: Any, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of one read: straight on asyncpg where it can (_direct), else _read()."""
+        if self._autocommit is not None:
+            return await self._direct(statement, params)
+        async with self._read() as conn:
+            return list((await conn.execute(statement, params)).all())
+
+    def _storage_error(self, exc: BaseException) -> StorageError:
+        if isinstance(exc, (sa_exc.IntegrityError, asyncpg.IntegrityConstraintViolationError)):
+            return StorageError(f"constraint violated: {self._describe(exc)}")
+        if isinstance(exc, (sa_exc.DataError, asyncpg.DataError)):
+            return InvalidFieldError(f"value rejected by the database: {self._describe(exc)}")
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                            sa_exc.DisconnectionError, sa_exc.ResourceClosedError,
+                            *direct.CONNECTION_LOST)):
+            return DatabaseUnavailableError(f"database unavailable: {self._describe(exc)}")
+        return StorageError(f"database error: {self._describe(exc)}")
 
     def _describe(self, exc: BaseException) -> str:
         orig = getattr(exc, "orig", None) or exc

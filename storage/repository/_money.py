@@ -83,8 +83,8 @@ class MoneyRepository(RepositoryBase):
             start_payload = start_payload.strip()[:64] or None
         now = to_utc(now) or utcnow()
         username = username.lstrip("@") if username else username
-        async with self._read() as conn:
-            row = (await conn.execute(SELECT_USER_AWAITING, {"uid": user_id})).first()
+        rows = await self._read_rows(SELECT_USER_AWAITING, {"uid": user_id})
+        row = rows[0] if rows else None
         if row is not None:
             known = user_from(row)
             if not _needs_touch(known, username, first_name, last_name, start_payload, now,
@@ -92,13 +92,11 @@ class MoneyRepository(RepositoryBase):
                 return known, False
         if (row is None and self._autocommit is not None
                 and self._plain_signup(start_payload, signup_rules if signup_bonus > 0 else None)):
-            async with self._transaction(self._autocommit) as conn:  # one statement: autocommit
-                new = (await conn.execute(signup_in_one_statement(), dict(
-                    uid=user_id, username=username, first_name=first_name, last_name=last_name,
-                    language=language, bonus=signup_bonus, now=now,
-                    start_payload=start_payload))).first()
-            if new is not None:
-                return user_from(new), True
+            new = await self._direct(signup_in_one_statement(), dict(  # one statement: autocommit
+                uid=user_id, username=username, first_name=first_name, last_name=last_name,
+                language=language, bonus=signup_bonus, now=now, start_payload=start_payload))
+            if new:
+                return user_from(new[0]), True
             # (a twin update inserted the user first: refreshed below)
         async with self._tx() as conn:
             created = False
@@ -126,9 +124,8 @@ class MoneyRepository(RepositoryBase):
 
     async def get_user(self, user_id: int) -> User | None:
         check_id("user_id", user_id)
-        async with self._read() as conn:
-            row = (await conn.execute(SELECT_USER, {"uid": user_id})).first()
-        return user_from(row) if row else None
+        rows = await self._read_rows(SELECT_USER, {"uid": user_id})
+        return user_from(rows[0]) if rows else None
 
     async def find_user_by_username(self, username: str) -> User | None:
         check_text("username", username, max_length=65)
@@ -327,13 +324,11 @@ class MoneyRepository(RepositoryBase):
         no ledger rows)."""
         check_id("user_id", user_id)
         limit = check_amount("limit", limit)
-        async with self._read() as conn:
-            rows = (await conn.execute(
-                SELECT_LEDGER_WITH_BALANCE, {"uid": user_id, "limit": limit})).all()
-            if rows:
-                return int(rows[0].user_balance or 0), [ledger_from(r) for r in rows]
-            row = (await conn.execute(SELECT_USER, {"uid": user_id})).first()
-        return (int(row.balance) if row is not None else 0), []
+        rows = await self._read_rows(SELECT_LEDGER_WITH_BALANCE, {"uid": user_id, "limit": limit})
+        if rows:
+            return int(rows[0].user_balance or 0), [ledger_from(r) for r in rows]
+        users_rows = await self._read_rows(SELECT_USER, {"uid": user_id})
+        return (int(users_rows[0].balance) if users_rows else 0), []
 
     async def payments_for(self, user_id: int, limit: int = 10) -> list[Payment]:
         check_id("user_id", user_id)

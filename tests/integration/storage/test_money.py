@@ -251,28 +251,25 @@ async def test_with_a_generation_undelivered_every_update_records_last_seen(repo
 async def test_register_writes_only_when_something_changed(repo, engine):
     from datetime import UTC, datetime, timedelta
 
-    from sqlalchemy import event
-
     from storage.repository._money import LAST_SEEN_RESOLUTION as R
+    from tests.integration.storage.statements import statements_sent
 
     writes: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
-            writes.append(statement.split()[0].upper())
-        elif statement.lstrip().upper().startswith("WITH") and "INSERT INTO" in statement:
+    def record(statement: str) -> None:
+        words = statement.lstrip().upper()
+        if words.startswith(("INSERT", "UPDATE")):
+            writes.append(words.split()[0])
+        elif words.startswith("WITH") and "INSERT INTO" in words:
             writes.append("INSERT")  # Postgres: a plain signup in one statement
 
-    from storage.db import statement_engines
-
-    for sync_engine in statement_engines(engine):
-        event.listen(sync_engine, "before_cursor_execute", record)
     t0 = datetime(2030, 5, 1, 12, 0, 0, tzinfo=UTC)
     names = dict(username="ann", first_name="Ann", last_name=None, language="en", signup_bonus=5)
 
     async def register(at, **changes):
         writes.clear()
-        user, created = await repo.register_user(9, **{**names, **changes}, now=t0 + at)
+        async with statements_sent(engine, record):
+            user, created = await repo.register_user(9, **{**names, **changes}, now=t0 + at)
         return user, created, list(writes)
 
     user, created, w = await register(timedelta(0))

@@ -251,8 +251,9 @@ async def test_begin_commits_rolls_back_and_always_returns_its_connection(pg_dat
 
 async def _queries_of(engine, work) -> list[str]:
     """The first word of each query sent while `work` ran on an engine of one connection: the
-    statements (SQLAlchemy's cursor events) and asyncpg's own BEGIN and COMMIT (its query
-    logger, which sees only those)."""
+    statements (SQLAlchemy's cursor events) and asyncpg's query log, which sees what
+    storage/direct.py runs straight on the driver and asyncpg's own BEGIN and COMMIT, but not
+    SQLAlchemy's prepared statements."""
     sent: list[str] = []
     async with engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
@@ -267,6 +268,7 @@ async def _queries_of(engine, work) -> list[str]:
     sa.event.listen(engine.sync_engine, "before_cursor_execute", statement)
     try:
         await work()
+        await asyncio.sleep(0)  # asyncpg hands its log records over with call_soon
     finally:
         raw.remove_query_logger(log)
         sa.event.remove(engine.sync_engine, "before_cursor_execute", statement)
