@@ -1,20 +1,24 @@
 """aiogram's Redis FSM storage and events isolation, with the round trips of one update cut to
-two: one pipeline takes the chat's lock and reads its state and data, one pipeline writes what
-the handlers changed and releases the lock.
+two: one script takes the chat's lock and reads its state and data, one script writes what the
+handlers changed and releases the lock.
 
 aiogram's own pair costs an update five or six round trips (SET NX for the lock, GET state in
 FSMContextMiddleware, GET data and SET/DEL for each change a handler makes, EVALSHA to release),
 each a pooled-connection checkout and a socket write: the Postgres updates bench spent about a
-tenth of the bot's CPU in them.
+tenth of the bot's CPU in them. Scripts rather than pipelines: one command each (redis-py's
+pipeline machinery cost more CPU than the command), and the write happens only while the lock is
+still ours, in the same atomic step as the release.
 
 While this process holds a chat's lock (the isolation below, which FSMContextMiddleware takes
 around every update of the chat), the chat's state and data are the copy read with the lock:
 the handlers' reads are answered from it and their writes change it, and the changes are written
-to Redis when the update is done, just before the lock is released. Nobody else may change a
-chat's FSM while its lock is held (that is what the lock is for), so the copy is exact, and the
-update's changes land together: a process that dies mid-update leaves the chat's FSM as it was
-for the replay (bot/inbox.py hands the update to the next claimer). Outside a held lock (a
-background task, a test reading the storage) every call goes to Redis as aiogram's does.
+to Redis when the update is done, as the lock is released. Nobody else may change a chat's FSM
+while its lock is held (that is what the lock is for), so the copy is exact, and the update's
+changes land together: a process that dies mid-update leaves the chat's FSM as it was for the
+replay (bot/inbox.py hands the update to the next claimer). A lock that ran out (an update past
+its timeout) writes nothing and raises LockNotOwnedError, as redis-py's Lock does, so a late
+update never overwrites the FSM of the chat's next one. Outside a held lock (a background task,
+a test reading the storage) every call goes to Redis as aiogram's does.
 """
 
 from __future__ import annotations
@@ -32,17 +36,43 @@ from aiogram.fsm.storage.base import BaseEventIsolation, StateType, StorageKey
 from aiogram.fsm.storage.redis import DEFAULT_REDIS_LOCK_KWARGS, RedisStorage
 from redis.exceptions import LockNotOwnedError
 
-# redis-py's Lock release: delete the lock only if it still holds our token. Sent with EVAL in
-# the closing pipeline (EVALSHA in a pipeline makes redis-py ask SCRIPT EXISTS first: a round
-# trip more); Redis caches the compiled script by its digest either way.
+# KEYS: lock, state, data; ARGV: token, lock timeout (ms). {1, state, data} once the lock is
+# taken, {0} while another holder has it.
+TAKE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return {1, redis.call('get', KEYS[2]), redis.call('get', KEYS[3])}
+end
+return {0}
+"""
+
+# KEYS: lock, state, data; ARGV: token, then for state and for data each: what to do ("" keep,
+# "del", "set"), the value, its TTL in seconds ("" none). Nothing is written unless the lock
+# still holds our token; 1 when it did (and is now released), 0 otherwise.
 RELEASE = """
-local token = redis.call('get', KEYS[1])
-if not token or token ~= ARGV[1] then
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
     return 0
+end
+for i = 0, 1 do
+    local key, op, value, ttl = KEYS[2 + i], ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+    if op == 'del' then
+        redis.call('del', key)
+    elseif op == 'set' and ttl ~= '' then
+        redis.call('set', key, value, 'EX', ttl)
+    elseif op == 'set' then
+        redis.call('set', key, value)
+    end
 end
 redis.call('del', KEYS[1])
 return 1
 """
+
+
+def _ttl_seconds(ttl: Any) -> str:
+    """aiogram's state_ttl/data_ttl (None, seconds, or a timedelta) as the script's argument."""
+    if ttl is None:
+        return ""
+    seconds = int(ttl.total_seconds()) if hasattr(ttl, "total_seconds") else int(ttl)
+    return str(seconds) if seconds > 0 else ""
 
 
 @dataclass
@@ -67,6 +97,9 @@ class KiebotRedisStorage(RedisStorage):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held: dict[StorageKey, _Held] = {}
+        # EVALSHA, loaded into Redis by redis-py on first use (and again after a SCRIPT FLUSH).
+        self.take_script = self.redis.register_script(TAKE)
+        self.release_script = self.redis.register_script(RELEASE)
 
     def create_isolation(self, **kwargs: Any) -> KiebotRedisIsolation:  # type: ignore[override]
         return KiebotRedisIsolation(self, **kwargs)
@@ -105,10 +138,19 @@ class KiebotRedisStorage(RedisStorage):
         held.data_changed = True
 
 
+def _change(changed: bool, value: str | None, ttl: Any) -> tuple[str, str, str]:
+    """RELEASE's (what, value, ttl) for one of a chat's state and data."""
+    if not changed:
+        return "", "", ""
+    if value is None:
+        return "del", "", ""
+    return "set", value, _ttl_seconds(ttl)
+
+
 class KiebotRedisIsolation(BaseEventIsolation):
     """Per-chat lock in Redis, as aiogram's RedisEventIsolation (a token under `<key>:lock`
     with a timeout, waited for in steps of `sleep`, released only if still ours), taken together
-    with the chat's FSM read and released together with its write."""
+    with the chat's FSM read and released together with its write (TAKE, RELEASE)."""
 
     def __init__(self, storage: KiebotRedisStorage,
                  lock_kwargs: dict[str, Any] | None = None) -> None:
@@ -121,37 +163,25 @@ class KiebotRedisIsolation(BaseEventIsolation):
     async def lock(self, key: StorageKey) -> AsyncGenerator[None, None]:
         storage = self.storage
         names = storage.key_builder
-        lock_key = names.build(key, "lock")
-        state_key, data_key = names.build(key, "state"), names.build(key, "data")
+        keys = [names.build(key, "lock"), names.build(key, "state"), names.build(key, "data")]
         token = uuid.uuid4().hex
         while True:
-            async with storage.redis.pipeline(transaction=False) as pipe:
-                pipe.set(lock_key, token, nx=True, px=self.timeout_ms)
-                pipe.mget(state_key, data_key)
-                taken, (state, data) = await pipe.execute()
-            if taken:
+            taken = await storage.take_script(keys=keys, args=[token, self.timeout_ms])
+            if taken[0]:
                 break
             await asyncio.sleep(self.sleep_s)
-        held = _Held(_text(state), _text(data))
+        held = _Held(_text(taken[1]), _text(taken[2]))
         storage._held[key] = held
         try:
             yield None
         finally:
             if storage._held.get(key) is held:
                 del storage._held[key]
-            async with storage.redis.pipeline(transaction=False) as pipe:
-                if held.state_changed:
-                    if held.state is None:
-                        pipe.delete(state_key)
-                    else:
-                        pipe.set(state_key, held.state, ex=storage.state_ttl)
-                if held.data_changed:
-                    if held.data is None:
-                        pipe.delete(data_key)
-                    else:
-                        pipe.set(data_key, held.data, ex=storage.data_ttl)
-                pipe.eval(RELEASE, 1, lock_key, token)
-                released = (await pipe.execute())[-1]
+            released = await storage.release_script(keys=keys, args=[
+                token,
+                *_change(held.state_changed, held.state, storage.state_ttl),
+                *_change(held.data_changed, held.data, storage.data_ttl),
+            ])
             if not released:
                 raise LockNotOwnedError("Cannot release a lock that's no longer owned")
 

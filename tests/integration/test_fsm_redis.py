@@ -1,11 +1,12 @@
-"""bot/fsm_redis.py on a real Redis: one pipeline takes a chat's lock with its FSM, one writes
-the update's changes and releases it; one update of a chat at a time; outside a held lock every
-call is aiogram's plain RedisStorage."""
+"""bot/fsm_redis.py on a real Redis: one script takes a chat's lock with its FSM, one writes
+the update's changes and releases it (nothing when the lock ran out); one update of a chat at a
+time; outside a held lock every call is aiogram's plain RedisStorage."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import timedelta
 
 import pytest
 from aiogram.fsm.state import State
@@ -65,12 +66,19 @@ class Commands:
         monkeypatch.setattr(redis, "execute_command", execute_command)
 
 
+async def warm(storage, isolation) -> None:
+    """One update on the second chat: both scripts are in Redis's cache (SCRIPT LOAD) after it."""
+    async with isolation.lock(key_of(storage, True)):
+        pass
+
+
 async def test_an_update_costs_two_round_trips_and_lands_its_changes_at_release(
         storage, monkeypatch):
     key = key_of(storage)
     await storage.plain.set_state(key, "Flow:prompt")
     await storage.plain.set_data(key, {"draft": {"model": "m"}, "n": 1})
     isolation = storage.create_isolation(lock_kwargs={"timeout": 30})
+    await warm(storage, isolation)
     seen = Commands(storage, monkeypatch)
     async with isolation.lock(key):
         assert await storage.get_state(key) == "Flow:prompt"
@@ -83,8 +91,8 @@ async def test_an_update_costs_two_round_trips_and_lands_its_changes_at_release(
         assert await storage.get_state(key) == "Flow:done"
         assert await storage.get_data(key) == {"draft": {"model": "m"}, "n": 2}
         assert await storage.plain.get_data(key) == {"draft": {"model": "m"}, "n": 1}
-    assert seen.single == []
-    assert seen.pipelines == [["SET", "MGET"], ["SET", "SET", "EVAL"]]
+    assert seen.pipelines == []
+    assert seen.single == ["EVALSHA", "EVALSHA"]
     assert await storage.plain.get_state(key) == "Flow:done"
     assert await storage.plain.get_data(key) == {"draft": {"model": "m"}, "n": 2}
     assert not await storage.redis.exists(f"fsm:{storage.chat}:{storage.chat}:lock")
@@ -95,20 +103,41 @@ async def test_cleared_state_and_data_are_deleted_and_untouched_ones_not_written
     key, other = key_of(storage), key_of(storage, True)
     await storage.plain.set_state(key, "Flow:prompt")
     await storage.plain.set_data(key, {"a": 1})
+    other_state = f"fsm:{other.chat_id}:{other.chat_id}:state"
+    await storage.plain.set_state(other, "Flow:kept")
+    await storage.redis.expire(other_state, 1000)  # a rewrite (SET without EX) would drop it
     isolation = storage.create_isolation()
+    await warm(storage, isolation)
     seen = Commands(storage, monkeypatch)
     async with isolation.lock(key):
         await storage.set_state(key, None)
         await storage.set_data(key, {})
     async with isolation.lock(other):  # an update that reads only
-        assert await storage.get_state(other) is None
+        assert await storage.get_state(other) == "Flow:kept"
         assert await storage.get_data(other) == {}
-    assert seen.pipelines == [["SET", "MGET"], ["DEL", "DEL", "EVAL"],
-                              ["SET", "MGET"], ["EVAL"]]
+    assert seen.pipelines == [] and seen.single == ["EVALSHA"] * 4
     assert await storage.plain.get_state(key) is None and await storage.plain.get_data(key) == {}
+    assert not await storage.redis.exists(f"fsm:{key.chat_id}:{key.chat_id}:data")
+    assert 0 < await storage.redis.ttl(other_state) <= 1000
     with pytest.raises(Exception, match="dict"):
         async with isolation.lock(key):
             await storage.set_data(key, ["not", "a", "dict"])
+
+
+async def test_changes_are_written_with_the_storages_ttls(redis_url):
+    storage = KiebotRedisStorage.from_url(redis_url, state_ttl=timedelta(seconds=300), data_ttl=200)
+    key = StorageKey(bot_id=1, chat_id=8_100_000_000 + secrets.randbelow(10**9), user_id=1)
+    try:
+        async with storage.create_isolation().lock(key):
+            await storage.set_state(key, "Flow:prompt")
+            await storage.set_data(key, {"n": 1})
+        names = storage.key_builder
+        assert 290 <= await storage.redis.ttl(names.build(key, "state")) <= 300
+        assert 190 <= await storage.redis.ttl(names.build(key, "data")) <= 200
+        assert await storage.get_data(key) == {"n": 1}
+    finally:
+        await storage.redis.delete(*(storage.key_builder.build(key, p) for p in ("state", "data", "lock")))
+        await storage.close()
 
 
 async def test_one_update_of_a_chat_at_a_time_and_the_next_sees_the_first(storage, redis_url):
@@ -159,10 +188,13 @@ async def test_outside_a_held_lock_calls_go_to_redis(storage):
 
 async def test_a_lock_that_ran_out_is_not_released_over_its_new_holder(storage):
     key = key_of(storage)
+    await storage.plain.set_state(key, "Flow:theirs")
     isolation = storage.create_isolation(lock_kwargs={"timeout": 0.2})
     lock_key = f"fsm:{storage.chat}:{storage.chat}:lock"
     with pytest.raises(LockNotOwnedError):
         async with isolation.lock(key):
+            await storage.set_state(key, "Flow:late")
             await asyncio.sleep(0.3)  # ran out; someone else takes it
             assert await storage.redis.set(lock_key, "theirs", nx=True, px=5000)
     assert await storage.redis.get(lock_key) == b"theirs"
+    assert await storage.plain.get_state(key) == "Flow:theirs"  # the late update wrote nothing
