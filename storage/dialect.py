@@ -81,21 +81,19 @@ def insert_new(conn: AsyncConnection, table: sa.Table, values: dict[str, Any]) -
     return _insert(conn)(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
 
 
-async def claim_inbox(
-    conn: AsyncConnection,
-    table: sa.Table,
-    *,
-    owner: str,
-    now: Any,
-    until: Any,
-    limit: int,
-) -> list[sa.Row]:
-    """Lease up to `limit` unhandled updates, oldest first, skipping every chat that has an
-    unhandled update leased (live) by another owner: one chat is never in two processes at once.
-    A chat whose earlier update this owner holds stays claimable by it (it queues them in order).
-    """
-    if conn.dialect.name == "postgresql":
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(INBOX_CLAIM_LOCK)))
+_INBOX_CLAIMS: dict[str, Any] = {}
+
+
+def inbox_claim_statement(table: sa.Table) -> Any:
+    """UPDATE ... RETURNING that leases up to :limit unhandled updates of `table` to :owner
+    until :until, oldest first, skipping every chat that has an unhandled update leased (live at
+    :now) by another owner: one chat is never in two processes at once. A chat whose earlier
+    update this owner holds stays claimable by it (it queues them in order). Built once per
+    table; on Postgres it must run after INBOX_CLAIM_LOCK is taken in the same transaction."""
+    statement = _INBOX_CLAIMS.get(table.name)
+    if statement is not None:
+        return statement
+    now, owner = sa.bindparam("now", type_=table.c.lease_until.type), sa.bindparam("owner")
     mine = table.alias("mine")
     other = table.alias("other")
     busy = sa.exists().where(
@@ -110,11 +108,31 @@ async def claim_inbox(
                sa.or_(mine.c.lease_until.is_(None), mine.c.lease_until < now),
                ~busy)
         .order_by(mine.c.update_id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
-    result = await conn.execute(
+    statement = _INBOX_CLAIMS[table.name] = (
         sa.update(table).where(table.c.update_id.in_(pick.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=until, attempts=table.c.attempts + 1)
+        .values(lease_owner=owner,
+                lease_until=sa.bindparam("until", type_=table.c.lease_until.type),
+                attempts=table.c.attempts + 1)
         .returning(*table.c)
     )
+    return statement
+
+
+async def claim_inbox(
+    conn: AsyncConnection,
+    table: sa.Table,
+    *,
+    owner: str,
+    now: Any,
+    until: Any,
+    limit: int,
+) -> list[sa.Row]:
+    """inbox_claim_statement run in the caller's transaction (with INBOX_CLAIM_LOCK first on
+    Postgres), the claimed rows in update_id order."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(INBOX_CLAIM_LOCK)))
+    result = await conn.execute(inbox_claim_statement(table),
+                                {"owner": owner, "now": now, "until": until, "limit": limit})
     return sorted(result, key=lambda row: row.update_id)

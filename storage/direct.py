@@ -24,8 +24,18 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-# The driver's failures that leave the connection unusable: it is discarded, not pooled again.
-CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, TimeoutError)
+# The driver's failures that mean the connection is gone or in an unknown state (a server that
+# dropped it can surface as an internal client error: "another operation is in progress").
+CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                   asyncpg.InternalClientError, asyncpg.exceptions.FatalPostgresError, OSError,
+                   TimeoutError)
+
+
+def connection_survives(exc: BaseException) -> bool:
+    """Only the server's refusal of a statement (a constraint, bad data...) leaves the
+    connection as it was; after anything else — a lost connection, a client error, a
+    cancellation mid-statement — it is not pooled again."""
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, CONNECTION_LOST)
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ def driver_sql(statement: Any, dialect: Any) -> DriverSQL:
         processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             processors[name] = processor
-    literals = {name: value for name, value in compiled.params.items() if value is not None}
+    literals = {name: value for name, value in compiled.params.items()
+                if not compiled.binds[name].required}  # what the statement binds itself
     out = DriverSQL(compiled.string, names, processors, literals)
     _COMPILED[key] = (statement, out)
     return out
@@ -86,14 +97,18 @@ class DriverRow:
 
 
 @contextlib.asynccontextmanager
-async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+async def pooled_driver(engine: AsyncEngine, *,
+                        discard_on_error: bool = False) -> AsyncIterator[asyncpg.Connection]:
     """An asyncpg connection checked out of `engine`'s pool (its checkout events run: idle
-    connections are pinged) and returned to it; discarded if the driver lost it."""
+    connections are pinged) and returned to it; discarded unless it failed with the server's
+    refusal of a statement (connection_survives), and on any failure when `discard_on_error`
+    (a transaction was open)."""
     proxied = await greenlet_spawn(engine.sync_engine.raw_connection)
     try:
         yield proxied.driver_connection
-    except CONNECTION_LOST:
-        proxied.invalidate()
+    except BaseException as exc:
+        if discard_on_error or not connection_survives(exc):
+            proxied.invalidate()
         raise
     finally:
         await greenlet_spawn(proxied.close)
@@ -104,4 +119,19 @@ async def fetch(engine: AsyncEngine, statement: Any, params: Mapping[str, Any]) 
     compiled = driver_sql(statement, engine.dialect)
     async with pooled_driver(engine) as conn:
         records = await conn.fetch(compiled.sql, *compiled.args(params))
+    return [DriverRow(r) for r in records]
+
+
+async def fetch_in_transaction(engine: AsyncEngine, prelude: str, statement: Any,
+                               params: Mapping[str, Any]) -> list[DriverRow]:
+    """The rows of `statement` run in a transaction opened together with `prelude` (literal
+    SQL, e.g. taking an advisory lock) in one round trip, then committed: three round trips
+    where SQLAlchemy's BEGIN, prelude, statement, COMMIT take four. Any failure, cancellation
+    included, discards the connection (the server rolls back as it goes), so a connection
+    never returns to the pool inside a transaction."""
+    compiled = driver_sql(statement, engine.dialect)
+    async with pooled_driver(engine, discard_on_error=True) as conn:
+        await conn.execute(f"BEGIN; {prelude}")
+        records = await conn.fetch(compiled.sql, *compiled.args(params))
+        await conn.execute("COMMIT")
     return [DriverRow(r) for r in records]

@@ -223,12 +223,16 @@ class RepositoryBase:
         except _DATABASE_ERRORS as exc:
             raise self._storage_error(exc) from exc
 
-    async def _direct(self, statement: Any, params: Mapping[str, Any]) -> list[Any]:
-        """The rows of one statement run in autocommit straight on asyncpg (storage/direct.py):
-        only on Postgres reached directly (`self._autocommit` is set). Failures come out as
-        the same typed StorageErrors as a transaction's."""
+    async def _direct(self, statement: Any, params: Mapping[str, Any], *,
+                      prelude: str | None = None) -> list[Any]:
+        """The rows of one statement run straight on asyncpg (storage/direct.py): in autocommit,
+        or in a transaction after `prelude` (literal SQL). Only on Postgres reached directly
+        (`self._autocommit` is set). Failures come out as the same typed StorageErrors as a
+        transaction's."""
         try:
-            return await direct.fetch(self._engine, statement, params)
+            if prelude is None:
+                return await direct.fetch(self._engine, statement, params)
+            return await direct.fetch_in_transaction(self._engine, prelude, statement, params)
         except _DRIVER_ERRORS as exc:
             raise self._storage_error(exc) from exc
 

@@ -8,10 +8,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from storage.dialect import claim_inbox, insert_ignoring_duplicates, insert_new_keys
+from storage.dialect import (
+    INBOX_CLAIM_LOCK,
+    claim_inbox,
+    inbox_claim_statement,
+    insert_ignoring_duplicates,
+    insert_new_keys,
+)
 from storage.repository._base import RepositoryBase, check_text, to_utc, utcnow
 from storage.schema import updates_inbox
+
+# Postgres: handled updates marked in one statement whatever their number (= ANY of an array).
+MARK_HANDLED_PG = (
+    sa.update(updates_inbox)
+    .where(updates_inbox.c.update_id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger))),
+           updates_inbox.c.handled_at.is_(None))
+    .values(handled_at=sa.bindparam("now", type_=updates_inbox.c.handled_at.type),
+            lease_owner=None, lease_until=None)
+    .returning(updates_inbox.c.update_id)
+)
 
 INSERT_CHUNK = 512  # rows per INSERT at most: 5 bound values each, far under SQLite's variable limit
 
@@ -79,9 +96,17 @@ class InboxRepository(RepositoryBase):
         holds (storage/dialect.py: claim_inbox)."""
         check_text("owner", owner, max_length=128)
         now = to_utc(now) or utcnow()
-        async with self._tx() as conn:
-            rows = await claim_inbox(conn, updates_inbox, owner=owner, now=now,
-                                     until=now + timedelta(seconds=lease_seconds), limit=limit)
+        until = now + timedelta(seconds=lease_seconds)
+        if self._autocommit is not None:  # Postgres reached directly: straight on asyncpg
+            rows = sorted(await self._direct(
+                inbox_claim_statement(updates_inbox),
+                {"owner": owner, "now": now, "until": until, "limit": limit},
+                prelude=f"SELECT pg_advisory_xact_lock({INBOX_CLAIM_LOCK})"),
+                key=lambda row: row.update_id)
+        else:
+            async with self._tx() as conn:
+                rows = await claim_inbox(conn, updates_inbox, owner=owner, now=now,
+                                         until=until, limit=limit)
         return [InboxUpdate(r.update_id, r.chat_key, r.payload, r.attempts) for r in rows]
 
     async def inbox_renew(self, *, owner: str, lease_seconds: float,
@@ -103,6 +128,8 @@ class InboxRepository(RepositoryBase):
         if not ids:
             return 0
         now = to_utc(now) or utcnow()
+        if self._autocommit is not None:  # one statement: autocommit, straight on asyncpg
+            return len(await self._direct(MARK_HANDLED_PG, {"ids": ids, "now": now}))
         t = updates_inbox.c
         async with self._tx() as conn:
             result = await conn.execute(

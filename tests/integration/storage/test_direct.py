@@ -88,3 +88,41 @@ async def test_what_the_database_refuses_is_a_typed_error(pg_database):
         assert (await repo.get_user(7)).balance == 2  # nothing half-written, the pool still fine
     finally:
         await engine.dispose()
+
+
+async def _lock_is_free(engine, key: int) -> bool:
+    async with engine.connect() as conn:
+        taken = await conn.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+        if taken:
+            await conn.scalar(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        return bool(taken)
+
+
+async def test_a_transaction_that_fails_or_is_cancelled_never_returns_to_the_pool(pg_database):
+    """fetch_in_transaction (the inbox claim's path): an error or a cancellation between BEGIN
+    and COMMIT discards the connection, so its transaction and advisory lock end with it and
+    the pool hands out a clean connection next."""
+    engine = create_engine(pg_database, pool_size=1, max_overflow=0)
+    other = create_engine(pg_database, pool_size=1, max_overflow=0)
+    repo = Repository(engine)
+    key = 4242
+    try:
+        with pytest.raises(InvalidFieldError):
+            await repo._direct(SELECT_USER_AWAITING, {"uid": "x"},
+                               prelude=f"SELECT pg_advisory_xact_lock({key})")
+        assert await _lock_is_free(other, key)
+        slow = sa.select(sa.func.pg_sleep(0.3), sa.literal(1))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                repo._direct(slow, {}, prelude=f"SELECT pg_advisory_xact_lock({key})"), 0.05)
+        async with asyncio.timeout(30):  # the server ends the backend once its sleep is over
+            while not await _lock_is_free(other, key):
+                await asyncio.sleep(0.05)
+        async with direct.pooled_driver(engine) as conn:
+            assert not conn.is_in_transaction()
+        rows = await repo._direct(SELECT_USER_AWAITING, {"uid": 1},
+                                  prelude=f"SELECT pg_advisory_xact_lock({key})")
+        assert rows == [] and await _lock_is_free(other, key)  # committed: the lock is released
+    finally:
+        await other.dispose()
+        await engine.dispose()
