@@ -12,6 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from storage.direct import driver_sql
+
 from storage.schema import credit_ledger, generations, users
 
 _uid = sa.bindparam("uid")
@@ -73,16 +75,11 @@ class DriverMany:
     def _compile(self, dialect: Any) -> tuple[str, tuple[str, ...], dict[str, Any], dict[str, Any]]:
         found = self._compiled.get(dialect.name)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect)
-            names = tuple(compiled.positiontup or ())
-            processors = {}
-            for name in set(names):
-                processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                if processor is not None:
-                    processors[name] = processor
+            compiled = driver_sql(self.statement, dialect)
+            processors = dict(compiled.processors)
             literals = {name: _processed(processors, name, value)
-                        for name, value in compiled.params.items()}
-            found = self._compiled[dialect.name] = (compiled.string, names, processors, literals)
+                        for name, value in compiled.literals.items()}
+            found = self._compiled[dialect.name] = (compiled.sql, compiled.names, processors, literals)
         return found
 
     async def execute(self, conn: Any, shared: dict[str, Any], rows: list[dict[str, Any]]) -> None:
